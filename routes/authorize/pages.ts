@@ -1,0 +1,90 @@
+/**
+ * The authorize flow's HTML: the gateway login (screen 1, step 1), the per-client consent (step 2,
+ * required of a proxy with a static upstream client_id: spec checklist §1.7) and the error page.
+ * Pure functions; every value goes through `html`, which escapes it.
+ */
+import { html, renderPage, type SafeHtml } from '../../lib/html.js'
+
+/** What the pages show about the pending authorization. */
+export interface FlowView {
+  clientName: string
+  clientId: string
+  redirectUri: string
+  /** The redirect URI's host, or its scheme for private-use schemes such as cursor:// */
+  redirectHost: string
+  /** Every registered redirect URI is loopback: any local program could be the one listening. */
+  localhostOnly: boolean
+  /** e.g. github.com */
+  upstreamName: string
+  upstreamScopes: string[]
+}
+
+// client_name is optional in RFC 7591; an empty heading would hide who is asking.
+function displayName (flow: FlowView): string {
+  return flow.clientName.trim() === '' ? 'An unnamed client' : flow.clientName
+}
+
+function hiddenFields (flowId: string, csrf: string): SafeHtml {
+  return html`<input type="hidden" name="flow" value="${flowId}">
+<input type="hidden" name="csrf" value="${csrf}">`
+}
+
+export function loginPage (p: { action: string, flowId: string, csrf: string, flow: FlowView, error?: string, username?: string }): string {
+  // Only ever what the user typed on the previous attempt: never a configured value, never a password.
+  const username = p.username ?? ''
+  const hasError = p.error !== undefined && p.error !== ''
+  const describedBy = hasError && html` aria-describedby="login-error" aria-invalid="true"`
+  const body = html`<h1>Sign in to the MCP gateway</h1>
+<p><strong>${displayName(p.flow)}</strong> wants to connect through this gateway.
+It will receive the result at <span class="host">${p.flow.redirectHost}</span>.</p>
+${hasError && html`<p class="note error" role="alert" id="login-error">${p.error}</p>`}
+<form method="post" action="${p.action}">
+${hiddenFields(p.flowId, p.csrf)}
+<label for="username">Username</label>
+<input type="text" id="username" name="username" value="${username}" autocomplete="username" autocapitalize="none" spellcheck="false" required${describedBy}${username === '' && html` autofocus`}>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required${describedBy}${username !== '' && html` autofocus`}>
+<div class="actions"><button type="submit">Sign in</button></div>
+</form>
+<p class="muted">Next you will be asked whether to allow this client.</p>`
+  return renderPage({ title: 'Sign in · MCP gateway', body })
+}
+
+export function consentPage (p: { action: string, flowId: string, csrf: string, flow: FlowView, username: string }): string {
+  const { flow } = p
+  const name = displayName(flow)
+  const scopes = flow.upstreamScopes.length === 0
+    ? html`<p>No scopes: public read-only access.</p>`
+    : html`<ul>${flow.upstreamScopes.map((s) => html`<li><code>${s}</code></li>`)}</ul>`
+  // Deny comes first: a browser's implicit submission (Enter) uses the first submit button in the form,
+  // so the accidental default is the safe one; the visual order then matches the focus order.
+  const body = html`<h1>${name} wants to use ${flow.upstreamName} through this gateway</h1>
+<p class="muted">Signed in to the gateway as <strong>${p.username}</strong>.</p>
+<dl>
+<dt>Sends the result to</dt>
+<dd><span class="host">${flow.redirectHost}</span><br><code>${flow.redirectUri}</code></dd>
+<dt>Client ID</dt>
+<dd><code>${flow.clientId}</code></dd>
+</dl>
+${flow.localhostOnly && html`<p class="note warn"><strong>Warning:</strong> this client can only receive the result on this computer: approve it only if you started it yourself.
+Any program on this computer can register under any name.</p>`}
+<h2>${flow.upstreamName} access it will request</h2>
+${scopes}
+<p>If you approve, your browser goes to ${flow.upstreamName} next, to sign in there.</p>
+<form method="post" action="${p.action}">
+${hiddenFields(p.flowId, p.csrf)}
+<div class="check"><input type="checkbox" id="remember" name="remember" value="on"><label for="remember">Don't ask again for this client</label></div>
+<div class="actions">
+<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+<button type="submit" name="decision" value="approve">Approve</button>
+</div>
+</form>`
+  return renderPage({ title: `Allow ${name}? · MCP gateway`, body })
+}
+
+export function errorPage (p: { title: string, message: string, hint?: string }): string {
+  const body = html`<h1>${p.title}</h1>
+<p>${p.message}</p>
+${p.hint !== undefined && p.hint !== '' && html`<p class="muted">${p.hint}</p>`}`
+  return renderPage({ title: p.title, body })
+}
