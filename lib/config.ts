@@ -1,0 +1,509 @@
+import { randomBytes } from 'node:crypto'
+import { isIP, isIPv4 } from 'node:net'
+import { parseArgs } from 'node:util'
+import { Type, type Static, type TSchema } from 'typebox'
+import { Value } from 'typebox/value'
+
+const DEFAULT_USERNAME = 'gateway_user'
+const DEFAULT_PASSWORD = 'gateway_pass'
+const DEFAULT_PORT = 8002
+const MIN_SECRET_LENGTH = 32
+
+// Largest TTL in seconds: 2^31 - 1 keeps `ttl * 1000` a safe integer and still allows 68 years.
+const MAX_SECONDS = 2_147_483_647
+// Node's timers treat delays above 2^31 - 1 ms as 1 ms, so a larger upstream timeout would fire at once.
+const MAX_TIMEOUT_MS = 2_147_483_647
+
+// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
+const SCOPE_TOKEN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$'
+
+const HttpUrl = (description: string) =>
+  Type.String({ format: 'uri', pattern: '^[hH][tT][tT][pP][sS]?://', maxLength: 2048, description })
+
+const Seconds = (fallback: number, description: string, minimum = 1, maximum = MAX_SECONDS) =>
+  Type.Optional(Type.Integer({ minimum, maximum, default: fallback, description }))
+
+/**
+ * The options of the gateway plugin, camelCase. The standalone server builds the same object from flags and
+ * environment variables, so both ways in go through one validation (`parseGatewayOptions`).
+ */
+export const GatewayOptionsSchema = Type.Object({
+  publicUrl: HttpUrl('The URL clients reach the gateway at (issuer and resource); no query or fragment'),
+  upstreamRs: HttpUrl('The upstream MCP server (resource server) URL'),
+  upstreamAs: Type.Optional(HttpUrl('The upstream authorization server; discovered from upstreamRs when absent')),
+  upstreamClientId: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  upstreamClientSecret: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+  upstreamAuthorizeEndpoint: Type.Optional(HttpUrl('Upstream authorization endpoint (discovery is skipped when both endpoints are set)')),
+  upstreamTokenEndpoint: Type.Optional(HttpUrl('Upstream token endpoint (discovery is skipped when both endpoints are set)')),
+  upstreamScopes: Type.Optional(Type.Union([
+    Type.String({ maxLength: 2048 }),
+    Type.Array(Type.String({ pattern: SCOPE_TOKEN, maxLength: 256 }), { maxItems: 64 })
+  ], { description: 'Scopes requested upstream: a space- or comma-separated string, or an array' })),
+  username: Type.Optional(Type.String({ minLength: 1, maxLength: 256, default: DEFAULT_USERNAME })),
+  password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, default: DEFAULT_PASSWORD })),
+  mcpScope: Type.Optional(Type.String({ pattern: SCOPE_TOKEN, maxLength: 256, default: 'mcp' })),
+  secret: Type.Optional(Type.Union([
+    Type.String({ minLength: MIN_SECRET_LENGTH }),
+    Type.Array(Type.String({ minLength: MIN_SECRET_LENGTH }), { minItems: 1 })
+  ], { description: 'Comma-separated secrets (or an array): the first signs and encrypts, all verify and decrypt' })),
+  codeTtl: Seconds(300, 'Authorization code lifetime, seconds', 1, 600),
+  flowTtl: Seconds(600, 'Lifetime of a login/consent flow, seconds'),
+  accessTokenTtl: Seconds(3600, 'Access token lifetime, seconds'),
+  refreshTokenTtl: Seconds(2_592_000, 'Refresh token lifetime, seconds'),
+  clientTtl: Seconds(7_776_000, 'Registered clients expire after this idle time, seconds'),
+  refreshGrace: Seconds(0, 'Seconds a just-rotated refresh token may be used again (0 = off)', 0),
+  upstreamTimeout: Seconds(10_000, 'Upstream request timeout, milliseconds', 1, MAX_TIMEOUT_MS)
+})
+
+export type GatewayOptions = Static<typeof GatewayOptionsSchema>
+
+export interface ResolvedGatewayOptions {
+  publicUrl: string
+  upstreamRs: string
+  upstreamAs: string | undefined
+  upstreamClientId: string | undefined
+  upstreamClientSecret: string | undefined
+  upstreamAuthorizeEndpoint: string | undefined
+  upstreamTokenEndpoint: string | undefined
+  upstreamScopes: string[] | undefined
+  username: string
+  password: string
+  mcpScope: string
+  /** The first signs and encrypts; all verify and decrypt, so a new secret can be put first and old ones kept. */
+  secrets: string[]
+  /** True when no secret was configured and a random one was made: nothing issued survives a restart. */
+  secretGenerated: boolean
+  codeTtl: number
+  flowTtl: number
+  accessTokenTtl: number
+  refreshTokenTtl: number
+  clientTtl: number
+  refreshGrace: number
+  upstreamTimeout: number
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+export interface ServerSettings {
+  port: number
+  host: string
+  /** `true`, `false`, or comma-separated addresses/CIDRs, handed to Fastify's `trustProxy` as is. */
+  trustProxy: boolean | string
+  logLevel: typeof LOG_LEVELS[number]
+}
+
+const ServerSettingsSchema = Type.Object({
+  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: DEFAULT_PORT })),
+  host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[^\\s/]+$', default: 'localhost' })),
+  trustProxy: Type.Optional(Type.Union([Type.Boolean(), Type.String({ minLength: 1 })], { default: false })),
+  logLevel: Type.Optional(Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' }))
+})
+
+/** One bad value or more. The message has one line per bad field and never contains a configured value. */
+export class ConfigError extends Error {
+  readonly problems: string[]
+
+  constructor (problems: string[]) {
+    super(problems.join('\n'))
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+type GatewayKey = keyof GatewayOptions
+type ServerKey = keyof ServerSettings
+
+interface Setting {
+  /** Absent for credentials: a password given as a flag would show in `ps`. */
+  flag?: string
+  env: string
+  /** What a good value looks like: the whole error text, so a bad value is never repeated back. */
+  rule: string
+  help: string
+  defaultText?: string
+  integer?: true
+  /** `<url>`, `<n>`…: the placeholder shown in the help. */
+  arg: string
+}
+
+const URL_RULE = 'must be an http(s) URL without a fragment'
+const secondsRule = (min: number, max: number, unit = 'seconds') => `must be an integer from ${min} to ${max} (${unit})`
+
+const SERVER_SETTINGS: Record<ServerKey, Setting> = {
+  port: { flag: 'port', env: 'MCP_GATEWAY_PORT', arg: '<n>', integer: true, rule: 'must be an integer from 0 to 65535', help: 'Port to listen on', defaultText: String(DEFAULT_PORT) },
+  host: { flag: 'host', env: 'MCP_GATEWAY_HOST', arg: '<host>', rule: 'must be a host name or IP address', help: 'Address to listen on (0.0.0.0 for all interfaces)', defaultText: 'localhost' },
+  trustProxy: { flag: 'trust-proxy', env: 'MCP_GATEWAY_TRUST_PROXY', arg: '<v>', rule: 'must be true, false, or comma-separated IP addresses/CIDR ranges', help: 'Trust X-Forwarded-* from: true (any), or a comma-separated list of addresses/CIDRs', defaultText: 'false' },
+  logLevel: { flag: 'log-level', env: 'MCP_GATEWAY_LOG_LEVEL', arg: '<level>', rule: `must be one of ${LOG_LEVELS.join(', ')}`, help: `Log level: ${LOG_LEVELS.join(', ')}`, defaultText: 'info' }
+}
+
+const GATEWAY_SETTINGS: Record<GatewayKey, Setting> = {
+  publicUrl: { flag: 'public-url', env: 'MCP_GATEWAY_PUBLIC_URL', arg: '<url>', rule: 'must be an http(s) URL without a query or fragment', help: 'URL clients reach the gateway at (issuer and resource)', defaultText: 'http://localhost:<port>' },
+  upstreamRs: { flag: 'upstream-rs', env: 'MCP_GATEWAY_UPSTREAM_RS', arg: '<url>', rule: URL_RULE, help: 'Upstream MCP server URL (required)' },
+  upstreamAs: { flag: 'upstream-as', env: 'MCP_GATEWAY_UPSTREAM_AS', arg: '<url>', rule: URL_RULE, help: 'Upstream authorization server (discovered when absent)' },
+  upstreamClientId: { flag: 'upstream-client-id', env: 'MCP_GATEWAY_UPSTREAM_CLIENT_ID', arg: '<id>', rule: 'must be 1 to 512 characters', help: 'Client id at the upstream AS (skips dynamic registration)' },
+  upstreamClientSecret: { flag: 'upstream-client-secret', env: 'MCP_GATEWAY_UPSTREAM_CLIENT_SECRET', arg: '<secret>', rule: 'must be 1 to 2048 characters', help: 'Client secret at the upstream AS' },
+  upstreamAuthorizeEndpoint: { flag: 'upstream-authorize-endpoint', env: 'MCP_GATEWAY_UPSTREAM_AUTHORIZE_ENDPOINT', arg: '<url>', rule: URL_RULE, help: 'Upstream authorization endpoint (with the token endpoint: skips discovery)' },
+  upstreamTokenEndpoint: { flag: 'upstream-token-endpoint', env: 'MCP_GATEWAY_UPSTREAM_TOKEN_ENDPOINT', arg: '<url>', rule: URL_RULE, help: 'Upstream token endpoint (with the authorize endpoint: skips discovery)' },
+  upstreamScopes: { flag: 'upstream-scopes', env: 'MCP_GATEWAY_UPSTREAM_SCOPES', arg: '<scopes>', rule: 'must be scope names separated by spaces or commas', help: 'Scopes to request upstream, space- or comma-separated' },
+  username: { env: 'MCP_GATEWAY_USERNAME', arg: '', rule: 'must be 1 to 256 characters', help: 'Login user name', defaultText: `${DEFAULT_USERNAME}, loopback hosts only` },
+  password: { env: 'MCP_GATEWAY_PASSWORD', arg: '', rule: 'must be 1 to 1024 characters', help: 'Login password', defaultText: `${DEFAULT_PASSWORD}, loopback hosts only` },
+  mcpScope: { env: 'MCP_GATEWAY_MCP_SCOPE', arg: '', rule: 'must be one scope name (printable ASCII without spaces, quotes or backslashes)', help: 'Scope on every gateway code and token', defaultText: 'mcp' },
+  secret: { flag: 'secret', env: 'MCP_GATEWAY_SECRET', arg: '<s1,s2>', rule: `must be one or more comma-separated secrets of at least ${MIN_SECRET_LENGTH} characters each`, help: `Secrets (>= ${MIN_SECRET_LENGTH} chars), comma-separated; the first signs and encrypts, all verify (rotation)`, defaultText: 'random, lost on restart' },
+  codeTtl: { flag: 'code-ttl', env: 'MCP_GATEWAY_CODE_TTL', arg: '<s>', integer: true, rule: secondsRule(1, 600), help: 'Authorization code lifetime, seconds', defaultText: '300' },
+  flowTtl: { flag: 'flow-ttl', env: 'MCP_GATEWAY_FLOW_TTL', arg: '<s>', integer: true, rule: secondsRule(1, MAX_SECONDS), help: 'Login flow lifetime, seconds', defaultText: '600' },
+  accessTokenTtl: { flag: 'access-token-ttl', env: 'MCP_GATEWAY_ACCESS_TOKEN_TTL', arg: '<s>', integer: true, rule: secondsRule(1, MAX_SECONDS), help: 'Access token lifetime, seconds', defaultText: '3600' },
+  refreshTokenTtl: { flag: 'refresh-token-ttl', env: 'MCP_GATEWAY_REFRESH_TOKEN_TTL', arg: '<s>', integer: true, rule: secondsRule(1, MAX_SECONDS), help: 'Refresh token lifetime, seconds', defaultText: '2592000' },
+  clientTtl: { flag: 'client-ttl', env: 'MCP_GATEWAY_CLIENT_TTL', arg: '<s>', integer: true, rule: secondsRule(1, MAX_SECONDS), help: 'Registered clients expire after this idle time, seconds', defaultText: '7776000' },
+  refreshGrace: { flag: 'refresh-grace', env: 'MCP_GATEWAY_REFRESH_GRACE', arg: '<s>', integer: true, rule: secondsRule(0, MAX_SECONDS), help: 'Seconds a just-rotated refresh token stays usable (0 = off)', defaultText: '0' },
+  upstreamTimeout: { flag: 'upstream-timeout', env: 'MCP_GATEWAY_UPSTREAM_TIMEOUT', arg: '<ms>', integer: true, rule: secondsRule(1, MAX_TIMEOUT_MS, 'milliseconds'), help: 'Upstream request timeout, milliseconds', defaultText: '10000' }
+}
+
+// What Fastify itself puts into a plugin's options object: not typos, so no warning about them.
+const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
+
+/** Bad fields by key (first problem wins), printed in the order of the settings tables. */
+class Problems {
+  readonly #lines = new Map<string, string>()
+  readonly #label: (key: string) => string
+
+  constructor (label: (key: string) => string) {
+    this.#label = label
+  }
+
+  add (key: string, rule: string): void {
+    this.addLine(key, `${this.#label(key)}: ${rule}`)
+  }
+
+  /** A problem that is not about one setting (a stray argument): the line is taken as is. */
+  addLine (key: string, line: string): void {
+    if (!this.#lines.has(key)) this.#lines.set(key, line)
+  }
+
+  has (key: string): boolean {
+    return this.#lines.has(key)
+  }
+
+  get size (): number {
+    return this.#lines.size
+  }
+
+  list (): string[] {
+    const order = [...Object.keys(SERVER_SETTINGS), ...Object.keys(GATEWAY_SETTINGS)]
+    // Keys outside the tables (argv problems) rank -1: first, in the order they were found.
+    return [...this.#lines].sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)).map(([, line]) => line)
+  }
+}
+
+const settingOf = (key: string): Setting | undefined =>
+  (SERVER_SETTINGS as Record<string, Setting>)[key] ?? (GATEWAY_SETTINGS as Record<string, Setting>)[key]
+
+/** `--port (MCP_GATEWAY_PORT)`, or just the variable for environment-only settings. */
+function cliLabel (key: string): string {
+  const setting = settingOf(key) as Setting
+  return setting.flag === undefined ? setting.env : `--${setting.flag} (${setting.env})`
+}
+
+/**
+ * Default → Convert → Clean → Check, collecting one problem per bad field. Integers are converted here first,
+ * strictly: `Value.Convert` would turn "12.5" into 12, "0x10" into 16 and "" into 0.
+ */
+function runSchema (schema: typeof GatewayOptionsSchema | typeof ServerSettingsSchema, settings: Record<string, Setting>,
+  input: Record<string, unknown>, problems: Problems): Record<string, unknown> {
+  // `{ upstreamAs: undefined }` means "not set": dropped, so that required fields read as missing, not mistyped.
+  const work = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
+  for (const [key, setting] of Object.entries(settings)) {
+    if (setting.integer !== true || work[key] === undefined) continue
+    const raw = work[key]
+    const value = typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw
+    if (typeof value === 'number' && Number.isSafeInteger(value)) {
+      work[key] = value
+    } else {
+      problems.add(key, setting.rule)
+      delete work[key]
+    }
+  }
+  const value = Value.Clean(schema, Value.Convert(schema, Value.Default(schema, work))) as Record<string, unknown>
+  // Checked one property at a time: `Value.Errors` stops after `maxErrors` (8 by default, a global setting we
+  // must not change for the rest of the process), and every bad field has to be named.
+  const properties = schema.properties as Record<string, TSchema>
+  const required: readonly string[] = schema.required ?? []
+  for (const [key, setting] of Object.entries(settings)) {
+    if (value[key] === undefined) {
+      if (required.includes(key)) problems.add(key, 'is required')
+    } else if (!Value.Check(properties[key] as TSchema, value[key])) {
+      problems.add(key, setting.rule)
+    }
+  }
+  return value
+}
+
+/**
+ * Parses a URL that passed the schema (whose pattern already pins the scheme to http or https); `undefined` if
+ * WHATWG URL rejects it (`http://`, a space, an empty host) or it has a part we do not allow.
+ */
+function httpUrl (value: string, allowQuery: boolean): URL | undefined {
+  if (value.includes('#') || (!allowQuery && value.includes('?'))) return undefined
+  try {
+    return new URL(value)
+  } catch {
+    return undefined
+  }
+}
+
+/** Removes trailing slashes from the path only, so `https://x/mcp/?a=1` becomes `https://x/mcp?a=1`. */
+function stripTrailingSlash (value: string): string {
+  const query = value.indexOf('?')
+  const path = query === -1 ? value : value.slice(0, query)
+  return path.replace(/\/+$/, '') + (query === -1 ? '' : value.slice(query))
+}
+
+/** 127/8, ::1 and `localhost`: only this machine can connect. */
+function isLoopbackHost (host: string): boolean {
+  const name = host.toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  if (name === 'localhost') return true
+  if (isIPv4(name)) return name.startsWith('127.')
+  if (isIP(name) === 6) return new URL(`http://[${name}]/`).hostname === '[::1]'
+  return false
+}
+
+function splitList (value: string, separator: RegExp): string[] {
+  return value.split(separator).map((item) => item.trim()).filter((item) => item !== '')
+}
+
+const SCOPE_TOKEN_RE = new RegExp(SCOPE_TOKEN)
+
+interface Resolution {
+  options: ResolvedGatewayOptions
+  warnings: string[]
+}
+
+/** Validates gateway options; adds every problem to `problems` and returns options only when there is none. */
+function resolveGateway (input: Record<string, unknown>, problems: Problems, label: (key: string) => string): Resolution | undefined {
+  const before = problems.size
+  const warnings: string[] = []
+  const value = runSchema(GatewayOptionsSchema, GATEWAY_SETTINGS, input, problems)
+
+  const url = (key: GatewayKey, allowQuery: boolean, strip: boolean): string | undefined => {
+    const raw = value[key]
+    if (typeof raw !== 'string' || problems.has(key)) return undefined
+    if (httpUrl(raw, allowQuery) === undefined) {
+      problems.add(key, GATEWAY_SETTINGS[key].rule)
+      return undefined
+    }
+    return strip ? stripTrailingSlash(raw) : raw
+  }
+  const publicUrl = url('publicUrl', false, true)
+  const upstreamRs = url('upstreamRs', true, true)
+  // Issuer identifiers and endpoints are compared or called exactly as configured: no slash stripping.
+  const upstreamAs = url('upstreamAs', true, false)
+  const upstreamAuthorizeEndpoint = url('upstreamAuthorizeEndpoint', true, false)
+  const upstreamTokenEndpoint = url('upstreamTokenEndpoint', true, false)
+
+  let upstreamScopes: string[] | undefined
+  const scopes = value.upstreamScopes
+  if (typeof scopes === 'string' && !problems.has('upstreamScopes')) {
+    upstreamScopes = splitList(scopes, /[\s,]+/)
+    if (!upstreamScopes.every((scope) => SCOPE_TOKEN_RE.test(scope))) problems.add('upstreamScopes', GATEWAY_SETTINGS.upstreamScopes.rule)
+  } else if (Array.isArray(scopes)) {
+    upstreamScopes = scopes as string[]
+  }
+  if (upstreamScopes?.length === 0) upstreamScopes = undefined
+
+  let secrets: string[] = []
+  const secret = value.secret
+  if (typeof secret === 'string' && !problems.has('secret')) {
+    secrets = splitList(secret, /,/)
+    if (secrets.length === 0 || secrets.some((s) => s.length < MIN_SECRET_LENGTH)) problems.add('secret', GATEWAY_SETTINGS.secret.rule)
+  } else if (Array.isArray(secret)) {
+    secrets = secret as string[]
+  }
+
+  for (const key of Object.keys(input)) {
+    if (!(key in GATEWAY_SETTINGS) && !FASTIFY_REGISTER_KEYS.has(key)) warnings.push(`unknown option "${key}" ignored`)
+  }
+  if (problems.size > before) return undefined
+
+  const secretGenerated = secrets.length === 0
+  if (secretGenerated) {
+    secrets = [randomBytes(32).toString('base64url')]
+    warnings.push(`no ${label('secret')} set: a random secret was generated, so tokens, codes and cookies will not survive a restart (and will not work across instances)`)
+  }
+  if (upstreamAuthorizeEndpoint !== undefined && upstreamTokenEndpoint !== undefined && upstreamScopes === undefined) {
+    warnings.push(`both upstream endpoints are set but ${label('upstreamScopes')} is not: GitHub then grants only public, read-only access`)
+  }
+  if (value.upstreamClientSecret !== undefined && value.upstreamClientId === undefined) {
+    warnings.push(`${label('upstreamClientSecret')} is ignored without ${label('upstreamClientId')}: the gateway registers itself upstream`)
+  }
+  // Checked above: publicUrl parses, or there was a problem and we returned.
+  const publicHost = (httpUrl(publicUrl as string, false) as URL).hostname
+  if ((publicUrl as string).toLowerCase().startsWith('http:') && !isLoopbackHost(publicHost)) {
+    warnings.push(`${label('publicUrl')} is plain http on a non-loopback host: OAuth 2.1 requires https there (terminate TLS in front of the gateway)`)
+  }
+
+  return {
+    warnings,
+    options: {
+      publicUrl: publicUrl as string,
+      upstreamRs: upstreamRs as string,
+      upstreamAs,
+      upstreamClientId: value.upstreamClientId as string | undefined,
+      upstreamClientSecret: value.upstreamClientSecret as string | undefined,
+      upstreamAuthorizeEndpoint,
+      upstreamTokenEndpoint,
+      upstreamScopes,
+      username: value.username as string,
+      password: value.password as string,
+      mcpScope: value.mcpScope as string,
+      secrets,
+      secretGenerated,
+      codeTtl: value.codeTtl as number,
+      flowTtl: value.flowTtl as number,
+      accessTokenTtl: value.accessTokenTtl as number,
+      refreshTokenTtl: value.refreshTokenTtl as number,
+      clientTtl: value.clientTtl as number,
+      refreshGrace: value.refreshGrace as number,
+      upstreamTimeout: value.upstreamTimeout as number
+    }
+  }
+}
+
+const usesDefaultPassword = (options: ResolvedGatewayOptions): boolean => options.password === DEFAULT_PASSWORD
+
+/**
+ * Validates what an embedding app passes to the gateway plugin. Throws a `ConfigError` naming every bad option.
+ * No listening host is known here, so default credentials only warn.
+ */
+export function parseGatewayOptions (input: unknown): { options: ResolvedGatewayOptions, warnings: string[] } {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ConfigError(['gateway options must be an object'])
+  }
+  const problems = new Problems((key) => key)
+  const resolved = resolveGateway(input as Record<string, unknown>, problems, (key) => key)
+  if (resolved === undefined) throw new ConfigError(problems.list())
+  if (usesDefaultPassword(resolved.options)) {
+    resolved.warnings.push(`username and password are the published defaults (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}): anyone who can reach the login page can sign in; set username and password`)
+  }
+  return resolved
+}
+
+const ALL_SETTINGS: Array<[string, Setting]> = [...Object.entries(SERVER_SETTINGS), ...Object.entries(GATEWAY_SETTINGS)]
+
+const FLAG_OPTIONS = Object.fromEntries([
+  ['help', { type: 'boolean' as const, short: 'h' }],
+  ...ALL_SETTINGS.flatMap(([, s]) => s.flag === undefined ? [] : [[s.flag, { type: 'string' as const }]])
+])
+
+const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/** An address, a CIDR (`10.0.0.0/8`, `fd00::/8`), an IPv4 netmask form, or a proxy-addr keyword. */
+function isProxyAddress (entry: string): boolean {
+  if (PROXY_KEYWORDS.has(entry)) return true
+  const [address, range, ...rest] = entry.split('/')
+  const family = isIP(address as string)
+  if (family === 0 || rest.length > 0) return false
+  if (range === undefined) return true
+  if (family === 4 && isIPv4(range)) return true
+  return /^\d{1,3}$/.test(range) && Number(range) <= (family === 4 ? 32 : 128)
+}
+
+function parseTrustProxy (raw: string, problems: Problems): boolean | string | undefined {
+  const lower = raw.trim().toLowerCase()
+  if (lower === 'true') return true
+  if (lower === 'false') return false
+  const entries = splitList(raw, /,/)
+  if (entries.length === 0 || !entries.every(isProxyAddress)) {
+    problems.add('trustProxy', SERVER_SETTINGS.trustProxy.rule)
+    return undefined
+  }
+  return entries.join(',')
+}
+
+/**
+ * Reads flags (first), then `MCP_GATEWAY_*` variables, then defaults. Returns `{ help }` for `--help`/`-h`, and
+ * throws one `ConfigError` listing every bad flag or variable.
+ */
+export function loadConfig (argv: string[], env: Record<string, string | undefined>):
+  { help: string } | { server: ServerSettings, gateway: ResolvedGatewayOptions, warnings: string[] } {
+  const problems = new Problems(cliLabel)
+  // strict: false so that unknown flags are reported by us, together with everything else, and without the
+  // value parseArgs would otherwise quote (`--password=…` must not end up in a log).
+  const { values, tokens } = parseArgs({ args: argv, options: FLAG_OPTIONS, strict: false, allowPositionals: true, tokens: true })
+  if (values.help !== undefined) return { help: helpText() }
+
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      problems.addLine(`argv${token.index}`, `unexpected argument #${token.index + 1} (not shown): every setting is a --flag, see --help`)
+    } else if (token.kind === 'option' && !(token.name in FLAG_OPTIONS)) {
+      const envOnly = token.name === 'username' || token.name === 'password'
+      problems.addLine(`argv${token.index}`, envOnly
+        ? `${token.rawName} is not a flag (it would show in \`ps\`): set MCP_GATEWAY_${token.name.toUpperCase()} instead`
+        : `${token.rawName} is not a known flag (see --help)`)
+    }
+  }
+
+  const raw = (key: string, setting: Setting): string | undefined => {
+    const flag = setting.flag === undefined ? undefined : values[setting.flag]
+    if (flag === true) {
+      problems.add(key, 'needs a value')
+      return undefined
+    }
+    if (typeof flag === 'string') return flag
+    // An empty variable counts as unset: compose files and shells often pass `VAR=` for "not configured".
+    const fromEnv = env[setting.env]
+    return fromEnv === '' ? undefined : fromEnv
+  }
+
+  const serverInput: Record<string, unknown> = {}
+  for (const [key, setting] of Object.entries(SERVER_SETTINGS)) serverInput[key] = raw(key, setting)
+  if (typeof serverInput.trustProxy === 'string') serverInput.trustProxy = parseTrustProxy(serverInput.trustProxy, problems)
+  const server = runSchema(ServerSettingsSchema, SERVER_SETTINGS, serverInput, problems) as unknown as ServerSettings
+
+  const gatewayInput: Record<string, unknown> = {}
+  for (const [key, setting] of Object.entries(GATEWAY_SETTINGS)) gatewayInput[key] = raw(key, setting)
+  const hostOk = !problems.has('host')
+  const loopback = hostOk && isLoopbackHost(server.host)
+  const warnings: string[] = []
+  if (gatewayInput.publicUrl === undefined && !problems.has('publicUrl')) {
+    // As in the original: http://localhost:<port>, so its documented upstream callback URL keeps working.
+    const port = problems.has('port') ? DEFAULT_PORT : server.port
+    gatewayInput.publicUrl = `http://localhost:${port}`
+    if (hostOk && !loopback) {
+      warnings.push(`${cliLabel('publicUrl')} is not set, so clients are sent to ${gatewayInput.publicUrl as string}; set it unless that is how they reach this gateway`)
+    }
+  }
+
+  const resolved = resolveGateway(gatewayInput, problems, cliLabel)
+  if (resolved !== undefined && usesDefaultPassword(resolved.options) && hostOk) {
+    if (loopback) {
+      warnings.push(`MCP_GATEWAY_USERNAME/MCP_GATEWAY_PASSWORD are the published defaults (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}): fine on ${server.host} for a try-out, never anywhere else`)
+    } else {
+      problems.add('password', `the published default credentials (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}) are refused on host ${server.host}, which other machines can reach: set MCP_GATEWAY_USERNAME and MCP_GATEWAY_PASSWORD`)
+    }
+  }
+  if (resolved === undefined || problems.size > 0) throw new ConfigError(problems.list())
+  return { server, gateway: resolved.options, warnings: [...warnings, ...resolved.warnings] }
+}
+
+/** Usage text: every flag with its variable and default, then the environment-only settings. */
+export function helpText (): string {
+  const rows = ALL_SETTINGS.filter(([, s]) => s.flag !== undefined).map(([, s]) => [`--${s.flag as string} ${s.arg}`, s.env, s])
+  const width = Math.max(...rows.map(([flag]) => (flag as string).length))
+  const envWidth = Math.max(...ALL_SETTINGS.map(([, s]) => s.env.length))
+  const describe = (s: Setting) => s.help + (s.defaultText === undefined ? '' : ` [default: ${s.defaultText}]`)
+  return [
+    'Usage: mcp-oauth-gateway --upstream-rs <url> [options]',
+    '',
+    'An OAuth 2.1 gateway in front of a remote MCP server that has its own OAuth (GitHub first).',
+    'Flags win over environment variables, which win over defaults. An empty variable counts as unset.',
+    '',
+    'Options:',
+    ...rows.map(([flag, envName, s]) => `  ${(flag as string).padEnd(width)}  ${(envName as string).padEnd(envWidth)}  ${describe(s as Setting)}`),
+    `  ${'-h, --help'.padEnd(width)}  ${''.padEnd(envWidth)}  Show this help`,
+    '',
+    'Environment only (a password given as a flag would be visible to every user in `ps`):',
+    ...ALL_SETTINGS.filter(([, s]) => s.flag === undefined).map(([, s]) => `  ${s.env.padEnd(envWidth)}  ${describe(s)}`),
+    '',
+    'The default credentials are accepted only when --host is a loopback address; anywhere else the gateway refuses to start.',
+    ''
+  ].join('\n')
+}
