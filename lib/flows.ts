@@ -1,0 +1,102 @@
+import type { Clock } from './clock.js'
+import { hashSecret, randomToken, safeEqual } from './crypto.js'
+import type { Store } from './stores/types.js'
+
+/** An authorization in progress, from GET /authorize to the upstream callback. */
+export interface FlowRecord {
+  id: string
+  /** SHA-256 of the browser cookie that started the flow: only that browser may continue it. */
+  browserHash: string
+  /** Per-flow CSRF token for the login and consent forms. */
+  csrf: string
+  clientId: string
+  redirectUri: string
+  state?: string
+  codeChallenge: string
+  resource: string
+  scope: string
+  /** Set once the user has signed in to the gateway. */
+  userId?: string
+  /** Set once the user approved this client: the upstream leg may start only after that. */
+  approved?: boolean
+  expiresAt: number
+}
+
+export type NewFlow = Omit<FlowRecord, 'id' | 'browserHash' | 'csrf' | 'expiresAt'>
+
+/** The state handed to the upstream: single use, bound to one flow, holding the upstream PKCE verifier. */
+interface UpstreamState {
+  flowId: string
+  verifier: string
+}
+
+/**
+ * Flow state with a hard lifetime (the flow TTL, counted from /authorize, never extended), bound to
+ * the browser that began it. The upstream `state` is created only after consent (MCP security best
+ * practices, confused deputy) and is consumed atomically at the callback.
+ */
+export class FlowStore {
+  readonly #store: Store
+  readonly #clock: Clock
+  readonly #ttlMs: number
+
+  constructor (deps: { store: Store, clock: Clock, ttlMs: number }) {
+    this.#store = deps.store
+    this.#clock = deps.clock
+    this.#ttlMs = deps.ttlMs
+  }
+
+  async create (browser: string, flow: NewFlow): Promise<FlowRecord> {
+    const record: FlowRecord = {
+      ...flow,
+      id: randomToken().slice(0, 32),
+      browserHash: hashSecret(browser),
+      csrf: randomToken(),
+      expiresAt: this.#clock.now() + this.#ttlMs
+    }
+    await this.#store.set(flowKey(record.id), record, this.#ttlMs)
+    return record
+  }
+
+  /** The flow, if it exists and belongs to this browser; `reason` says which check failed. */
+  async load (flowId: string, browser: string | undefined): Promise<{ flow: FlowRecord } | { reason: 'expired' | 'wrong_browser' }> {
+    const flow = await this.#store.get<FlowRecord>(flowKey(flowId))
+    if (flow === undefined) return { reason: 'expired' }
+    if (browser === undefined || !safeEqual(hashSecret(browser), flow.browserHash)) return { reason: 'wrong_browser' }
+    return { flow }
+  }
+
+  async save (flow: FlowRecord): Promise<void> {
+    const left = flow.expiresAt - this.#clock.now()
+    if (left > 0) await this.#store.set(flowKey(flow.id), flow, left)
+  }
+
+  async finish (flowId: string): Promise<void> {
+    await this.#store.delete(flowKey(flowId))
+  }
+
+  checkCsrf (flow: FlowRecord, csrf: string): boolean {
+    return safeEqual(csrf, flow.csrf)
+  }
+
+  /** A fresh upstream state for an approved flow. */
+  async beginUpstream (flow: FlowRecord, verifier: string): Promise<string> {
+    const state = randomToken()
+    const record: UpstreamState = { flowId: flow.id, verifier }
+    await this.#store.set(upstreamKey(state), record, Math.max(1, flow.expiresAt - this.#clock.now()))
+    return state
+  }
+
+  /** Reads the upstream state without using it up: the browser must be checked first. */
+  async peekUpstream (state: string): Promise<UpstreamState | undefined> {
+    return await this.#store.get<UpstreamState>(upstreamKey(state))
+  }
+
+  /** Uses the upstream state up; undefined when another request already did. */
+  async takeUpstream (state: string): Promise<UpstreamState | undefined> {
+    return await this.#store.take<UpstreamState>(upstreamKey(state))
+  }
+}
+
+const flowKey = (id: string) => `flow:${id}`
+const upstreamKey = (state: string) => `upstream-state:${hashSecret(state)}`

@@ -1,0 +1,348 @@
+import type { Clock } from './clock.js'
+import type { ClientRecord } from './clients.js'
+import { hashSecret, randomToken, seal, unseal } from './crypto.js'
+import { invalidGrant, invalidRequest, invalidScope, invalidTarget, temporarilyUnavailable } from './oauth-errors.js'
+import { verifyS256 } from './pkce.js'
+import type { Store } from './stores/types.js'
+import { UpstreamError, type UpstreamTokens } from './upstream.js'
+
+/** Everything the gateway knows when it mints a code: the flow, the user and the upstream's tokens. */
+export interface CodeGrant {
+  clientId: string
+  redirectUri: string
+  codeChallenge: string
+  resource: string
+  scope: string
+  userId: string
+  upstream: UpstreamTokens
+}
+
+interface CodeRecord extends Omit<CodeGrant, 'upstream'> {
+  sealedUpstream: string
+  upstreamExpiresAt?: number
+  upstreamScopes: string[]
+  /** Set once the code is exchanged: the grant it produced, revoked if the code is replayed. */
+  consumedBy?: string
+}
+
+/** One user's authorization of one client: the family every token of that login belongs to. */
+export interface GrantRecord {
+  id: string
+  clientId: string
+  userId: string
+  scope: string
+  resource: string
+  /** The upstream tokens, AES-256-GCM sealed with the grant id as associated data. */
+  sealedUpstream: string
+  upstreamExpiresAt?: number
+  upstreamScopes: string[]
+  accessHash: string
+  refreshHash?: string
+  /** When the current refresh token (and so the grant) lapses, epoch ms. */
+  expiresAt: number
+}
+
+export interface AccessRecord {
+  grantId: string
+  clientId: string
+  scope: string
+  resource: string
+  expiresAt: number
+}
+
+interface RefreshRecord {
+  grantId: string
+  clientId: string
+  expiresAt: number
+  /** Set when the token was exchanged for a new one; presenting it again is reuse. */
+  rotatedAt?: number
+}
+
+interface SealedUpstream { a: string, r?: string }
+
+export interface TokenResponse {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  refresh_token?: string
+  scope: string
+}
+
+export interface UpstreamRefresher {
+  refresh (refreshToken: string): Promise<UpstreamTokens>
+}
+
+export interface GrantServiceOptions {
+  store: Store
+  clock: Clock
+  upstream: UpstreamRefresher
+  /** Sealing keys; the first seals, all unseal (key rotation). */
+  sealKeys: readonly Buffer[]
+  codeTtlMs: number
+  accessTtlMs: number
+  refreshTtlMs: number
+  /** How long a rotated refresh token may still be used (0 = never), for clients that retry. */
+  refreshGraceMs: number
+}
+
+/** An upstream token this close to expiry is refreshed before it is handed on (clock skew, latency). */
+const UPSTREAM_EXPIRY_MARGIN_MS = 60_000
+
+/**
+ * Codes, grants, access and refresh tokens. Pure OAuth logic over the store, with no HTTP in it:
+ * the routes authenticate the client and shape replies, this decides.
+ *
+ * Tokens are opaque random strings; only their SHA-256 is stored. Upstream tokens are stored sealed
+ * and never leave the server.
+ */
+export class GrantService {
+  readonly #o: GrantServiceOptions
+  /** One upstream refresh at a time per grant: concurrent callers share the same promise. */
+  readonly #upstreamRefreshes = new Map<string, Promise<GrantRecord>>()
+
+  constructor (options: GrantServiceOptions) {
+    this.#o = options
+  }
+
+  /** Mints a single-use authorization code (OAuth 2.1 §4.1.2) for a finished flow. */
+  async createCode (grant: CodeGrant): Promise<string> {
+    const code = randomToken('gwo_')
+    const codeHash = hashSecret(code)
+    const { upstream, ...rest } = grant
+    const record: CodeRecord = {
+      ...rest,
+      sealedUpstream: this.#seal(upstream, `code:${codeHash}`),
+      upstreamScopes: upstream.scopes,
+      ...(upstream.expiresAt === undefined ? {} : { upstreamExpiresAt: upstream.expiresAt })
+    }
+    await this.#o.store.set(`code:${codeHash}`, record, this.#o.codeTtlMs)
+    return code
+  }
+
+  /**
+   * The authorization_code grant (OAuth 2.1 §4.1.3). The code is bound to its client, redirect URI,
+   * PKCE challenge and resource. A second *valid* use revokes what the first one issued (§4.1.3,
+   * RFC 9700 §4.2.4); an invalid replay (wrong verifier) revokes nothing, or anyone could revoke.
+   */
+  async exchangeCode (client: ClientRecord, p: { code: string, codeVerifier: string, redirectUri?: string, resource?: string | string[] }): Promise<TokenResponse> {
+    const codeHash = hashSecret(p.code)
+    const key = `code:${codeHash}`
+    const code = await this.#o.store.get<CodeRecord>(key)
+    if (code === undefined) throw invalidGrant('unknown or expired code')
+    if (code.clientId !== client.clientId) throw invalidGrant('code issued to another client', 'warn')
+    if (p.redirectUri !== undefined && p.redirectUri !== code.redirectUri) throw invalidGrant('redirect_uri differs from the authorization request')
+    if (!verifyS256(p.codeVerifier, code.codeChallenge)) throw invalidGrant('PKCE verification failed', 'warn')
+    this.#checkResource(p.resource, code.resource)
+    if (code.consumedBy !== undefined) {
+      await this.revokeGrant(code.consumedBy)
+      throw invalidGrant('code replayed; the grant it issued is revoked', 'warn')
+    }
+
+    const upstream = this.#unseal(code.sealedUpstream, `code:${codeHash}`)
+    const now = this.#o.clock.now()
+    let grant: GrantRecord = {
+      id: randomToken('gwg_'),
+      clientId: code.clientId,
+      userId: code.userId,
+      scope: code.scope,
+      resource: code.resource,
+      sealedUpstream: '',
+      upstreamScopes: code.upstreamScopes,
+      accessHash: '',
+      expiresAt: now + this.#o.refreshTtlMs,
+      ...(code.upstreamExpiresAt === undefined ? {} : { upstreamExpiresAt: code.upstreamExpiresAt })
+    }
+    grant.sealedUpstream = this.#seal(upstream, grant.id)
+    grant = await this.#freshUpstream(grant)
+    const issued = await this.#issue(grant, client)
+
+    // Consume last, so a code is never used up without its tokens being stored. The tombstone keeps
+    // no upstream token, only the grant to revoke if the code comes back.
+    const tombstone: CodeRecord = { ...code, sealedUpstream: '', consumedBy: grant.id }
+    const previous = await this.#o.store.swap<CodeRecord>(key, tombstone, this.#o.codeTtlMs)
+    if (previous === undefined || previous.consumedBy !== undefined) {
+      await this.revokeGrant(grant.id)
+      if (previous?.consumedBy !== undefined) await this.revokeGrant(previous.consumedBy)
+      throw invalidGrant('code used twice concurrently; both grants revoked', 'warn')
+    }
+    return issued
+  }
+
+  /**
+   * The refresh_token grant with rotation and reuse detection (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2):
+   * each refresh token works once; presenting a rotated one again revokes the whole grant, unless
+   * the operator allowed a grace period for clients that retry a refresh whose answer they lost.
+   */
+  async refresh (client: ClientRecord, p: { refreshToken: string, scope?: string, resource?: string | string[] }): Promise<TokenResponse> {
+    const key = `refresh:${hashSecret(p.refreshToken)}`
+    const record = await this.#o.store.get<RefreshRecord>(key)
+    if (record === undefined) throw invalidGrant('unknown or expired refresh token')
+    if (record.clientId !== client.clientId) throw invalidGrant('refresh token issued to another client', 'warn')
+    await this.#rejectReuse(record, record.rotatedAt)
+    let grant = await this.#o.store.get<GrantRecord>(`grant:${record.grantId}`)
+    if (grant === undefined) throw invalidGrant('grant revoked or expired')
+    if (p.scope !== undefined && !isSubset(p.scope, grant.scope)) throw invalidScope(`asked for ${p.scope.slice(0, 200)}`)
+    this.#checkResource(p.resource, grant.resource)
+    // The upstream is refreshed before the client's token is spent: if the upstream is down, the
+    // client keeps a refresh token it can retry with.
+    grant = await this.#freshUpstream(grant)
+
+    const now = this.#o.clock.now()
+    const previous = await this.#o.store.swap<RefreshRecord>(key, { ...record, rotatedAt: record.rotatedAt ?? now }, Math.max(1, record.expiresAt - now))
+    await this.#rejectReuse(record, previous?.rotatedAt)
+    grant.expiresAt = now + this.#o.refreshTtlMs
+    return await this.#issue(grant, client)
+  }
+
+  /** A rotated refresh token presented again, outside the grace period: revoke the whole family. */
+  async #rejectReuse (record: RefreshRecord, rotatedAt: number | undefined): Promise<void> {
+    if (rotatedAt === undefined || this.#o.clock.now() - rotatedAt < this.#o.refreshGraceMs) return
+    await this.revokeGrant(record.grantId)
+    throw invalidGrant('refresh token reused; grant revoked', 'warn')
+  }
+
+  /**
+   * RFC 7009: revoking either token revokes the grant (and so both tokens and the stored upstream
+   * token). Unknown tokens and other clients' tokens are ignored, as the RFC asks: 200 either way.
+   */
+  async revoke (client: ClientRecord, token: string): Promise<void> {
+    const hash = hashSecret(token)
+    const record = await this.#o.store.get<{ grantId: string, clientId: string }>(`refresh:${hash}`) ??
+      await this.#o.store.get<{ grantId: string, clientId: string }>(`access:${hash}`)
+    if (record === undefined || record.clientId !== client.clientId) return
+    await this.revokeGrant(record.grantId)
+  }
+
+  async revokeGrant (grantId: string): Promise<void> {
+    const grant = await this.#o.store.take<GrantRecord>(`grant:${grantId}`)
+    if (grant === undefined) return
+    await this.#o.store.delete(`access:${grant.accessHash}`)
+    if (grant.refreshHash !== undefined) await this.#o.store.delete(`refresh:${grant.refreshHash}`)
+  }
+
+  /** The grant behind a live access token, or undefined (unknown, expired or revoked). */
+  async authenticate (accessToken: string): Promise<{ access: AccessRecord, grant: GrantRecord } | undefined> {
+    const access = await this.#o.store.get<AccessRecord>(`access:${hashSecret(accessToken)}`)
+    if (access === undefined || access.expiresAt <= this.#o.clock.now()) return undefined
+    const grant = await this.#o.store.get<GrantRecord>(`grant:${access.grantId}`)
+    return grant === undefined ? undefined : { access, grant }
+  }
+
+  /** The upstream access token of a grant, for the proxy. It never leaves the server. */
+  upstreamAccessToken (grant: GrantRecord): string {
+    return this.#unseal(grant.sealedUpstream, grant.id).accessToken
+  }
+
+  async #issue (grant: GrantRecord, client: ClientRecord): Promise<TokenResponse> {
+    const now = this.#o.clock.now()
+    // expires_in = min(gateway access TTL, what is left of the upstream token): a client must never
+    // hold a gateway token whose upstream token is already dead.
+    const upstreamLeft = grant.upstreamExpiresAt === undefined ? Infinity : grant.upstreamExpiresAt - now
+    const accessTtl = Math.max(1000, Math.min(this.#o.accessTtlMs, upstreamLeft))
+    const accessToken = randomToken('gwa_')
+    const accessHash = hashSecret(accessToken)
+    const withRefresh = client.metadata.grant_types.includes('refresh_token')
+    const refreshToken = withRefresh ? randomToken('gwr_') : undefined
+
+    const previous = { accessHash: grant.accessHash, refreshHash: grant.refreshHash }
+    grant.accessHash = accessHash
+    if (refreshToken === undefined) {
+      // Without a refresh token the grant ends with its access token.
+      delete grant.refreshHash
+      grant.expiresAt = now + accessTtl
+    } else {
+      grant.refreshHash = hashSecret(refreshToken)
+    }
+    const grantTtl = grant.expiresAt - now
+    await this.#o.store.set(`grant:${grant.id}`, grant, grantTtl)
+    const access: AccessRecord = { grantId: grant.id, clientId: grant.clientId, scope: grant.scope, resource: grant.resource, expiresAt: now + accessTtl }
+    await this.#o.store.set(`access:${accessHash}`, access, accessTtl)
+    if (refreshToken !== undefined) {
+      const record: RefreshRecord = { grantId: grant.id, clientId: grant.clientId, expiresAt: grant.expiresAt }
+      await this.#o.store.set(`refresh:${grant.refreshHash}`, record, grantTtl)
+    }
+    // A refresh inside the grace period leaves the token it replaced live; only one may be.
+    if (previous.refreshHash !== undefined && previous.refreshHash !== grant.refreshHash) {
+      const replaced = await this.#o.store.get<RefreshRecord>(`refresh:${previous.refreshHash}`)
+      if (replaced !== undefined && replaced.rotatedAt === undefined) await this.#o.store.delete(`refresh:${previous.refreshHash}`)
+    }
+    return {
+      access_token: accessToken,
+      token_type: 'Bearer',
+      expires_in: Math.floor(accessTtl / 1000),
+      ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
+      scope: grant.scope
+    }
+  }
+
+  /**
+   * Refreshes the upstream token when it is expired or about to be, one refresh per grant at a time
+   * (GitHub rotates refresh tokens: two concurrent refreshes would burn the second). A token that
+   * never expires (GitHub OAuth Apps) or has time left is reused as is.
+   */
+  async #freshUpstream (grant: GrantRecord): Promise<GrantRecord> {
+    const now = this.#o.clock.now()
+    if (grant.upstreamExpiresAt === undefined || grant.upstreamExpiresAt - now > UPSTREAM_EXPIRY_MARGIN_MS) return grant
+    const tokens = this.#unseal(grant.sealedUpstream, grant.id)
+    if (tokens.refreshToken === undefined) {
+      if (grant.upstreamExpiresAt > now) return grant
+      await this.revokeGrant(grant.id)
+      throw invalidGrant('upstream token expired and cannot be refreshed')
+    }
+    const running = this.#upstreamRefreshes.get(grant.id)
+    if (running !== undefined) return await running
+    const refresh = this.#refreshUpstream(grant, tokens.refreshToken)
+    this.#upstreamRefreshes.set(grant.id, refresh)
+    try {
+      return await refresh
+    } finally {
+      this.#upstreamRefreshes.delete(grant.id)
+    }
+  }
+
+  async #refreshUpstream (grant: GrantRecord, refreshToken: string): Promise<GrantRecord> {
+    let tokens: UpstreamTokens
+    try {
+      tokens = await this.#o.upstream.refresh(refreshToken)
+    } catch (err) {
+      if (err instanceof UpstreamError && err.kind === 'oauth_error') {
+        // The upstream refused the refresh token: the login is over, the client must authorize again.
+        await this.revokeGrant(grant.id)
+        throw invalidGrant(`upstream refused the refresh: ${err.oauthError ?? 'unknown error'}`)
+      }
+      throw temporarilyUnavailable(`upstream refresh failed: ${err instanceof Error ? err.message : String(err)}`)
+    }
+    // Some upstreams do not rotate: keep the refresh token we had when none comes back.
+    const merged: UpstreamTokens = { ...tokens, ...(tokens.refreshToken === undefined ? { refreshToken } : {}) }
+    const updated: GrantRecord = { ...grant, sealedUpstream: this.#seal(merged, grant.id), upstreamScopes: tokens.scopes.length > 0 ? tokens.scopes : grant.upstreamScopes }
+    if (tokens.expiresAt === undefined) delete updated.upstreamExpiresAt
+    else updated.upstreamExpiresAt = tokens.expiresAt
+    await this.#o.store.set(`grant:${grant.id}`, updated, Math.max(1, updated.expiresAt - this.#o.clock.now()))
+    return updated
+  }
+
+  #checkResource (requested: string | readonly string[] | undefined, granted: string): void {
+    if (requested === undefined) return
+    const values = typeof requested === 'string' ? [requested] : requested
+    for (const value of values) {
+      if (value.replace(/\/+$/, '') !== granted) throw invalidTarget('resource differs from the one granted')
+    }
+  }
+
+  #seal (tokens: { accessToken: string, refreshToken?: string }, aad: string): string {
+    const payload: SealedUpstream = tokens.refreshToken === undefined ? { a: tokens.accessToken } : { a: tokens.accessToken, r: tokens.refreshToken }
+    const [key] = this.#o.sealKeys
+    if (key === undefined) throw invalidRequest('no sealing key configured')
+    return seal(key, JSON.stringify(payload), aad)
+  }
+
+  #unseal (sealed: string, aad: string): { accessToken: string, refreshToken?: string } {
+    const payload = JSON.parse(unseal(this.#o.sealKeys, sealed, aad)) as SealedUpstream
+    return payload.r === undefined ? { accessToken: payload.a } : { accessToken: payload.a, refreshToken: payload.r }
+  }
+}
+
+function isSubset (requested: string, granted: string): boolean {
+  const allowed = new Set(granted.split(' '))
+  return requested.split(' ').filter(Boolean).every((scope) => allowed.has(scope))
+}

@@ -1,0 +1,22 @@
+/**
+ * The one storage interface every plugin shares. It is a small key-value contract so that a Redis
+ * implementation (GET, SET PX, GETDEL, SET … GET) maps onto it one call per method.
+ *
+ * Values are plain JSON-serialisable objects. Every write carries a TTL: nothing lives forever.
+ * Keys are built by the callers from hashes, never from raw secrets.
+ */
+export interface Store {
+  get<T> (key: string): Promise<T | undefined>
+  /** Writes `value` under `key`, expiring after `ttlMs`. */
+  set<T> (key: string, value: T, ttlMs: number): Promise<void>
+  /** Atomically reads and deletes: at most one caller gets the value (codes, flow states). */
+  take<T> (key: string): Promise<T | undefined>
+  /**
+   * Atomically replaces the value and returns the previous one (or undefined when there was none).
+   * Two concurrent callers each see a different previous value, which is how single use is detected
+   * without losing the record (codes and refresh tokens keep a tombstone for reuse detection).
+   */
+  swap<T> (key: string, value: T, ttlMs: number): Promise<T | undefined>
+  delete (key: string): Promise<void>
+  close (): Promise<void>
+}

@@ -1,0 +1,53 @@
+import cors from '@fastify/cors'
+import type { FastifyCorsOptions } from '@fastify/cors'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The CORS policy of this route; routes without one answer no CORS at all. */
+    gatewayCors?: FastifyCorsOptions
+  }
+}
+
+/**
+ * Metadata, registration, token and revocation endpoints are called cross-origin by browser clients
+ * (MCP Inspector), so they allow any origin. Metadata GETs carry `MCP-Protocol-Version` (the TS SDK
+ * sends it). Credentials are never involved, so `*` is safe.
+ */
+export const PUBLIC_CORS: FastifyCorsOptions = {
+  origin: '*',
+  methods: ['GET', 'POST'],
+  allowedHeaders: ['Authorization', 'Content-Type', 'MCP-Protocol-Version'],
+  exposedHeaders: ['WWW-Authenticate'],
+  maxAge: 86_400
+}
+
+/**
+ * CORS is opt-in per route (`config.gatewayCors`). @fastify/cors answers every preflight from one
+ * catch-all OPTIONS route, which knows nothing of the route being asked about; so the preflight's
+ * target route is looked up here, and the authorization endpoint and the HTML pages (which must never
+ * be readable cross-origin, OAuth 2.1 §3.1) get no CORS headers, preflight included.
+ */
+const gatewayCors: FastifyPluginAsync = async (app) => {
+  // Keyed by handler: findRoute() returns the handler, not the route's config.
+  const policies = new Map<unknown, FastifyCorsOptions>()
+  app.addHook('onRoute', (route) => {
+    if (route.config?.gatewayCors !== undefined) policies.set(route.handler, route.config.gatewayCors)
+  })
+
+  function policyFor (req: FastifyRequest): FastifyCorsOptions | undefined {
+    const requestedMethod = req.headers['access-control-request-method']
+    if (req.method !== 'OPTIONS' || typeof requestedMethod !== 'string') return req.routeOptions.config.gatewayCors
+    const path = req.url.split('?', 1)[0] ?? '/'
+    const target = app.findRoute({ method: requestedMethod as 'GET', url: path })
+    return target === null ? undefined : policies.get(target.handler)
+  }
+
+  await app.register(cors, {
+    hideOptionsRoute: true,
+    delegator: (req, callback) => callback(null, policyFor(req) ?? { origin: false })
+  })
+}
+
+export default fp(gatewayCors, { name: 'mcp-gateway-cors', fastify: '5.x' })

@@ -1,0 +1,320 @@
+import cookie from '@fastify/cookie'
+import formbody from '@fastify/formbody'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ClientRecord } from '../../lib/clients.js'
+import { ConsentStore } from '../../lib/consents.js'
+import { randomToken, safeEqual } from '../../lib/crypto.js'
+import { FlowStore, type FlowRecord } from '../../lib/flows.js'
+import { PAGE_HEADERS } from '../../lib/html.js'
+import { OAuthError } from '../../lib/oauth-errors.js'
+import { createPkcePair, S256_CHALLENGE_PATTERN } from '../../lib/pkce.js'
+import { isLoopback, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
+import { resolveResource } from '../../lib/resource.js'
+import { UpstreamError } from '../../lib/upstream.js'
+import type { GatewayContext } from '../../plugins/context.js'
+import { consentPage, errorPage, loginPage, type FlowView } from './pages.js'
+import { AuthorizeQuery, CallbackQuery, ConsentBody, FlowQuery, LoginBody } from './schema.js'
+
+const challengeFormat = new RegExp(S256_CHALLENGE_PATTERN)
+
+/** Where the client's answer goes, and what it must echo: everything a redirect to the client needs. */
+type ClientReturn = Pick<FlowRecord, 'redirectUri' | 'state'>
+
+/**
+ * The two-screen authorization chain.
+ *
+ *   GET  /authorize          check client + redirect URI (error page until both are trusted), then
+ *                            everything else (errors go back to the client); start a flow bound to
+ *                            this browser by a signed cookie → /login
+ *   GET  /login, POST /login the gateway's own sign-in (screen 1)
+ *   GET  /consent, POST      per-client consent, skipped when remembered (never the sign-in)
+ *   → upstream authorize     with the gateway's own PKCE pair and a fresh single-use state (screen 2)
+ *   GET  /upstream/callback  only that state, only from that browser; exchange the upstream code,
+ *                            mint the gateway's code → client redirect_uri?code&state&iss
+ */
+const authorize: FastifyPluginAsyncTypebox = async (app) => {
+  const gateway = app.getDecorator<GatewayContext>('mcpGateway')
+  const { options, urls, clients, grants, upstream, store, clock } = gateway
+  const flows = new FlowStore({ store, clock, ttlMs: options.flowTtl * 1000 })
+  const consents = new ConsentStore({ store, ttlMs: options.clientTtl * 1000 })
+  const secure = urls.issuer.startsWith('https:')
+  // __Host- (RFC 6265bis): Secure, Path=/, no Domain, so no sibling host can plant or read it.
+  const cookieName = secure ? '__Host-mcp-gateway-browser' : 'mcp-gateway-browser'
+  const loginPath = new URL(urls.login).pathname
+  const consentPath = new URL(urls.consent).pathname
+
+  await app.register(cookie, { secret: options.secrets })
+  // The login and consent forms post form bodies, and nothing else is accepted here.
+  app.removeAllContentTypeParsers()
+  await app.register(formbody, { bodyLimit: 16 * 1024 })
+
+  app.setErrorHandler(async (err: Error & { statusCode?: number, validation?: unknown }, req, reply) => {
+    if (err.validation !== undefined) {
+      req.log.info({ detail: err.message }, 'authorization request rejected')
+      return page(reply, 400, 'Invalid request', 'The request to sign in is malformed. Start again from your MCP client.')
+    }
+    if (err.statusCode === 429) {
+      return page(reply, 429, 'Too many attempts', 'Wait a minute, then try again.')
+    }
+    req.log.error({ err }, 'authorization flow failed')
+    return page(reply, 500, 'Something went wrong', 'The gateway could not complete this step. Start again from your MCP client.')
+  })
+
+  app.get('/authorize', { schema: { querystring: AuthorizeQuery } }, async (req, reply) => {
+    const q = req.query
+    const client = await clients.find(q.client_id)
+    if (client === undefined) {
+      req.log.info({ clientId: q.client_id.slice(0, 64) }, 'authorize: unknown client')
+      return page(reply, 400, 'Unknown client', 'This MCP client is not registered with the gateway (registrations expire when unused, and are lost when an in-memory gateway restarts). Remove and re-add the server in your client so it registers again.')
+    }
+    const redirectUri = q.redirect_uri === undefined
+      ? (client.metadata.redirect_uris.length === 1 ? client.metadata.redirect_uris[0] : undefined)
+      : matchRedirectUri(client.metadata.redirect_uris, q.redirect_uri) === undefined ? undefined : q.redirect_uri
+    if (redirectUri === undefined) {
+      req.log.info({ clientId: client.clientId }, 'authorize: redirect_uri not registered')
+      return page(reply, 400, 'Invalid redirect URI', 'The address this client asked to return to is not one it registered, so the gateway will not send anything there.')
+    }
+    // From here on the redirect URI is trusted: errors go back to the client (OAuth 2.1 §4.1.2.1).
+    const back: ClientReturn = { redirectUri, state: q.state }
+    const fail = (error: string, description: string) => redirectToClient(reply, back, { error, error_description: description }, 302)
+
+    if (q.response_type !== 'code') return fail('unsupported_response_type', 'response_type must be code')
+    if (!client.metadata.grant_types.includes('authorization_code')) return fail('unauthorized_client', 'client may not use the authorization code grant')
+    if (q.code_challenge === undefined) return fail('invalid_request', 'code_challenge is required (PKCE)')
+    if (q.code_challenge_method !== 'S256') return fail('invalid_request', 'code_challenge_method must be S256')
+    if (!challengeFormat.test(q.code_challenge)) return fail('invalid_request', 'code_challenge is malformed')
+    let resource: string
+    try {
+      resource = resolveResource(q.resource, urls.resource)
+    } catch (err) {
+      return fail('invalid_target', (err as OAuthError).description ?? 'invalid resource')
+    }
+
+    const browser = browserOf(req) ?? randomToken()
+    const flow = await flows.create(browser, {
+      clientId: client.clientId,
+      redirectUri,
+      ...(q.state === undefined ? {} : { state: q.state }),
+      codeChallenge: q.code_challenge,
+      resource,
+      // The gateway grants one scope; what the client asked for beyond it is ignored (RFC 6749 §3.3).
+      scope: options.mcpScope
+    })
+    reply.setCookie(cookieName, browser, { signed: true, httpOnly: true, sameSite: 'lax', secure, path: '/', maxAge: options.flowTtl })
+    return reply.header('cache-control', 'no-store').redirect(`${loginPath}?flow=${flow.id}`, 302)
+  })
+
+  app.get('/login', { schema: { querystring: FlowQuery } }, async (req, reply) => {
+    const loaded = await loadFlow(req, reply, req.query.flow)
+    if (loaded === undefined) return reply
+    return page(reply, 200, loginPage({ action: loginPath, flowId: loaded.flow.id, csrf: loaded.flow.csrf, flow: await view(loaded.flow, loaded.client) }))
+  })
+
+  app.post('/login', {
+    schema: { body: LoginBody },
+    // Credential guessing must be slow (OAuth 2.1 §2.4): ten tries a minute per address.
+    config: { rateLimit: { max: 10, timeWindow: '1 minute' } }
+  }, async (req, reply) => {
+    const body = req.body
+    const loaded = await loadFlow(req, reply, body.flow, body.csrf)
+    if (loaded === undefined) return reply
+    const { flow, client } = loaded
+    // Both comparisons always run, so the timing does not tell which one failed.
+    const userOk = safeEqual(body.username, options.username)
+    const passwordOk = safeEqual(body.password, options.password)
+    if (!userOk || !passwordOk) {
+      req.log.info({ clientId: client.clientId }, 'login failed')
+      return page(reply, 401, loginPage({ action: loginPath, flowId: flow.id, csrf: flow.csrf, flow: await view(flow, client), username: body.username, error: 'Wrong username or password.' }))
+    }
+    flow.userId = options.username
+    await flows.save(flow)
+    req.log.info({ clientId: client.clientId }, 'login succeeded')
+    const { scopes } = await resolveUpstream(req, reply, flow)
+    if (scopes === undefined) return reply
+    if (await consents.covers(flow.userId, client.clientId, scopes)) {
+      return await goUpstream(req, reply, flow)
+    }
+    return reply.redirect(`${consentPath}?flow=${flow.id}`, 303)
+  })
+
+  app.get('/consent', { schema: { querystring: FlowQuery } }, async (req, reply) => {
+    const loaded = await loadFlow(req, reply, req.query.flow)
+    if (loaded === undefined) return reply
+    const { flow, client } = loaded
+    if (flow.userId === undefined) return reply.redirect(`${loginPath}?flow=${flow.id}`, 303)
+    const { scopes } = await resolveUpstream(req, reply, flow)
+    if (scopes === undefined) return reply
+    return page(reply, 200, consentPage({ action: consentPath, flowId: flow.id, csrf: flow.csrf, flow: await view(flow, client), username: flow.userId }))
+  })
+
+  app.post('/consent', { schema: { body: ConsentBody } }, async (req, reply) => {
+    const body = req.body
+    const loaded = await loadFlow(req, reply, body.flow, body.csrf)
+    if (loaded === undefined) return reply
+    const { flow, client } = loaded
+    if (flow.userId === undefined) return reply.redirect(`${loginPath}?flow=${flow.id}`, 303)
+    if (body.decision === 'deny') {
+      await flows.finish(flow.id)
+      req.log.info({ clientId: client.clientId }, 'consent denied')
+      return redirectToClient(reply, flow, { error: 'access_denied', error_description: 'the user denied access' }, 303)
+    }
+    if (body.remember === 'on') {
+      const { scopes } = await resolveUpstream(req, reply, flow)
+      if (scopes === undefined) return reply
+      await consents.remember(flow.userId, client.clientId, scopes)
+    }
+    req.log.info({ clientId: client.clientId, remembered: body.remember === 'on' }, 'consent given')
+    return await goUpstream(req, reply, flow)
+  })
+
+  app.get('/upstream/callback', { schema: { querystring: CallbackQuery } }, async (req, reply) => {
+    const q = req.query
+    const expired = () => page(reply, 400, 'This sign-in has expired', 'It was already completed, or took too long. Start again from your MCP client.')
+    if (q.state === undefined) return expired()
+    const pending = await flows.peekUpstream(q.state)
+    if (pending === undefined) return expired()
+    const loaded = await loadFlow(req, reply, pending.flowId)
+    if (loaded === undefined) return reply
+    // Only now, with the browser checked, is the state used up; a second callback finds nothing.
+    if (await flows.takeUpstream(q.state) === undefined) return expired()
+    const { flow } = loaded
+    await flows.finish(flow.id)
+
+    if (q.error !== undefined) {
+      req.log.info({ clientId: flow.clientId, upstreamError: q.error.slice(0, 64) }, 'upstream authorization refused')
+      return q.error === 'access_denied'
+        ? redirectToClient(reply, flow, { error: 'access_denied', error_description: 'access was denied at the upstream authorization server' }, 302)
+        : redirectToClient(reply, flow, { error: 'server_error', error_description: 'the upstream authorization server returned an error' }, 302)
+    }
+    if (q.code === undefined) {
+      return redirectToClient(reply, flow, { error: 'server_error', error_description: 'the upstream authorization server returned no code' }, 302)
+    }
+    let tokens
+    try {
+      tokens = await upstream.exchangeCode({ code: q.code, codeVerifier: pending.verifier })
+    } catch (err) {
+      req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream code exchange failed')
+      return redirectToClient(reply, flow, upstreamFailure(err), 302)
+    }
+    const code = await grants.createCode({
+      clientId: flow.clientId,
+      redirectUri: flow.redirectUri,
+      codeChallenge: flow.codeChallenge,
+      resource: flow.resource,
+      scope: flow.scope,
+      userId: flow.userId ?? options.username,
+      upstream: tokens
+    })
+    req.log.info({ clientId: flow.clientId }, 'authorization code issued')
+    return redirectToClient(reply, flow, { code }, 302)
+  })
+
+  function browserOf (req: FastifyRequest): string | undefined {
+    const raw = req.cookies[cookieName]
+    if (raw === undefined) return undefined
+    const unsigned = req.unsignCookie(raw)
+    return unsigned.valid && unsigned.value !== null ? unsigned.value : undefined
+  }
+
+  /**
+   * The flow named by the request, if it exists, belongs to this browser and (for form posts) the CSRF
+   * token matches; otherwise an error page has been sent and undefined is returned.
+   */
+  async function loadFlow (req: FastifyRequest, reply: FastifyReply, flowId: string, csrf?: string): Promise<{ flow: FlowRecord, client: ClientRecord } | undefined> {
+    const loaded = await flows.load(flowId, browserOf(req))
+    if ('reason' in loaded) {
+      req.log.info({ reason: loaded.reason }, 'authorization flow rejected')
+      if (loaded.reason === 'expired') page(reply, 400, 'This sign-in has expired', 'It took too long or was already completed. Start again from your MCP client.')
+      else page(reply, 403, 'Wrong browser', 'This sign-in was started in another browser (or cookies are blocked). Start again from your MCP client, in this browser.')
+      return undefined
+    }
+    if (csrf !== undefined && !flows.checkCsrf(loaded.flow, csrf)) {
+      req.log.warn({ clientId: loaded.flow.clientId }, 'CSRF token mismatch')
+      page(reply, 403, 'Request refused', 'The form was not submitted from this sign-in page. Start again from your MCP client.')
+      return undefined
+    }
+    const client = await clients.find(loaded.flow.clientId)
+    if (client === undefined) {
+      page(reply, 400, 'Unknown client', 'This MCP client is no longer registered with the gateway. Start again from your MCP client.')
+      return undefined
+    }
+    return { flow: loaded.flow, client }
+  }
+
+  /** The upstream's scopes, or undefined after sending an error page (the upstream is unreachable or misconfigured). */
+  async function resolveUpstream (req: FastifyRequest, reply: FastifyReply, flow: FlowRecord): Promise<{ scopes?: string[] }> {
+    try {
+      return { scopes: (await upstream.resolve()).scopes }
+    } catch (err) {
+      req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream unavailable')
+      page(reply, 502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute; if it persists, tell the gateway's operator.`)
+      return {}
+    }
+  }
+
+  /** Screen 2: the upstream's own authorize page, reached only after sign-in and consent. */
+  async function goUpstream (req: FastifyRequest, reply: FastifyReply, flow: FlowRecord): Promise<FastifyReply> {
+    const { verifier, challenge } = createPkcePair()
+    let target: string
+    try {
+      const state = await flows.beginUpstream(flow, verifier)
+      target = await upstream.authorizeUrl({ state, codeChallenge: challenge })
+    } catch (err) {
+      req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream unavailable')
+      return page(reply, 502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute.`)
+    }
+    flow.approved = true
+    await flows.save(flow)
+    return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(target, 303)
+  }
+
+  async function view (flow: FlowRecord, client: ClientRecord): Promise<FlowView> {
+    let scopes: string[] = []
+    try {
+      scopes = (await upstream.resolve()).scopes
+    } catch {
+      // The login page can show without them; the consent step resolves the upstream again.
+    }
+    return {
+      clientName: client.metadata.client_name ?? '',
+      clientId: client.clientId,
+      redirectUri: flow.redirectUri,
+      redirectHost: redirectHost(flow.redirectUri),
+      localhostOnly: client.metadata.redirect_uris.every(isLoopback),
+      upstreamName: upstream.displayName,
+      upstreamScopes: scopes
+    }
+  }
+
+  /** An authorization response (OAuth 2.1 §4.1.2) with `state` echoed and RFC 9207 `iss`. */
+  function redirectToClient (reply: FastifyReply, back: ClientReturn, params: Record<string, string>, status: 302 | 303): FastifyReply {
+    const query = new URLSearchParams(params)
+    if (back.state !== undefined) query.set('state', back.state)
+    query.set('iss', urls.issuer)
+    const separator = back.redirectUri.includes('?') ? '&' : '?'
+    return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer')
+      .redirect(`${back.redirectUri}${separator}${query.toString()}`, status)
+  }
+}
+
+function page (reply: FastifyReply, status: number, titleOrHtml: string, message?: string): FastifyReply {
+  const body = message === undefined ? titleOrHtml : errorPage({ title: titleOrHtml, message })
+  return reply.code(status).headers(PAGE_HEADERS).send(body)
+}
+
+/** How an upstream failure reads to the client: retry later, or a plain server error. */
+function upstreamFailure (err: unknown): Record<string, string> {
+  if (err instanceof UpstreamError && (err.kind === 'unreachable' || err.kind === 'timeout')) {
+    return { error: 'temporarily_unavailable', error_description: 'the upstream authorization server is unavailable' }
+  }
+  return { error: 'server_error', error_description: 'the upstream authorization server refused the code exchange' }
+}
+
+/** What of an upstream failure may be logged: its kind and OAuth error, never a body or a token. */
+function safeUpstreamError (err: unknown): Record<string, unknown> {
+  if (err instanceof UpstreamError) return { kind: err.kind, oauthError: err.oauthError, status: err.status, message: err.message }
+  return { message: err instanceof Error ? err.message : String(err) }
+}
+
+export default authorize

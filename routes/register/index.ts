@@ -1,0 +1,62 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { ClientMetadata } from '../../lib/clients.js'
+import { OAuthError } from '../../lib/oauth-errors.js'
+import { checkRedirectUri } from '../../lib/redirect-uri.js'
+import type { GatewayContext } from '../../plugins/context.js'
+import { PUBLIC_CORS } from '../../plugins/cors.js'
+import { OAuthErrorBody, noStore, oauthJsonErrorHandler } from '../oauth-json-errors.js'
+import { RegisterRequestBody, RegisterResponse } from './schema.js'
+
+const invalidMetadata = (description: string, detail?: string) =>
+  new OAuthError('invalid_client_metadata', { description, detail })
+const invalidRedirectUri = (description: string) =>
+  new OAuthError('invalid_redirect_uri', { description })
+
+/**
+ * RFC 7591 dynamic client registration, open as MCP clients expect, but bounded: small bodies, a
+ * rate limit per address, validated redirect URIs, and clients that expire when left unused.
+ */
+const register: FastifyPluginAsyncTypebox = async (app) => {
+  const { clients } = app.getDecorator<GatewayContext>('mcpGateway')
+
+  app.setErrorHandler(oauthJsonErrorHandler((err) => {
+    const path = err.validation?.[0]?.instancePath ?? ''
+    return path.startsWith('/redirect_uris')
+      ? invalidRedirectUri('redirect_uris must be a list of absolute URIs')
+      : invalidMetadata('the client metadata is invalid', err.message)
+  }))
+  app.addHook('onRequest', noStore)
+
+  app.post('/register', {
+    bodyLimit: 16 * 1024,
+    config: { gatewayCors: PUBLIC_CORS, rateLimit: { max: 30, timeWindow: '1 minute' } },
+    schema: { body: RegisterRequestBody, response: { 201: RegisterResponse, '4xx': OAuthErrorBody } }
+  }, async (req, reply) => {
+    const body = req.body
+    for (const uri of body.redirect_uris) {
+      const verdict = checkRedirectUri(uri)
+      if (!verdict.ok) throw invalidRedirectUri(verdict.reason)
+    }
+    const grantTypes = body.grant_types ?? ['authorization_code']
+    // Only the code flow exists here; a client that cannot use it cannot use anything.
+    if (!grantTypes.includes('authorization_code')) throw invalidMetadata('grant_types must include authorization_code')
+
+    const metadata: ClientMetadata = {
+      ...body,
+      // RFC 7591 §2: the default is client_secret_basic.
+      token_endpoint_auth_method: body.token_endpoint_auth_method ?? 'client_secret_basic',
+      grant_types: grantTypes,
+      response_types: ['code']
+    }
+    const { client, secret } = await clients.register(metadata)
+    req.log.info({ clientId: client.clientId, authMethod: metadata.token_endpoint_auth_method }, 'client registered')
+    return reply.code(201).send({
+      client_id: client.clientId,
+      client_id_issued_at: Math.floor(client.issuedAt / 1000),
+      ...(secret === undefined ? {} : { client_secret: secret, client_secret_expires_at: 0 }),
+      ...metadata
+    })
+  })
+}
+
+export default register
