@@ -120,7 +120,8 @@ export class Upstream {
   /** Discovers the endpoints and the client once. A failure is not kept, so the next call retries. */
   async resolve (): Promise<UpstreamResolution> {
     const { endpoints, client, scopes } = await this.#resolve()
-    return { endpoints, client, scopes }
+    // A copy: a caller editing the result must not change what every later flow uses.
+    return structuredClone({ endpoints, client, scopes })
   }
 
   async authorizeUrl (p: { state: string, codeChallenge: string, scopes?: string[] }): Promise<string> {
