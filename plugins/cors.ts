@@ -26,22 +26,26 @@ export const PUBLIC_CORS: FastifyCorsOptions = {
 /**
  * CORS is opt-in per route (`config.gatewayCors`). @fastify/cors answers every preflight from one
  * catch-all OPTIONS route, which knows nothing of the route being asked about; so the preflight's
- * target route is looked up here, and the authorization endpoint and the HTML pages (which must never
+ * target is looked up here, and the authorization endpoint and the HTML pages (which must never
  * be readable cross-origin, OAuth 2.1 §3.1) get no CORS headers, preflight included.
  */
 const gatewayCors: FastifyPluginAsync = async (app) => {
-  // Keyed by handler: findRoute() returns the handler, not the route's config.
-  const policies = new Map<unknown, FastifyCorsOptions>()
+  // findRoute() hands back Fastify's shared handler, not the route, so preflights are matched here
+  // against the URL patterns of the routes that declared a policy (exact, or a trailing wildcard).
+  const policies: Array<{ method: string, url: string, policy: FastifyCorsOptions }> = []
   app.addHook('onRoute', (route) => {
-    if (route.config?.gatewayCors !== undefined) policies.set(route.handler, route.config.gatewayCors)
+    const policy = route.config?.gatewayCors
+    if (policy === undefined) return
+    for (const method of [route.method].flat()) policies.push({ method, url: route.url, policy })
   })
 
   function policyFor (req: FastifyRequest): FastifyCorsOptions | undefined {
     const requestedMethod = req.headers['access-control-request-method']
     if (req.method !== 'OPTIONS' || typeof requestedMethod !== 'string') return req.routeOptions.config.gatewayCors
     const path = req.url.split('?', 1)[0] ?? '/'
-    const target = app.findRoute({ method: requestedMethod as 'GET', url: path })
-    return target === null ? undefined : policies.get(target.handler)
+    const match = policies.find(({ method, url }) => method === requestedMethod &&
+      (url === path || (url.endsWith('/*') && path.startsWith(url.slice(0, -1)))))
+    return match?.policy
   }
 
   await app.register(cors, {

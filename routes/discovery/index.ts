@@ -48,13 +48,18 @@ const discovery: FastifyPluginAsyncTypebox = async (app) => {
   app.get(prmPath, { schema: prmSchema, config, logLevel: 'warn' }, async () => canonical)
   // Sub-paths (GitHub's /mcp/x/{toolset}) are resources of their own to a client; RFC 9728 §3.3
   // wants `resource` to be exactly the URL the client asked about.
+  // The raw path is used, not the decoded parameter: the resource must be the URL as the client spelled it.
   app.get(`${prmPath}/*`, { schema: { ...prmSchema, params: ResourcePathParams }, config, logLevel: 'warn' }, async (req) => {
-    const rest = req.params['*'].replace(/\/+$/, '')
-    return rest === '' ? canonical : resourceMetadata(`${urls.resource}/${rest}`)
+    const rest = (req.url.split('?', 1)[0] ?? '').slice(prmPath.length).replace(/\/+$/, '')
+    return rest === '' ? canonical : resourceMetadata(`${urls.resource}${rest}`)
   })
 
   const asSchema = { response: { 200: AuthorizationServerMetadata } }
-  for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+  // An issuer with a path (behind a proxy at /gw) is looked up with the path inserted after the
+  // well-known segment (RFC 8414 §3.1); the root documents stay for clients that ignore that.
+  const issuerPath = new URL(urls.issuer).pathname.replace(/\/$/, '')
+  const asPaths = ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']
+  for (const path of issuerPath === '' ? asPaths : [...asPaths, ...asPaths.map((p) => p + issuerPath)]) {
     app.get(path, { schema: asSchema, config, logLevel: 'warn' }, async () => asMetadata)
   }
 }
