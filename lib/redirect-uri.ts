@@ -12,6 +12,8 @@ const FORBIDDEN_SCHEMES = new Set(['javascript', 'data', 'vbscript', 'file', 'bl
 /** scheme://loopback-host[:port]rest, with the port optional so a port-less registration matches any port. */
 const LOOPBACK_URI = /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(?::(\d{1,5}))?([/?][^#]*)?$/
 const SCHEME = /^([a-z][a-z0-9+.-]*):/
+/** RFC 3986 §2: what may appear in a URI. Anything else (spaces, controls, raw non-ASCII) would reach a Location header. */
+const URI_CHARACTERS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/
 
 export type RedirectUriVerdict = { ok: true } | { ok: false, reason: string }
 
@@ -19,6 +21,7 @@ export type RedirectUriVerdict = { ok: true } | { ok: false, reason: string }
 export function checkRedirectUri (uri: string): RedirectUriVerdict {
   const scheme = SCHEME.exec(uri)?.[1]
   if (scheme === undefined) return { ok: false, reason: 'redirect URIs must be absolute, with a lowercase scheme' }
+  if (!URI_CHARACTERS.test(uri)) return { ok: false, reason: 'redirect URIs may contain only URI characters (RFC 3986): percent-encode the rest' }
   if (uri.includes('#')) return { ok: false, reason: 'redirect URIs must not contain a fragment' }
   if (FORBIDDEN_SCHEMES.has(scheme)) return { ok: false, reason: `the ${scheme}: scheme is not allowed` }
   let url: URL

@@ -18,9 +18,9 @@ export async function noStore (_req: FastifyRequest, reply: FastifyReply): Promi
  * and other 4xx (a body of the wrong type, too large, a rate limit) become RFC 6749 errors with
  * their status; anything else is a 500 `server_error` whose cause is logged and never sent.
  */
-export function oauthJsonErrorHandler (onValidation: (err: FastifyError) => OAuthError = (err) => invalidRequest('malformed request', err.message)) {
+export function oauthJsonErrorHandler (onValidation: (err: FastifyError) => OAuthError = (err) => invalidRequest('malformed request', err.message), clientError = 'invalid_request') {
   return async function handleOAuthError (err: FastifyError | OAuthError, req: FastifyRequest, reply: FastifyReply) {
-    const oauth = toOAuthError(err, onValidation)
+    const oauth = toOAuthError(err, onValidation, clientError)
     if (oauth.statusCode >= 500) req.log.error({ err }, 'oauth endpoint failed')
     else req.log[oauth.logLevel]({ oauthError: oauth.error, detail: oauth.detail }, 'oauth request rejected')
     return reply.code(oauth.statusCode).headers(oauth.headers).header('cache-control', 'no-store').send({
@@ -30,13 +30,13 @@ export function oauthJsonErrorHandler (onValidation: (err: FastifyError) => OAut
   }
 }
 
-function toOAuthError (err: FastifyError | OAuthError, onValidation: (err: FastifyError) => OAuthError): OAuthError {
+function toOAuthError (err: FastifyError | OAuthError, onValidation: (err: FastifyError) => OAuthError, clientError: string): OAuthError {
   if (err instanceof OAuthError) return err
   if (err.validation !== undefined) return onValidation(err)
   const status = err.statusCode ?? 500
   if (status === 429) {
     return new OAuthError('temporarily_unavailable', { statusCode: 429, description: 'too many requests, slow down', headers: {} })
   }
-  if (status >= 400 && status < 500) return new OAuthError('invalid_request', { statusCode: status, description: 'malformed request', detail: err.message })
+  if (status >= 400 && status < 500) return new OAuthError(clientError, { statusCode: status, description: 'malformed request', detail: err.message })
   return serverError(err.message)
 }

@@ -7,6 +7,8 @@ import { PUBLIC_CORS } from '../../plugins/cors.js'
 import { OAuthErrorBody, noStore, oauthJsonErrorHandler } from '../oauth-json-errors.js'
 import { RegisterRequestBody, RegisterResponse } from './schema.js'
 
+const ARRAY_MEMBERS = ['redirect_uris', 'grant_types', 'response_types', 'contacts'] as const
+
 const invalidMetadata = (description: string, detail?: string) =>
   new OAuthError('invalid_client_metadata', { description, detail })
 const invalidRedirectUri = (description: string) =>
@@ -19,13 +21,22 @@ const invalidRedirectUri = (description: string) =>
 const register: FastifyPluginAsyncTypebox = async (app) => {
   const { clients } = app.getDecorator<GatewayContext>('mcpGateway')
 
+  // RFC 7591 §3.2.2 knows only metadata errors: a body that is not JSON at all is one too.
   app.setErrorHandler(oauthJsonErrorHandler((err) => {
     const path = err.validation?.[0]?.instancePath ?? ''
     return path.startsWith('/redirect_uris')
       ? invalidRedirectUri('redirect_uris must be a list of absolute URIs')
       : invalidMetadata('the client metadata is invalid', err.message)
-  }))
+  }, 'invalid_client_metadata'))
   app.addHook('onRequest', noStore)
+  // Fastify's validator wraps a lone string into an array (coerceTypes: 'array'); a client that sends
+  // a string where RFC 7591 says array has malformed metadata, and should hear so.
+  app.addHook('preValidation', async (req) => {
+    const body = req.body as Record<string, unknown> | null
+    for (const member of ARRAY_MEMBERS) {
+      if (body?.[member] !== undefined && !Array.isArray(body[member])) throw invalidMetadata(`${member} must be an array`)
+    }
+  })
 
   app.post('/register', {
     bodyLimit: 16 * 1024,
