@@ -10,7 +10,7 @@ import { request } from 'undici'
 import gateway from '../../app.js'
 import { ManualClock } from '../../lib/clock.js'
 import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from '../helpers/fake-github.js'
-import { SECRET, hiddenField, visitUpstream } from '../helpers/gateway.js'
+import { gatewayOptions, hiddenField, visitUpstream } from '../helpers/gateway.js'
 
 /*
  * The official MCP TypeScript SDK client (`auth()` from @modelcontextprotocol/sdk) against the
@@ -52,18 +52,7 @@ async function startGateway (t: Teardown, fake: FakeGithubOptions): Promise<Star
     server.closeAllConnections()
     await new Promise<void>((resolve) => server.close(() => resolve()))
   })
-  await app.register(gateway, {
-    publicUrl: origin,
-    upstreamRs: github.resourceUrl,
-    upstreamClientId: github.clientId,
-    upstreamClientSecret: github.clientSecret,
-    upstreamAuthorizeEndpoint: github.authorizeEndpoint,
-    upstreamTokenEndpoint: github.tokenEndpoint,
-    upstreamScopes: ['repo', 'read:org'],
-    secret: SECRET,
-    upstreamTimeout: 2000,
-    clock
-  })
+  await app.register(gateway, gatewayOptions(github, clock, { publicUrl: origin }))
   await app.ready()
   return { origin, github, clock }
 }

@@ -25,7 +25,15 @@ export async function buildGateway (t: Teardown, overrides: Partial<GatewayPlugi
   t.teardown(() => github.close())
   const clock = new ManualClock(Date.now())
   const app = Fastify({ logger: false })
-  await app.register(gateway, {
+  await app.register(gateway, gatewayOptions(github, clock, overrides))
+  t.teardown(() => app.close())
+  await app.ready()
+  return { app, github, clock }
+}
+
+/** The plugin options every test starts from: the GitHub set-up of the original's README. */
+export function gatewayOptions (github: FakeGithub, clock: ManualClock, overrides: Partial<GatewayPluginOptions> = {}): GatewayPluginOptions {
+  return {
     publicUrl: PUBLIC_URL,
     upstreamRs: github.resourceUrl,
     upstreamClientId: github.clientId,
@@ -37,10 +45,7 @@ export async function buildGateway (t: Teardown, overrides: Partial<GatewayPlugi
     upstreamTimeout: 2000,
     clock,
     ...overrides
-  })
-  t.teardown(() => app.close())
-  await app.ready()
-  return { app, github, clock }
+  }
 }
 
 export interface RegisteredClient {
