@@ -13,6 +13,11 @@ const MIN_SECRET_LENGTH = 32
 const MAX_SECONDS = 2_147_483_647
 // Node's timers treat delays above 2^31 - 1 ms as 1 ms, so a larger upstream timeout would fire at once.
 const MAX_TIMEOUT_MS = 2_147_483_647
+const MIN_BODY_SIZE = 1024
+const MAX_BODY_SIZE = 1_073_741_824
+const DEFAULT_BODY_SIZE = 16_777_216
+// Most origins, pinned headers or forwarded header names one setting takes.
+const MAX_LIST = 64
 
 // RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
 const SCOPE_TOKEN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$'
@@ -20,8 +25,14 @@ const SCOPE_TOKEN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$'
 const HttpUrl = (description: string) =>
   Type.String({ format: 'uri', pattern: '^[hH][tT][tT][pP][sS]?://', maxLength: 2048, description })
 
-const Seconds = (fallback: number, description: string, minimum = 1, maximum = MAX_SECONDS) =>
+const Integer = (fallback: number, description: string, minimum = 1, maximum = MAX_SECONDS) =>
   Type.Optional(Type.Integer({ minimum, maximum, default: fallback, description }))
+
+/** A comma-separated string or an array; split, normalised and checked entry by entry in `resolveGateway`. */
+const List = (description: string) => Type.Optional(Type.Union([
+  Type.String({ maxLength: 16_384 }),
+  Type.Array(Type.String({ maxLength: 2048 }), { maxItems: MAX_LIST })
+], { default: [], description }))
 
 /**
  * The options of the gateway plugin, camelCase. The standalone server builds the same object from flags and
@@ -46,13 +57,23 @@ export const GatewayOptionsSchema = Type.Object({
     Type.String({ minLength: MIN_SECRET_LENGTH }),
     Type.Array(Type.String({ minLength: MIN_SECRET_LENGTH }), { minItems: 1 })
   ], { description: 'Comma-separated secrets (or an array): the first signs and encrypts, all verify and decrypt' })),
-  codeTtl: Seconds(300, 'Authorization code lifetime, seconds', 1, 600),
-  flowTtl: Seconds(600, 'Lifetime of a login/consent flow, seconds'),
-  accessTokenTtl: Seconds(3600, 'Access token lifetime, seconds'),
-  refreshTokenTtl: Seconds(2_592_000, 'Refresh token lifetime, seconds'),
-  clientTtl: Seconds(7_776_000, 'Registered clients expire after this idle time, seconds'),
-  refreshGrace: Seconds(0, 'Seconds a just-rotated refresh token may be used again (0 = off)', 0),
-  upstreamTimeout: Seconds(10_000, 'Upstream request timeout, milliseconds', 1, MAX_TIMEOUT_MS)
+  codeTtl: Integer(300, 'Authorization code lifetime, seconds', 1, 600),
+  flowTtl: Integer(600, 'Lifetime of a login/consent flow, seconds'),
+  accessTokenTtl: Integer(3600, 'Access token lifetime, seconds'),
+  refreshTokenTtl: Integer(2_592_000, 'Refresh token lifetime, seconds'),
+  clientTtl: Integer(7_776_000, 'Registered clients expire after this idle time, seconds'),
+  refreshGrace: Integer(0, 'Seconds a just-rotated refresh token may be used again (0 = off)', 0),
+  upstreamTimeout: Integer(10_000, 'Upstream request timeout, milliseconds', 1, MAX_TIMEOUT_MS),
+  allowedOrigins: List('Browser origins (http(s)://host[:port]) allowed to call /mcp besides the publicUrl\'s own'),
+  upstreamHeaders: Type.Optional(Type.Union([
+    Type.String({ maxLength: 65_536 }),
+    Type.Array(Type.String({ maxLength: 8192 }), { maxItems: MAX_LIST }),
+    Type.Record(Type.String(), Type.String({ maxLength: 8192 }))
+  ], { default: {}, description: 'Headers pinned on every proxied request: { name: value }, "Name: value" strings, or one string of them separated by ; or newlines' })),
+  forwardHeaders: List('Names of extra client request headers forwarded upstream (Content-Type, Accept, Mcp-* and Last-Event-ID always are)'),
+  disableGetStream: Type.Optional(Type.Boolean({ default: false, description: 'Answer GET /mcp with 405 locally, for upstreams without a GET stream' })),
+  proxyTimeout: Integer(300_000, 'How long /mcp waits for the upstream\'s response headers before a 504, milliseconds', 1, MAX_TIMEOUT_MS),
+  maxBodySize: Integer(DEFAULT_BODY_SIZE, 'Largest request body /mcp accepts, bytes', MIN_BODY_SIZE, MAX_BODY_SIZE)
 })
 
 export type GatewayOptions = Static<typeof GatewayOptionsSchema>
@@ -80,6 +101,17 @@ export interface ResolvedGatewayOptions {
   clientTtl: number
   refreshGrace: number
   upstreamTimeout: number
+  /** Normalised serialized origins (`https://app.example`), deduplicated; the proxy adds the publicUrl's own. */
+  allowedOrigins: string[]
+  /** Pinned on every proxied request. Names are lowercase RFC 9110 tokens, never one the gateway owns. */
+  upstreamHeaders: Record<string, string>
+  /** Lowercase names of extra client request headers to forward, deduplicated, never one the gateway owns. */
+  forwardHeaders: string[]
+  disableGetStream: boolean
+  /** Milliseconds /mcp waits for the upstream's response headers; a started stream never times out. */
+  proxyTimeout: number
+  /** Bytes. */
+  maxBodySize: number
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -122,12 +154,17 @@ interface Setting {
   help: string
   defaultText?: string
   integer?: true
+  /** A flag without a value (`--x` is true); a string value or variable must be true, false, 1 or 0. */
+  boolean?: true
+  /** A flag that may be repeated, each time one entry; the variable holds all entries in one string. */
+  multiple?: true
   /** `<url>`, `<n>`…: the placeholder shown in the help. */
   arg: string
 }
 
 const URL_RULE = 'must be an http(s) URL without a fragment'
-const secondsRule = (min: number, max: number, unit = 'seconds') => `must be an integer from ${min} to ${max} (${unit})`
+const BOOLEAN_RULE = 'must be true, false, 1 or 0'
+const integerRule = (min: number, max: number, unit = 'seconds') => `must be an integer from ${min} to ${max} (${unit})`
 
 const SERVER_SETTINGS: Record<ServerKey, Setting> = {
   port: { flag: 'port', env: 'MCP_GATEWAY_PORT', arg: '<n>', integer: true, rule: 'must be an integer from 0 to 65535', help: 'Port to listen on', defaultText: String(DEFAULT_PORT) },
@@ -149,13 +186,19 @@ const GATEWAY_SETTINGS: Record<GatewayKey, Setting> = {
   password: { env: 'MCP_GATEWAY_PASSWORD', arg: '', rule: 'must be 1 to 1024 characters', help: 'Login password', defaultText: `${DEFAULT_PASSWORD}, loopback hosts only` },
   mcpScope: { env: 'MCP_GATEWAY_MCP_SCOPE', arg: '', rule: 'must be one scope name (printable ASCII without spaces, quotes or backslashes)', help: 'Scope on every gateway code and token', defaultText: 'mcp' },
   secret: { flag: 'secret', env: 'MCP_GATEWAY_SECRET', arg: '<s1,s2>', rule: `must be one or more comma-separated secrets of at least ${MIN_SECRET_LENGTH} characters each`, help: `Secrets (>= ${MIN_SECRET_LENGTH} chars), comma-separated; the first signs and encrypts, all verify (rotation)`, defaultText: 'random, lost on restart' },
-  codeTtl: { flag: 'code-ttl', env: 'MCP_GATEWAY_CODE_TTL', arg: '<s>', integer: true, rule: secondsRule(1, 600), help: 'Authorization code lifetime, seconds', defaultText: '300' },
-  flowTtl: { flag: 'flow-ttl', env: 'MCP_GATEWAY_FLOW_TTL', arg: '<s>', integer: true, rule: secondsRule(1, MAX_SECONDS), help: 'Login flow lifetime, seconds', defaultText: '600' },
-  accessTokenTtl: { flag: 'access-token-ttl', env: 'MCP_GATEWAY_ACCESS_TOKEN_TTL', arg: '<s>', integer: true, rule: secondsRule(1, MAX_SECONDS), help: 'Access token lifetime, seconds', defaultText: '3600' },
-  refreshTokenTtl: { flag: 'refresh-token-ttl', env: 'MCP_GATEWAY_REFRESH_TOKEN_TTL', arg: '<s>', integer: true, rule: secondsRule(1, MAX_SECONDS), help: 'Refresh token lifetime, seconds', defaultText: '2592000' },
-  clientTtl: { flag: 'client-ttl', env: 'MCP_GATEWAY_CLIENT_TTL', arg: '<s>', integer: true, rule: secondsRule(1, MAX_SECONDS), help: 'Registered clients expire after this idle time, seconds', defaultText: '7776000' },
-  refreshGrace: { flag: 'refresh-grace', env: 'MCP_GATEWAY_REFRESH_GRACE', arg: '<s>', integer: true, rule: secondsRule(0, MAX_SECONDS), help: 'Seconds a just-rotated refresh token stays usable (0 = off)', defaultText: '0' },
-  upstreamTimeout: { flag: 'upstream-timeout', env: 'MCP_GATEWAY_UPSTREAM_TIMEOUT', arg: '<ms>', integer: true, rule: secondsRule(1, MAX_TIMEOUT_MS, 'milliseconds'), help: 'Upstream request timeout, milliseconds', defaultText: '10000' }
+  codeTtl: { flag: 'code-ttl', env: 'MCP_GATEWAY_CODE_TTL', arg: '<s>', integer: true, rule: integerRule(1, 600), help: 'Authorization code lifetime, seconds', defaultText: '300' },
+  flowTtl: { flag: 'flow-ttl', env: 'MCP_GATEWAY_FLOW_TTL', arg: '<s>', integer: true, rule: integerRule(1, MAX_SECONDS), help: 'Login flow lifetime, seconds', defaultText: '600' },
+  accessTokenTtl: { flag: 'access-token-ttl', env: 'MCP_GATEWAY_ACCESS_TOKEN_TTL', arg: '<s>', integer: true, rule: integerRule(1, MAX_SECONDS), help: 'Access token lifetime, seconds', defaultText: '3600' },
+  refreshTokenTtl: { flag: 'refresh-token-ttl', env: 'MCP_GATEWAY_REFRESH_TOKEN_TTL', arg: '<s>', integer: true, rule: integerRule(1, MAX_SECONDS), help: 'Refresh token lifetime, seconds', defaultText: '2592000' },
+  clientTtl: { flag: 'client-ttl', env: 'MCP_GATEWAY_CLIENT_TTL', arg: '<s>', integer: true, rule: integerRule(1, MAX_SECONDS), help: 'Registered clients expire after this idle time, seconds', defaultText: '7776000' },
+  refreshGrace: { flag: 'refresh-grace', env: 'MCP_GATEWAY_REFRESH_GRACE', arg: '<s>', integer: true, rule: integerRule(0, MAX_SECONDS), help: 'Seconds a just-rotated refresh token stays usable (0 = off)', defaultText: '0' },
+  upstreamTimeout: { flag: 'upstream-timeout', env: 'MCP_GATEWAY_UPSTREAM_TIMEOUT', arg: '<ms>', integer: true, rule: integerRule(1, MAX_TIMEOUT_MS, 'milliseconds'), help: 'Upstream request timeout, milliseconds', defaultText: '10000' },
+  allowedOrigins: { flag: 'allowed-origins', env: 'MCP_GATEWAY_ALLOWED_ORIGINS', arg: '<origins>', rule: `must be at most ${MAX_LIST} comma-separated origins, each http(s)://host[:port] without a path, query, fragment or trailing slash`, help: 'Browser origins allowed to call /mcp, comma-separated (e.g. http://localhost:6274); the public URL\'s own origin always is', defaultText: 'none besides the public URL\'s' },
+  upstreamHeaders: { flag: 'upstream-header', env: 'MCP_GATEWAY_UPSTREAM_HEADERS', arg: '<header>', multiple: true, rule: `must be at most ${MAX_LIST} "Name: value" headers (one per flag, separated by ; or newlines in the variable): names RFC 9110 tokens, values non-empty visible ASCII with spaces or tabs only inside`, help: 'Header pinned on every proxied request, "Name: value"; repeat the flag for more (flags replace the variable, whose entries are separated by ; or newlines)', defaultText: 'none' },
+  forwardHeaders: { flag: 'forward-headers', env: 'MCP_GATEWAY_FORWARD_HEADERS', arg: '<names>', rule: `must be at most ${MAX_LIST} comma-separated header names (RFC 9110 tokens)`, help: 'Extra client request headers forwarded upstream, comma-separated (Content-Type, Accept, Mcp-*, Last-Event-ID always are)', defaultText: 'none' },
+  disableGetStream: { flag: 'disable-get-stream', env: 'MCP_GATEWAY_DISABLE_GET_STREAM', arg: '', boolean: true, rule: BOOLEAN_RULE, help: 'Answer GET /mcp with 405 here, for upstreams without a GET stream (GitHub); the variable takes true/false/1/0', defaultText: 'false' },
+  proxyTimeout: { flag: 'proxy-timeout', env: 'MCP_GATEWAY_PROXY_TIMEOUT', arg: '<ms>', integer: true, rule: integerRule(1, MAX_TIMEOUT_MS, 'milliseconds'), help: 'How long /mcp waits for the upstream\'s response headers before answering 504, milliseconds (a started stream never times out)', defaultText: '300000' },
+  maxBodySize: { flag: 'max-body-size', env: 'MCP_GATEWAY_MAX_BODY_SIZE', arg: '<bytes>', integer: true, rule: integerRule(MIN_BODY_SIZE, MAX_BODY_SIZE, 'bytes'), help: 'Largest request body /mcp accepts, bytes', defaultText: `${DEFAULT_BODY_SIZE} (16 MiB)` }
 }
 
 // What Fastify itself puts into a plugin's options object: not typos, so no warning about them.
@@ -203,23 +246,39 @@ function cliLabel (key: string): string {
   return setting.flag === undefined ? setting.env : `--${setting.flag} (${setting.env})`
 }
 
+/** A safe integer, or digits with optional surrounding spaces; otherwise `undefined`. */
+function parseInteger (raw: unknown): number | undefined {
+  const value = typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw
+  return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined
+}
+
+/** A boolean, or `true`/`false`/`1`/`0` in any case with optional surrounding spaces; otherwise `undefined`. */
+function parseBoolean (raw: unknown): boolean | undefined {
+  if (typeof raw === 'boolean') return raw
+  const text = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined
+  if (text === 'true' || text === '1') return true
+  if (text === 'false' || text === '0') return false
+  return undefined
+}
+
 /**
- * Default → Convert → Clean → Check, collecting one problem per bad field. Integers are converted here first,
- * strictly: `Value.Convert` would turn "12.5" into 12, "0x10" into 16 and "" into 0.
+ * Default → Convert → Clean → Check, collecting one problem per bad field. Integers and booleans are converted
+ * here first, strictly: `Value.Convert` would turn "12.5" into 12, "0x10" into 16, "" into 0 and the number 2
+ * into true.
  */
 function runSchema (schema: typeof GatewayOptionsSchema | typeof ServerSettingsSchema, settings: Record<string, Setting>,
   input: Record<string, unknown>, problems: Problems): Record<string, unknown> {
   // `{ upstreamAs: undefined }` means "not set": dropped, so that required fields read as missing, not mistyped.
   const work = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
   for (const [key, setting] of Object.entries(settings)) {
-    if (setting.integer !== true || work[key] === undefined) continue
     const raw = work[key]
-    const value = typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw
-    if (typeof value === 'number' && Number.isSafeInteger(value)) {
-      work[key] = value
-    } else {
+    if (raw === undefined || (setting.integer !== true && setting.boolean !== true)) continue
+    const value = setting.boolean === true ? parseBoolean(raw) : parseInteger(raw)
+    if (value === undefined) {
       problems.add(key, setting.rule)
       delete work[key]
+    } else {
+      work[key] = value
     }
   }
   const value = Value.Clean(schema, Value.Convert(schema, Value.Default(schema, work))) as Record<string, unknown>
@@ -272,6 +331,56 @@ function splitList (value: string, separator: RegExp): string[] {
 
 const SCOPE_TOKEN_RE = new RegExp(SCOPE_TOKEN)
 
+// Scheme, host and port only: nothing WHATWG URL would read as user info, path (`\` counts as `/`), query or
+// fragment, and no whitespace it would silently drop.
+const ORIGIN_SHAPE = /^https?:\/\/[^/\\?#@\s]+$/i
+// What a browser sends as an Origin host once URL has lowercased and punycoded it: a DNS name or an IP literal.
+const ORIGIN_HOST = /^(?:\[[0-9a-f:.]+\]|[a-z0-9_-]+(?:\.[a-z0-9_-]+)*)$/
+
+/** The serialized origin (lowercase scheme and host, default port dropped), or `undefined`. */
+function httpOrigin (value: string): string | undefined {
+  if (!ORIGIN_SHAPE.test(value)) return undefined
+  try {
+    const url = new URL(value)
+    return ORIGIN_HOST.test(url.hostname) ? url.origin : undefined
+  } catch {
+    return undefined
+  }
+}
+
+// RFC 9110 §5.6.2 token.
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+// A non-empty field value of visible ASCII; spaces and tabs only inside (so no CR, LF or other controls).
+const HEADER_VALUE = /^[\x21-\x7E](?:[\t\x20-\x7E]*[\x21-\x7E])?$/
+const trimOws = (value: string): string => value.replace(/^[ \t]+|[ \t]+$/g, '')
+
+/** Headers the gateway sets or strips itself: credentials, routing and hop-by-hop framing. */
+const GATEWAY_OWNED_HEADERS = new Set(['authorization', 'cookie', 'host', 'content-length', 'transfer-encoding', 'connection',
+  'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-connection'])
+const ownedRule = (name: string, verb: string) =>
+  `must not ${verb} ${name}: the gateway owns ${[...GATEWAY_OWNED_HEADERS].join(', ')}`
+
+/** Trimmed, non-empty entries of a string list or an array. */
+const entriesOf = (raw: unknown, separator: RegExp): string[] =>
+  typeof raw === 'string' ? splitList(raw, separator) : (raw as string[]).map((item) => item.trim()).filter((item) => item !== '')
+
+/**
+ * `[name, value]` pairs from `{ name: value }`, `"Name: value"` strings, or one string of them separated by `;` or
+ * newlines; `undefined` when an entry has no colon.
+ */
+function headerPairs (raw: unknown): Array<[string, string]> | undefined {
+  if (typeof raw === 'object' && !Array.isArray(raw)) {
+    return Object.entries(raw as Record<string, string>).map(([name, value]) => [trimOws(name), trimOws(value)])
+  }
+  const pairs: Array<[string, string]> = []
+  for (const entry of entriesOf(raw, /[;\r\n]+/)) {
+    const colon = entry.indexOf(':')
+    if (colon === -1) return undefined
+    pairs.push([trimOws(entry.slice(0, colon)), trimOws(entry.slice(colon + 1))])
+  }
+  return pairs
+}
+
 interface Resolution {
   options: ResolvedGatewayOptions
   warnings: string[]
@@ -318,6 +427,49 @@ function resolveGateway (input: Record<string, unknown>, problems: Problems, lab
     secrets = secret as string[]
   }
 
+  let allowedOrigins: string[] = []
+  if (!problems.has('allowedOrigins')) {
+    const origins = entriesOf(value.allowedOrigins, /[\s,]+/).map(httpOrigin)
+    if (origins.length > MAX_LIST || origins.includes(undefined)) {
+      problems.add('allowedOrigins', GATEWAY_SETTINGS.allowedOrigins.rule)
+    } else {
+      allowedOrigins = [...new Set(origins as string[])]
+    }
+  }
+
+  // Header names are case-insensitive: kept lowercase, so that the proxy compares them as they are.
+  const upstreamHeaders = new Map<string, string>()
+  const pairs = problems.has('upstreamHeaders') ? [] : headerPairs(value.upstreamHeaders)
+  if (pairs === undefined || pairs.length > MAX_LIST) {
+    problems.add('upstreamHeaders', GATEWAY_SETTINGS.upstreamHeaders.rule)
+  } else {
+    for (const [name, headerValue] of pairs) {
+      const lower = name.toLowerCase()
+      // Only names that passed the token check are named back, never a value (a pinned header may be a secret).
+      if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(headerValue)) {
+        problems.add('upstreamHeaders', GATEWAY_SETTINGS.upstreamHeaders.rule)
+      } else if (GATEWAY_OWNED_HEADERS.has(lower)) {
+        problems.add('upstreamHeaders', ownedRule(lower, 'pin'))
+      } else if (upstreamHeaders.has(lower)) {
+        problems.add('upstreamHeaders', `must not set ${lower} twice`)
+      }
+      upstreamHeaders.set(lower, headerValue)
+    }
+  }
+
+  let forwardHeaders: string[] = []
+  if (!problems.has('forwardHeaders')) {
+    const names = entriesOf(value.forwardHeaders, /[\s,]+/)
+    const owned = names.find((name) => GATEWAY_OWNED_HEADERS.has(name.toLowerCase()))
+    if (names.length > MAX_LIST || !names.every((name) => HEADER_NAME.test(name))) {
+      problems.add('forwardHeaders', GATEWAY_SETTINGS.forwardHeaders.rule)
+    } else if (owned !== undefined) {
+      problems.add('forwardHeaders', ownedRule(owned.toLowerCase(), 'forward'))
+    } else {
+      forwardHeaders = [...new Set(names.map((name) => name.toLowerCase()))]
+    }
+  }
+
   for (const key of Object.keys(input)) {
     if (!(key in GATEWAY_SETTINGS) && !FASTIFY_REGISTER_KEYS.has(key)) warnings.push(`unknown option "${key}" ignored`)
   }
@@ -362,7 +514,14 @@ function resolveGateway (input: Record<string, unknown>, problems: Problems, lab
       refreshTokenTtl: value.refreshTokenTtl as number,
       clientTtl: value.clientTtl as number,
       refreshGrace: value.refreshGrace as number,
-      upstreamTimeout: value.upstreamTimeout as number
+      upstreamTimeout: value.upstreamTimeout as number,
+      allowedOrigins,
+      // fromEntries defines properties, so even a `__proto__` header name stays a plain key.
+      upstreamHeaders: Object.fromEntries(upstreamHeaders),
+      forwardHeaders,
+      disableGetStream: value.disableGetStream as boolean,
+      proxyTimeout: value.proxyTimeout as number,
+      maxBodySize: value.maxBodySize as number
     }
   }
 }
@@ -388,9 +547,11 @@ export function parseGatewayOptions (input: unknown): { options: ResolvedGateway
 
 const ALL_SETTINGS: Array<[string, Setting]> = [...Object.entries(SERVER_SETTINGS), ...Object.entries(GATEWAY_SETTINGS)]
 
-const FLAG_OPTIONS = Object.fromEntries([
-  ['help', { type: 'boolean' as const, short: 'h' }],
-  ...ALL_SETTINGS.flatMap(([, s]) => s.flag === undefined ? [] : [[s.flag, { type: 'string' as const }]])
+const FLAG_OPTIONS: Record<string, { type: 'string' | 'boolean', short?: string, multiple?: boolean }> = Object.fromEntries([
+  ['help', { type: 'boolean', short: 'h' }],
+  ...ALL_SETTINGS.flatMap(([, s]) => s.flag === undefined
+    ? []
+    : [[s.flag, s.boolean === true ? { type: 'boolean' } : { type: 'string', multiple: s.multiple === true }]])
 ])
 
 const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -441,13 +602,15 @@ export function loadConfig (argv: string[], env: Record<string, string | undefin
     }
   }
 
-  const raw = (key: string, setting: Setting): string | undefined => {
+  const raw = (key: string, setting: Setting): unknown => {
     const flag = setting.flag === undefined ? undefined : values[setting.flag]
-    if (flag === true) {
+    // Without strict mode, a string flag given no value comes back as `true` (inside the array, if repeatable);
+    // a boolean flag is `true` when present, or its string when written `--flag=value`.
+    if (setting.boolean !== true && (flag === true || (Array.isArray(flag) && flag.includes(true)))) {
       problems.add(key, 'needs a value')
       return undefined
     }
-    if (typeof flag === 'string') return flag
+    if (flag !== undefined) return flag
     // An empty variable counts as unset: compose files and shells often pass `VAR=` for "not configured".
     const fromEnv = env[setting.env]
     return fromEnv === '' ? undefined : fromEnv
@@ -486,7 +649,8 @@ export function loadConfig (argv: string[], env: Record<string, string | undefin
 
 /** Usage text: every flag with its variable and default, then the environment-only settings. */
 export function helpText (): string {
-  const rows = ALL_SETTINGS.filter(([, s]) => s.flag !== undefined).map(([, s]) => [`--${s.flag as string} ${s.arg}`, s.env, s])
+  const rows = ALL_SETTINGS.filter(([, s]) => s.flag !== undefined)
+    .map(([, s]) => [`--${s.flag as string}${s.arg === '' ? '' : ` ${s.arg}`}`, s.env, s])
   const width = Math.max(...rows.map(([flag]) => (flag as string).length))
   const envWidth = Math.max(...ALL_SETTINGS.map(([, s]) => s.env.length))
   const describe = (s: Setting) => s.help + (s.defaultText === undefined ? '' : ` [default: ${s.defaultText}]`)

@@ -46,9 +46,21 @@ const EVERY_SETTING: Array<[string, string, string]> = [
   ['--refresh-token-ttl', 'MCP_GATEWAY_REFRESH_TOKEN_TTL', '86400'],
   ['--client-ttl', 'MCP_GATEWAY_CLIENT_TTL', '604800'],
   ['--refresh-grace', 'MCP_GATEWAY_REFRESH_GRACE', '30'],
-  ['--upstream-timeout', 'MCP_GATEWAY_UPSTREAM_TIMEOUT', '2500']
+  ['--upstream-timeout', 'MCP_GATEWAY_UPSTREAM_TIMEOUT', '2500'],
+  ['--allowed-origins', 'MCP_GATEWAY_ALLOWED_ORIGINS', 'http://localhost:6274,https://app.example'],
+  ['--upstream-header', 'MCP_GATEWAY_UPSTREAM_HEADERS', 'X-MCP-Toolsets: repos,issues'],
+  ['--forward-headers', 'MCP_GATEWAY_FORWARD_HEADERS', 'X-Request-Id,Traceparent'],
+  ['--disable-get-stream', 'MCP_GATEWAY_DISABLE_GET_STREAM', 'true'],
+  ['--proxy-timeout', 'MCP_GATEWAY_PROXY_TIMEOUT', '60000'],
+  ['--max-body-size', 'MCP_GATEWAY_MAX_BODY_SIZE', '1048576']
 ]
+// Flags that take no value: `--flag` alone (the value above is for `--flag=value` and the variable).
+const VALUELESS = new Set(['--disable-get-stream'])
+const everyFlag = () => EVERY_SETTING.flatMap(([flag, , value]) => VALUELESS.has(flag) ? [flag] : [flag, value])
 const ENV_ONLY = ['MCP_GATEWAY_USERNAME', 'MCP_GATEWAY_PASSWORD', 'MCP_GATEWAY_MCP_SCOPE']
+// The headers the gateway owns, in the order the error lists them.
+const OWNED = ['authorization', 'cookie', 'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te',
+  'trailer', 'proxy-authorization', 'proxy-connection']
 
 const EXPECTED_SERVER = { port: 9000, host: '127.0.0.1', trustProxy: '10.0.0.0/8', logLevel: 'debug' }
 const EXPECTED_GATEWAY = {
@@ -71,7 +83,13 @@ const EXPECTED_GATEWAY = {
   refreshTokenTtl: 86400,
   clientTtl: 604800,
   refreshGrace: 30,
-  upstreamTimeout: 2500
+  upstreamTimeout: 2500,
+  allowedOrigins: ['http://localhost:6274', 'https://app.example'],
+  upstreamHeaders: { 'x-mcp-toolsets': 'repos,issues' },
+  forwardHeaders: ['x-request-id', 'traceparent'],
+  disableGetStream: true,
+  proxyTimeout: 60000,
+  maxBodySize: 1048576
 }
 
 t.test('loadConfig: defaults with only --upstream-rs', async (t) => {
@@ -97,13 +115,19 @@ t.test('loadConfig: defaults with only --upstream-rs', async (t) => {
     t.ok(key in gateway, `${key} is present`)
     t.equal(gateway[key], undefined, `${key} is undefined`)
   }
+  t.same(gateway.allowedOrigins, [])
+  t.same(gateway.upstreamHeaders, {})
+  t.same(gateway.forwardHeaders, [])
+  t.equal(gateway.disableGetStream, false)
+  t.equal(gateway.proxyTimeout, 300000)
+  t.equal(gateway.maxBodySize, 16777216)
   t.equal(gateway.secrets.length, 1)
   t.ok((gateway.secrets[0] as string).length >= 32, 'the generated secret is long enough')
   t.equal(warnings.length, 2, 'default credentials and generated secret')
 })
 
 t.test('loadConfig: every flag is read', async (t) => {
-  const argv = EVERY_SETTING.flatMap(([flag, , value]) => [flag, value])
+  const argv = everyFlag()
   const { server, gateway, warnings } = load(argv, { ...CREDS, MCP_GATEWAY_MCP_SCOPE: 'tools' })
   t.same(server, EXPECTED_SERVER)
   t.same(gateway, EXPECTED_GATEWAY)
@@ -159,9 +183,12 @@ t.test('helpText: lists every flag, every variable and the defaults', async (t) 
     t.match(line, name, `${flag} is listed with ${name}`)
   }
   for (const name of ENV_ONLY) t.match(help, name, `${name} is listed`)
-  for (const text of ['8002', 'localhost', 'http://localhost:<port>', 'gateway_user', 'gateway_pass', '[default: mcp]', '300', '600', '3600', '2592000', '7776000', '10000', '-h, --help']) {
+  for (const text of ['8002', 'localhost', 'http://localhost:<port>', 'gateway_user', 'gateway_pass', '[default: mcp]', '300', '600', '3600', '2592000', '7776000', '10000', '-h, --help',
+    '[default: 300000]', '[default: 16777216 (16 MiB)]', '[default: false]', 'public URL\'s own origin always is', 'repeat the flag', '; or newlines', 'Mcp-*']) {
     t.match(help, text, `mentions ${text}`)
   }
+  t.match(help, /^ {2}--disable-get-stream {2,}MCP_GATEWAY_DISABLE_GET_STREAM/m, 'a flag without a value has no placeholder')
+  t.match(help, /^ {2}--upstream-header <header> +MCP_GATEWAY_UPSTREAM_HEADERS/m)
   t.match(help, /ps/, 'says why credentials are environment-only')
   t.notMatch(help, /--password|--username|--mcp-scope/, 'no flags for environment-only settings')
 })
@@ -183,8 +210,13 @@ t.test('loadConfig: every bad value is reported in one ConfigError', async (t) =
     '--refresh-token-ttl', '0x10',
     '--client-ttl', '1e3',
     '--refresh-grace', '-1',
-    '--upstream-timeout', '2147483648'
-  ], { MCP_GATEWAY_MCP_SCOPE: 'two words' }))
+    '--upstream-timeout', '2147483648',
+    '--allowed-origins', 'https://app.example/',
+    '--upstream-header', 'Host: evil.example',
+    '--forward-headers', 'x/y',
+    '--proxy-timeout', '0',
+    '--max-body-size', '1023'
+  ], { MCP_GATEWAY_MCP_SCOPE: 'two words', MCP_GATEWAY_DISABLE_GET_STREAM: 'yes' }))
   t.same(error.problems, [
     '--port (MCP_GATEWAY_PORT): must be an integer from 0 to 65535',
     '--host (MCP_GATEWAY_HOST): must be a host name or IP address',
@@ -203,8 +235,15 @@ t.test('loadConfig: every bad value is reported in one ConfigError', async (t) =
     '--refresh-token-ttl (MCP_GATEWAY_REFRESH_TOKEN_TTL): must be an integer from 1 to 2147483647 (seconds)',
     '--client-ttl (MCP_GATEWAY_CLIENT_TTL): must be an integer from 1 to 2147483647 (seconds)',
     '--refresh-grace (MCP_GATEWAY_REFRESH_GRACE): must be an integer from 0 to 2147483647 (seconds)',
-    '--upstream-timeout (MCP_GATEWAY_UPSTREAM_TIMEOUT): must be an integer from 1 to 2147483647 (milliseconds)'
+    '--upstream-timeout (MCP_GATEWAY_UPSTREAM_TIMEOUT): must be an integer from 1 to 2147483647 (milliseconds)',
+    '--allowed-origins (MCP_GATEWAY_ALLOWED_ORIGINS): must be at most 64 comma-separated origins, each http(s)://host[:port] without a path, query, fragment or trailing slash',
+    `--upstream-header (MCP_GATEWAY_UPSTREAM_HEADERS): must not pin host: the gateway owns ${OWNED.join(', ')}`,
+    '--forward-headers (MCP_GATEWAY_FORWARD_HEADERS): must be at most 64 comma-separated header names (RFC 9110 tokens)',
+    '--disable-get-stream (MCP_GATEWAY_DISABLE_GET_STREAM): must be true, false, 1 or 0',
+    '--proxy-timeout (MCP_GATEWAY_PROXY_TIMEOUT): must be an integer from 1 to 2147483647 (milliseconds)',
+    '--max-body-size (MCP_GATEWAY_MAX_BODY_SIZE): must be an integer from 1024 to 1073741824 (bytes)'
   ])
+  t.notMatch(error.message, 'evil.example', 'a pinned value is never repeated')
   t.equal(error.message, error.problems.join('\n'), 'one line per bad field')
   t.equal(error.name, 'ConfigError')
   t.type(error, Error)
@@ -408,6 +447,219 @@ t.test('loadConfig: every log level', async (t) => {
   }
 })
 
+const ORIGINS_RULE = '--allowed-origins (MCP_GATEWAY_ALLOWED_ORIGINS): must be at most 64 comma-separated origins, each http(s)://host[:port] without a path, query, fragment or trailing slash'
+const HEADERS_RULE = '--upstream-header (MCP_GATEWAY_UPSTREAM_HEADERS): must be at most 64 "Name: value" headers (one per flag, separated by ; or newlines in the variable): names RFC 9110 tokens, values non-empty visible ASCII with spaces or tabs only inside'
+const FORWARD_RULE = '--forward-headers (MCP_GATEWAY_FORWARD_HEADERS): must be at most 64 comma-separated header names (RFC 9110 tokens)'
+const BOOLEAN_RULE = '--disable-get-stream (MCP_GATEWAY_DISABLE_GET_STREAM): must be true, false, 1 or 0'
+const PLUGIN = { publicUrl: 'https://gw.example.com', upstreamRs: RS }
+
+t.test('loadConfig: allowed origins are normalised serialized origins', async (t) => {
+  const cases: Array<[string, string[]]> = [
+    ['http://localhost:6274', ['http://localhost:6274']],
+    ['HTTP://LocalHost:6274, HTTPS://App.Example', ['http://localhost:6274', 'https://app.example']],
+    ['https://app.example:443,http://app.example:80', ['https://app.example', 'http://app.example']],
+    ['https://app.example:8443 http://127.0.0.1:3000', ['https://app.example:8443', 'http://127.0.0.1:3000']],
+    ['http://[::1]:6274,http://[0:0:0:0:0:0:0:1]:6274', ['http://[::1]:6274']],
+    ['https://bücher.example', ['https://xn--bcher-kva.example']],
+    ['https://a.example,https://A.example:443,', ['https://a.example']],
+    [' , ', []]
+  ]
+  for (const [input, expected] of cases) {
+    t.same(load(['--upstream-rs', RS, '--allowed-origins', input]).gateway.allowedOrigins, expected, input)
+  }
+  t.same(load([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_ALLOWED_ORIGINS: 'https://app.example' }).gateway.allowedOrigins, ['https://app.example'], 'from the environment')
+  t.same(load(['--upstream-rs', RS, '--allowed-origins', 'https://flag.example'], { MCP_GATEWAY_ALLOWED_ORIGINS: 'https://env.example' }).gateway.allowedOrigins,
+    ['https://flag.example'], 'the flag wins')
+})
+
+t.test('loadConfig: an allowed origin with anything but scheme, host and port is refused, unnamed', async (t) => {
+  const bad = [
+    'https://app.example/', 'https://app.example/path', 'https://app.example?x=1', 'https://app.example#top', 'https://app.example\\x',
+    'https://user:pw@app.example', 'ftp://app.example', 'app.example', '*', 'null', 'file:///etc', 'http://', 'https://*.example.com',
+    'https://app.example.', 'https://app.example:99999', 'https://app.example:port', 'https://app .example', 'https://app.example,ws://x.example'
+  ]
+  for (const value of bad) {
+    const error = configError(() => loadConfig(['--upstream-rs', RS, '--allowed-origins', value], {}))
+    t.same(error.problems, [ORIGINS_RULE], value)
+  }
+  const many = Array.from({ length: 65 }, (_, i) => `https://o${i}.example`).join(',')
+  t.same(configError(() => loadConfig(['--upstream-rs', RS, '--allowed-origins', many], {})).problems, [ORIGINS_RULE], 'at most 64')
+  t.same(load(['--upstream-rs', RS, '--allowed-origins', many.replace(/,https:\/\/o64\.example$/, '')]).gateway.allowedOrigins.length, 64)
+  const error = configError(() => loadConfig([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_ALLOWED_ORIGINS: 'https://private-name.example/secret-path' }))
+  t.same(error.problems, [ORIGINS_RULE], 'named by flag and variable')
+  t.notMatch(error.message, /private-name|secret-path/, 'the value is not repeated')
+})
+
+t.test('parseGatewayOptions: allowedOrigins as a string or an array', async (t) => {
+  t.same(parseGatewayOptions({ ...PLUGIN, allowedOrigins: 'https://a.example, HTTPS://B.example:443' }).options.allowedOrigins, ['https://a.example', 'https://b.example'])
+  t.same(parseGatewayOptions({ ...PLUGIN, allowedOrigins: ['http://localhost:6274', ' https://a.example ', ''] }).options.allowedOrigins,
+    ['http://localhost:6274', 'https://a.example'])
+  t.same(parseGatewayOptions({ ...PLUGIN, allowedOrigins: [] }).options.allowedOrigins, [])
+  for (const bad of [['https://a.example/'], [{}], { origin: 'https://a.example' }, Array.from({ length: 65 }, () => 'https://a.example')]) {
+    const rule = 'allowedOrigins: must be at most 64 comma-separated origins, each http(s)://host[:port] without a path, query, fragment or trailing slash'
+    t.same(configError(() => parseGatewayOptions({ ...PLUGIN, allowedOrigins: bad })).problems, [rule], JSON.stringify(bad))
+  }
+})
+
+t.test('loadConfig: pinned upstream headers: a repeatable flag, or ; or newlines in the variable', async (t) => {
+  const flags = load(['--upstream-rs', RS, '--upstream-header', 'X-MCP-Toolsets: repos,issues', '--upstream-header=X-MCP-Readonly:true',
+    '--upstream-header', '  X-Tabbed:\t a \t b\t'])
+  t.same(flags.gateway.upstreamHeaders, { 'x-mcp-toolsets': 'repos,issues', 'x-mcp-readonly': 'true', 'x-tabbed': 'a \t b' }, 'names lowercased, values trimmed')
+  const env = load([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_UPSTREAM_HEADERS: 'X-MCP-Toolsets: repos,issues; X-MCP-Readonly: true\r\nX-Third: 3\n;\n' })
+  t.same(env.gateway.upstreamHeaders, { 'x-mcp-toolsets': 'repos,issues', 'x-mcp-readonly': 'true', 'x-third': '3' })
+  const both = load(['--upstream-rs', RS, '--upstream-header', 'X-Flag: 1'], { MCP_GATEWAY_UPSTREAM_HEADERS: 'X-Env: 2' })
+  t.same(both.gateway.upstreamHeaders, { 'x-flag': '1' }, 'flags replace the variable, they are not merged')
+  t.same(load(['--upstream-rs', RS, '--upstream-header', 'X-Semi: a;b=c']).gateway.upstreamHeaders, { 'x-semi': 'a;b=c' }, 'a flag holds one header, ; included')
+  t.same(load(['--upstream-rs', RS, '--upstream-header', 'X-Colon: a:b']).gateway.upstreamHeaders, { 'x-colon': 'a:b' }, 'split at the first colon')
+  t.same(load(['--upstream-rs', RS, '--upstream-header=']).gateway.upstreamHeaders, {}, 'an empty flag adds nothing')
+  t.same(load(['--upstream-rs', RS, '--upstream-header', "!#$%&'*+-.^_`|~09azAZ: ~"]).gateway.upstreamHeaders, { "!#$%&'*+-.^_`|~09azaz": '~' }, 'every tchar')
+  const proto = load(['--upstream-rs', RS, '--upstream-header', '__proto__: x']).gateway.upstreamHeaders
+  t.ok(Object.hasOwn(proto, '__proto__'), 'a __proto__ header is a plain key')
+  t.equal(Object.getPrototypeOf(proto), Object.prototype)
+})
+
+t.test('loadConfig: --upstream-header without a value is reported', async (t) => {
+  for (const argv of [['--upstream-header'], ['--upstream-header', 'X-A: 1', '--upstream-header']]) {
+    t.same(configError(() => loadConfig(['--upstream-rs', RS, ...argv], {})).problems, ['--upstream-header (MCP_GATEWAY_UPSTREAM_HEADERS): needs a value'], argv.join(' '))
+  }
+})
+
+t.test('loadConfig: malformed pinned headers are refused without repeating them', async (t) => {
+  const bad = [
+    'no-colon-secret', ': secretvalue', 'X A: secretvalue', 'X-Ä: secretvalue', 'X-(A): secretvalue', 'X-Empty:', 'X-Blank:  \t ',
+    'X-Bin: secret\u0001value', 'X-Del: secret\u007fvalue', 'X-Utf: secretvalüe', 'X-Nul: secret\u0000value'
+  ]
+  for (const value of bad) {
+    const error = configError(() => loadConfig(['--upstream-rs', RS, '--upstream-header', value], {}))
+    t.same(error.problems, [HEADERS_RULE], JSON.stringify(value))
+    t.notMatch(error.message, 'secret', 'not repeated')
+  }
+  const error = configError(() => loadConfig(['--upstream-rs', RS, '--upstream-header', 'X-Ok: fine', '--upstream-header', 'X-Api-Key: hunter2\u0007'], {}))
+  t.same(error.problems, [HEADERS_RULE], 'one bad header among good ones')
+  t.notMatch(error.message, /hunter2|fine/)
+  const many = Array.from({ length: 65 }, (_, i) => `X-H${i}: ${i}`)
+  t.same(configError(() => loadConfig([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_UPSTREAM_HEADERS: many.join(';') })).problems, [HEADERS_RULE], 'at most 64')
+  t.equal(Object.keys(load([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_UPSTREAM_HEADERS: many.slice(1).join(';') }).gateway.upstreamHeaders).length, 64)
+})
+
+t.test('loadConfig: the headers the gateway owns cannot be pinned, named but their value never shown', async (t) => {
+  for (const name of OWNED) {
+    const mixed = name.toUpperCase()
+    const error = configError(() => loadConfig(['--upstream-rs', RS, '--upstream-header', `${mixed}: pinned-secret-value`], {}))
+    t.same(error.problems, [`--upstream-header (MCP_GATEWAY_UPSTREAM_HEADERS): must not pin ${name}: the gateway owns ${OWNED.join(', ')}`], name)
+    t.notMatch(error.message, 'pinned-secret-value')
+  }
+})
+
+t.test('loadConfig: a header pinned twice is refused, whatever its case', async (t) => {
+  const error = configError(() => loadConfig([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_UPSTREAM_HEADERS: 'X-Key: first-secret; x-KEY: second-secret' }))
+  t.same(error.problems, ['--upstream-header (MCP_GATEWAY_UPSTREAM_HEADERS): must not set x-key twice'])
+  t.notMatch(error.message, /first-secret|second-secret/)
+})
+
+t.test('parseGatewayOptions: upstreamHeaders as a record, strings, or one string', async (t) => {
+  const expected = { 'x-mcp-toolsets': 'repos,issues', 'x-mcp-readonly': 'true' }
+  for (const form of [
+    { 'X-MCP-Toolsets': 'repos,issues', ' X-MCP-Readonly ': ' true ' },
+    ['X-MCP-Toolsets: repos,issues', 'X-MCP-Readonly: true'],
+    'X-MCP-Toolsets: repos,issues\nX-MCP-Readonly: true'
+  ]) {
+    t.same(parseGatewayOptions({ ...PLUGIN, upstreamHeaders: form }).options.upstreamHeaders, expected, JSON.stringify(form))
+  }
+  t.same(parseGatewayOptions({ ...PLUGIN, upstreamHeaders: { 'X-Number': 42 } }).options.upstreamHeaders, { 'x-number': '42' }, 'numbers are converted')
+  const rule = 'upstreamHeaders: must be at most 64 "Name: value" headers (one per flag, separated by ; or newlines in the variable): names RFC 9110 tokens, values non-empty visible ASCII with spaces or tabs only inside'
+  for (const bad of [
+    { 'X-Split': 'secret\r\nInjected: 1' },
+    { 'X-Lf': 'secret\n' },
+    { 'Bad Name': 'secret' },
+    { 'X-Empty': '' },
+    { 'X-Nested': { secret: 1 } },
+    [{ secret: 1 }],
+    Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`X-H${i}`, 'secret']))
+  ]) {
+    const error = configError(() => parseGatewayOptions({ ...PLUGIN, upstreamHeaders: bad }))
+    t.same(error.problems, [rule], JSON.stringify(bad))
+    t.notMatch(error.message, 'secret')
+  }
+  t.same(configError(() => parseGatewayOptions({ ...PLUGIN, upstreamHeaders: { Cookie: 'session=secret' } })).problems,
+    [`upstreamHeaders: must not pin cookie: the gateway owns ${OWNED.join(', ')}`])
+  t.same(configError(() => parseGatewayOptions({ ...PLUGIN, upstreamHeaders: { 'X-A': '1', 'x-a': '2' } })).problems, ['upstreamHeaders: must not set x-a twice'])
+})
+
+t.test('loadConfig: forwarded client headers', async (t) => {
+  const cases: Array<[string, string[]]> = [
+    ['X-Request-Id', ['x-request-id']],
+    ['X-Request-Id, traceparent,TraceState', ['x-request-id', 'traceparent', 'tracestate']],
+    ['x-a,X-A x-b', ['x-a', 'x-b']],
+    ['Mcp-Session-Id,Accept', ['mcp-session-id', 'accept']],
+    [' , ', []]
+  ]
+  for (const [input, expected] of cases) {
+    t.same(load(['--upstream-rs', RS, '--forward-headers', input]).gateway.forwardHeaders, expected, input)
+  }
+  t.same(load([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_FORWARD_HEADERS: 'X-Tenant' }).gateway.forwardHeaders, ['x-tenant'], 'from the environment')
+  for (const bad of ['X-A:', 'a/b', 'X-Ä', '"quoted"', 'x;y', Array.from({ length: 65 }, (_, i) => `x-${i}`).join(',')]) {
+    t.same(configError(() => loadConfig(['--upstream-rs', RS, '--forward-headers', bad], {})).problems, [FORWARD_RULE], bad.slice(0, 20))
+  }
+  t.notMatch(configError(() => loadConfig(['--upstream-rs', RS, '--forward-headers', 'private-name/x'], {})).message, 'private-name')
+  for (const name of OWNED) {
+    const error = configError(() => loadConfig(['--upstream-rs', RS, '--forward-headers', `X-Ok,${name.toUpperCase()}`], {}))
+    t.same(error.problems, [`--forward-headers (MCP_GATEWAY_FORWARD_HEADERS): must not forward ${name}: the gateway owns ${OWNED.join(', ')}`], name)
+  }
+})
+
+t.test('parseGatewayOptions: forwardHeaders as a string or an array', async (t) => {
+  t.same(parseGatewayOptions({ ...PLUGIN, forwardHeaders: 'X-A,X-B' }).options.forwardHeaders, ['x-a', 'x-b'])
+  t.same(parseGatewayOptions({ ...PLUGIN, forwardHeaders: ['X-A', ' X-B '] }).options.forwardHeaders, ['x-a', 'x-b'])
+  const rule = 'forwardHeaders: must be at most 64 comma-separated header names (RFC 9110 tokens)'
+  for (const bad of [['X A:'], [{}], { name: 'x' }]) {
+    t.same(configError(() => parseGatewayOptions({ ...PLUGIN, forwardHeaders: bad })).problems, [rule], JSON.stringify(bad))
+  }
+  t.same(configError(() => parseGatewayOptions({ ...PLUGIN, forwardHeaders: ['Authorization'] })).problems,
+    [`forwardHeaders: must not forward authorization: the gateway owns ${OWNED.join(', ')}`])
+})
+
+t.test('loadConfig: --disable-get-stream is a flag without a value; the variable takes true/false/1/0', async (t) => {
+  t.equal(load(['--upstream-rs', RS, '--disable-get-stream']).gateway.disableGetStream, true)
+  t.equal(load(['--upstream-rs', RS, '--disable-get-stream'], { MCP_GATEWAY_DISABLE_GET_STREAM: 'false' }).gateway.disableGetStream, true, 'the flag wins')
+  for (const [value, expected] of [['true', true], ['TRUE', true], [' True ', true], ['1', true], ['false', false], ['False', false], ['0', false]] as const) {
+    t.equal(load([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_DISABLE_GET_STREAM: value }).gateway.disableGetStream, expected, `variable ${value}`)
+    t.equal(load(['--upstream-rs', RS, `--disable-get-stream=${value}`]).gateway.disableGetStream, expected, `--disable-get-stream=${value}`)
+  }
+  for (const bad of ['yes', 'no', 'on', '2', '-1', 'truefalse']) {
+    const error = configError(() => loadConfig([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_DISABLE_GET_STREAM: bad }))
+    t.same(error.problems, [BOOLEAN_RULE], bad)
+  }
+  t.same(configError(() => loadConfig(['--upstream-rs', RS, '--disable-get-stream', 'false'], {})).problems,
+    ['unexpected argument #4 (not shown): every setting is a --flag, see --help'], 'a separate value is a stray argument')
+})
+
+t.test('parseGatewayOptions: disableGetStream is a boolean, or its string', async (t) => {
+  t.equal(parseGatewayOptions({ ...PLUGIN, disableGetStream: true }).options.disableGetStream, true)
+  t.equal(parseGatewayOptions({ ...PLUGIN, disableGetStream: false }).options.disableGetStream, false)
+  t.equal(parseGatewayOptions({ ...PLUGIN, disableGetStream: 'TRUE' }).options.disableGetStream, true)
+  for (const bad of [1, 0, 'yes', null, {}]) {
+    t.same(configError(() => parseGatewayOptions({ ...PLUGIN, disableGetStream: bad })).problems, ['disableGetStream: must be true, false, 1 or 0'], String(bad))
+  }
+})
+
+t.test('loadConfig: proxy timeout and maximum body size bounds', async (t) => {
+  const ok = load(['--upstream-rs', RS, '--proxy-timeout', '1', '--max-body-size', '1024'])
+  t.equal(ok.gateway.proxyTimeout, 1)
+  t.equal(ok.gateway.maxBodySize, 1024)
+  const top = load([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_PROXY_TIMEOUT: '2147483647', MCP_GATEWAY_MAX_BODY_SIZE: '1073741824' })
+  t.equal(top.gateway.proxyTimeout, 2147483647)
+  t.equal(top.gateway.maxBodySize, 1073741824)
+  for (const [timeout, size] of [['0', '1023'], ['2147483648', '1073741825'], ['1.5', '16MiB'], ['-1', '1e6']]) {
+    const error = configError(() => loadConfig(['--upstream-rs', RS, '--proxy-timeout', timeout as string, '--max-body-size', size as string], {}))
+    t.same(error.problems, [
+      '--proxy-timeout (MCP_GATEWAY_PROXY_TIMEOUT): must be an integer from 1 to 2147483647 (milliseconds)',
+      '--max-body-size (MCP_GATEWAY_MAX_BODY_SIZE): must be an integer from 1024 to 1073741824 (bytes)'
+    ], `${timeout as string} ${size as string}`)
+  }
+  t.same(configError(() => loadConfig(['--upstream-rs', RS, '--proxy-timeout'], {})).problems, ['--proxy-timeout (MCP_GATEWAY_PROXY_TIMEOUT): needs a value'])
+})
+
 t.test('parseGatewayOptions: the minimal plugin options', async (t) => {
   const { options, warnings } = parseGatewayOptions({ publicUrl: 'https://gw.example.com/', upstreamRs: RS })
   t.match(options, { publicUrl: 'https://gw.example.com', upstreamRs: RS, codeTtl: 300, secretGenerated: true, username: 'gateway_user' })
@@ -426,7 +678,13 @@ t.test('parseGatewayOptions: everything, typed values and arrays', async (t) => 
     password: 'pw',
     secret: [SECRET_A, SECRET_B],
     codeTtl: 60,
-    refreshGrace: 5
+    refreshGrace: 5,
+    allowedOrigins: ['http://localhost:6274'],
+    upstreamHeaders: { 'X-MCP-Readonly': 'true' },
+    forwardHeaders: ['X-Request-Id'],
+    disableGetStream: true,
+    proxyTimeout: 1000,
+    maxBodySize: 2048
   }
   const { options, warnings } = parseGatewayOptions(input)
   t.same(options.upstreamScopes, ['repo', 'read:org'])
@@ -434,6 +692,12 @@ t.test('parseGatewayOptions: everything, typed values and arrays', async (t) => 
   t.equal(options.secretGenerated, false)
   t.equal(options.codeTtl, 60)
   t.equal(options.refreshGrace, 5)
+  t.same(options.allowedOrigins, ['http://localhost:6274'])
+  t.same(options.upstreamHeaders, { 'x-mcp-readonly': 'true' })
+  t.same(options.forwardHeaders, ['x-request-id'])
+  t.equal(options.disableGetStream, true)
+  t.equal(options.proxyTimeout, 1000)
+  t.equal(options.maxBodySize, 2048)
   t.same(warnings, [])
   t.same(parseGatewayOptions({ ...input, upstreamScopes: [] }).options.upstreamScopes, undefined, 'an empty array is no scopes')
 })
@@ -452,7 +716,13 @@ t.test('parseGatewayOptions: bad options, named as camelCase keys, all at once',
     flowTtl: -1,
     upstreamScopes: ['ok', 'not ok'],
     secret: ['too short'],
-    password: ''
+    password: '',
+    allowedOrigins: ['https://ok.example', 'https://app.example/path'],
+    upstreamHeaders: { 'X-Api-Key': 'line\r\nbreak-secret' },
+    forwardHeaders: ['Cookie'],
+    disableGetStream: 'maybe',
+    proxyTimeout: 2 ** 31,
+    maxBodySize: 2 ** 30 + 1
   }))
   t.same(error.problems, [
     'publicUrl: must be an http(s) URL without a query or fragment',
@@ -461,9 +731,16 @@ t.test('parseGatewayOptions: bad options, named as camelCase keys, all at once',
     'password: must be 1 to 1024 characters',
     'secret: must be one or more comma-separated secrets of at least 32 characters each',
     'codeTtl: must be an integer from 1 to 600 (seconds)',
-    'flowTtl: must be an integer from 1 to 2147483647 (seconds)'
+    'flowTtl: must be an integer from 1 to 2147483647 (seconds)',
+    'allowedOrigins: must be at most 64 comma-separated origins, each http(s)://host[:port] without a path, query, fragment or trailing slash',
+    'upstreamHeaders: must be at most 64 "Name: value" headers (one per flag, separated by ; or newlines in the variable): names RFC 9110 tokens, values non-empty visible ASCII with spaces or tabs only inside',
+    `forwardHeaders: must not forward cookie: the gateway owns ${OWNED.join(', ')}`,
+    'disableGetStream: must be true, false, 1 or 0',
+    'proxyTimeout: must be an integer from 1 to 2147483647 (milliseconds)',
+    'maxBodySize: must be an integer from 1024 to 1073741824 (bytes)'
   ])
   t.notMatch(error.message, 'too short')
+  t.notMatch(error.message, 'break-secret')
 })
 
 t.test('parseGatewayOptions: not an object', async (t) => {
@@ -486,10 +763,17 @@ t.test('GatewayOptionsSchema: publishes defaults for documentation and embedding
   t.equal(codeTtl.default, 300)
   t.equal(codeTtl.maximum, 600)
   t.same(GatewayOptionsSchema.required, ['publicUrl', 'upstreamRs'])
+  const properties = GatewayOptionsSchema.properties as unknown as Record<string, Record<string, unknown>>
+  t.equal(properties.proxyTimeout?.default, 300000)
+  t.same([properties.maxBodySize?.default, properties.maxBodySize?.minimum, properties.maxBodySize?.maximum], [16777216, 1024, 1073741824])
+  t.equal(properties.disableGetStream?.default, false)
+  t.same(properties.allowedOrigins?.default, [])
+  t.same(properties.upstreamHeaders?.default, {})
+  t.same(properties.forwardHeaders?.default, [])
 })
 
 t.test('parseGatewayOptions: takes back what loadConfig resolved, unchanged (server.ts hands it to the plugin)', async (t) => {
-  const argv = EVERY_SETTING.flatMap(([flag, , value]) => [flag, value])
+  const argv = everyFlag()
   const { gateway } = load(argv, { ...CREDS, MCP_GATEWAY_MCP_SCOPE: 'tools' })
   const { secrets, secretGenerated: _generated, ...rest } = gateway
   const { options, warnings } = parseGatewayOptions({ ...rest, secret: secrets })
