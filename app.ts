@@ -9,6 +9,7 @@ import context from './plugins/context.js'
 import cors from './plugins/cors.js'
 import authorize from './routes/authorize/index.js'
 import discovery from './routes/discovery/index.js'
+import mcp from './routes/mcp/index.js'
 import register from './routes/register/index.js'
 import token from './routes/token/index.js'
 
@@ -47,6 +48,8 @@ const gateway: FastifyPluginAsync<GatewayPluginOptions> = async (app, opts) => {
   await app.register(authorize)
   // /token (authorization_code, refresh_token) and /revoke.
   await app.register(token)
+  // The resource server: /mcp and below, proxied upstream with the upstream's token.
+  await app.register(mcp)
 }
 
 export default gateway

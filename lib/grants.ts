@@ -1,7 +1,7 @@
 import type { Clock } from './clock.js'
 import type { ClientRecord } from './clients.js'
 import { hashSecret, randomToken, seal, unseal } from './crypto.js'
-import { invalidGrant, invalidRequest, invalidScope, invalidTarget, temporarilyUnavailable } from './oauth-errors.js'
+import { invalidGrant, invalidScope, invalidTarget, temporarilyUnavailable } from './oauth-errors.js'
 import { verifyS256 } from './pkce.js'
 import type { Store } from './stores/types.js'
 import { UpstreamError, type UpstreamTokens } from './upstream.js'
@@ -233,6 +233,25 @@ export class GrantService {
     return this.#unseal(grant.sealedUpstream, grant.id).accessToken
   }
 
+  /** The grant with an upstream token that is not about to expire (refreshed if need be). */
+  async freshUpstream (grant: GrantRecord): Promise<GrantRecord> {
+    return await this.#freshUpstream(grant)
+  }
+
+  /**
+   * The upstream rejected the grant's token (401): refresh it now, whatever its expiry said, or
+   * return undefined when it cannot be refreshed. If another request already replaced the token that
+   * failed, that newer token is used instead of refreshing twice.
+   */
+  async recoverUpstream (grant: GrantRecord): Promise<GrantRecord | undefined> {
+    const current = await this.#o.store.get<GrantRecord>(`grant:${grant.id}`)
+    if (current === undefined) return undefined
+    if (current.sealedUpstream !== grant.sealedUpstream) return current
+    const { refreshToken } = this.#unseal(current.sealedUpstream, current.id)
+    if (refreshToken === undefined) return undefined
+    return await this.#singleFlight(current, refreshToken)
+  }
+
   async #issue (grant: GrantRecord, client: ClientRecord): Promise<TokenResponse> {
     const now = this.#o.clock.now()
     // expires_in = min(gateway access TTL, what is left of the upstream token): a client must never
@@ -289,9 +308,13 @@ export class GrantService {
       await this.revokeGrant(grant.id)
       throw invalidGrant('upstream token expired and cannot be refreshed')
     }
+    return await this.#singleFlight(grant, tokens.refreshToken)
+  }
+
+  async #singleFlight (grant: GrantRecord, refreshToken: string): Promise<GrantRecord> {
     const running = this.#upstreamRefreshes.get(grant.id)
     if (running !== undefined) return await running
-    const refresh = this.#refreshUpstream(grant, tokens.refreshToken)
+    const refresh = this.#refreshUpstream(grant, refreshToken)
     this.#upstreamRefreshes.set(grant.id, refresh)
     try {
       return await refresh
@@ -331,9 +354,8 @@ export class GrantService {
 
   #seal (tokens: { accessToken: string, refreshToken?: string }, aad: string): string {
     const payload: SealedUpstream = tokens.refreshToken === undefined ? { a: tokens.accessToken } : { a: tokens.accessToken, r: tokens.refreshToken }
-    const [key] = this.#o.sealKeys
-    if (key === undefined) throw invalidRequest('no sealing key configured')
-    return seal(key, JSON.stringify(payload), aad)
+    // The configuration guarantees at least one secret, and so one key.
+    return seal(this.#o.sealKeys[0] as Buffer, JSON.stringify(payload), aad)
   }
 
   #unseal (sealed: string, aad: string): { accessToken: string, refreshToken?: string } {

@@ -5,6 +5,7 @@ import type { Clock } from '../lib/clock.js'
 import type { ResolvedGatewayOptions } from '../lib/config.js'
 import { deriveKey } from '../lib/crypto.js'
 import { GrantService } from '../lib/grants.js'
+import { ScopeNeedStore } from '../lib/scope-needs.js'
 import type { Store } from '../lib/stores/types.js'
 import { Upstream } from '../lib/upstream.js'
 
@@ -32,6 +33,8 @@ export interface GatewayContext {
   clients: ClientRegistry
   grants: GrantService
   upstream: Upstream
+  /** Upstream scopes users turned out to need (step-up), asked for at their next authorization. */
+  scopeNeeds: ScopeNeedStore
 }
 
 declare module 'fastify' {
@@ -91,7 +94,8 @@ const context: FastifyPluginAsync<ContextOptions> = async (app, { options, store
     refreshGraceMs: options.refreshGrace * 1000
   })
   const clients = new ClientRegistry({ store, clock, idleTtlMs: options.clientTtl * 1000 })
-  app.decorate('mcpGateway', Object.freeze({ options, urls, store, clock, clients, grants, upstream }))
+  const scopeNeeds = new ScopeNeedStore({ store, ttlMs: options.refreshTokenTtl * 1000 })
+  app.decorate('mcpGateway', Object.freeze({ options, urls, store, clock, clients, grants, upstream, scopeNeeds }))
 }
 
 export default fp(context, { name: 'mcp-gateway-context', fastify: '5.x' })

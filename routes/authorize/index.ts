@@ -11,6 +11,7 @@ import { OAuthError } from '../../lib/oauth-errors.js'
 import { createPkcePair, S256_CHALLENGE_PATTERN } from '../../lib/pkce.js'
 import { isLoopback, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
 import { resolveResource } from '../../lib/resource.js'
+import { union } from '../../lib/scope-needs.js'
 import { UpstreamError } from '../../lib/upstream.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import { consentPage, errorPage, loginPage, type FlowView } from './pages.js'
@@ -35,7 +36,7 @@ type ClientReturn = Pick<FlowRecord, 'redirectUri' | 'state'>
  */
 const authorize: FastifyPluginAsyncTypebox = async (app) => {
   const gateway = app.getDecorator<GatewayContext>('mcpGateway')
-  const { options, urls, clients, grants, upstream, store, clock } = gateway
+  const { options, urls, clients, grants, upstream, store, clock, scopeNeeds } = gateway
   const flows = new FlowStore({ store, clock, ttlMs: options.flowTtl * 1000 })
   const consents = new ConsentStore({ store, ttlMs: options.clientTtl * 1000 })
   const secure = urls.issuer.startsWith('https:')
@@ -245,12 +246,18 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   /** The upstream's scopes, or undefined after sending an error page (the upstream is unreachable or misconfigured). */
   async function resolveUpstream (req: FastifyRequest, reply: FastifyReply, flow: FlowRecord): Promise<{ scopes?: string[] }> {
     try {
-      return { scopes: (await upstream.resolve()).scopes }
+      return { scopes: await upstreamScopes(flow) }
     } catch (err) {
       req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream unavailable')
       page(reply, 502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute; if it persists, tell the gateway's operator.`)
       return {}
     }
+  }
+
+  /** What to ask the upstream for: the configured scopes, plus any the user turned out to need (step-up). */
+  async function upstreamScopes (flow: FlowRecord): Promise<string[]> {
+    const { scopes } = await upstream.resolve()
+    return flow.userId === undefined ? scopes : union(scopes, await scopeNeeds.get(flow.userId))
   }
 
   /** Screen 2: the upstream's own authorize page, reached only after sign-in and consent. */
@@ -259,7 +266,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     let target: string
     try {
       const state = await flows.beginUpstream(flow, verifier)
-      target = await upstream.authorizeUrl({ state, codeChallenge: challenge })
+      target = await upstream.authorizeUrl({ state, codeChallenge: challenge, scopes: await upstreamScopes(flow) })
     } catch (err) {
       req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream unavailable')
       return page(reply, 502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute.`)
@@ -272,7 +279,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   async function view (flow: FlowRecord, client: ClientRecord): Promise<FlowView> {
     let scopes: string[] = []
     try {
-      scopes = (await upstream.resolve()).scopes
+      scopes = await upstreamScopes(flow)
     } catch {
       // The login page can show without them; the consent step resolves the upstream again.
     }

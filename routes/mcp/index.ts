@@ -1,0 +1,222 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { OutgoingHttpHeaders } from 'node:http'
+import { pipeline } from 'node:stream'
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
+import type { GrantRecord } from '../../lib/grants.js'
+import { OAuthError } from '../../lib/oauth-errors.js'
+import { SessionStore } from '../../lib/sessions.js'
+import type { GatewayContext } from '../../plugins/context.js'
+import { clientResponseHeaders, insufficientScope, upstreamRequestHeaders } from './headers.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The grant behind this request's bearer token, set by the authentication hook of /mcp. */
+    mcpGrant: GrantRecord | null
+  }
+}
+
+/** Sub-path characters that cannot smuggle a separator: no backslash, no encoded `/` or `\`. */
+const SAFE_SUB_PATH = /^(?:(?!%2f|%5c)[^\\])*$/i
+
+function isDotSegment (segment: string): boolean {
+  const decoded = segment.replace(/%2e/gi, '.')
+  return decoded === '.' || decoded === '..'
+}
+
+/**
+ * The resource server and transparent proxy: every request to /mcp (and below) is authenticated
+ * with a gateway access token, then forwarded to the upstream MCP server with the upstream's token
+ * in its place. Bodies go through as bytes; responses (JSON or SSE) stream back without buffering.
+ */
+const mcp: FastifyPluginAsync = async (app) => {
+  const { options, urls, grants, store, scopeNeeds } = app.getDecorator<GatewayContext>('mcpGateway')
+  const sessions = new SessionStore({ store, ttlMs: options.refreshTokenTtl * 1000 })
+  const upstreamUrl = new URL(options.upstreamRs)
+  const upstreamBase = upstreamUrl.pathname.replace(/\/+$/, '')
+  const upstreamQuery = upstreamUrl.search.slice(1)
+  // Keep-alive to one origin; no cap on connections, since every open SSE stream holds one.
+  const pool = new Pool(upstreamUrl.origin, { connections: null, bodyTimeout: 0, headersTimeout: options.proxyTimeout })
+  app.addHook('onClose', async () => { await pool.destroy() })
+
+  const mountPath = `${app.prefix}/mcp`
+  const publicOrigin = new URL(urls.issuer).origin
+  const allowedOrigins = new Set([publicOrigin, ...options.allowedOrigins])
+  const forwarded = new Set(options.forwardHeaders)
+  const prmBase = urls.protectedResourceMetadata
+  const cors = {
+    origin: [...allowedOrigins],
+    methods: ['GET', 'POST', 'DELETE'],
+    exposedHeaders: ['Mcp-Session-Id', 'Mcp-Protocol-Version', 'WWW-Authenticate'],
+    maxAge: 86_400
+  }
+
+  app.decorateRequest('mcpGrant', null)
+  // The body stays bytes: never parsed, never re-serialised, whatever its content type.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBodySize }, (_req, body, done) => { done(null, body) })
+  app.setErrorHandler(async (err: Error & { statusCode?: number }, req, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
+    if (status === 500) req.log.error({ err }, 'mcp proxy failed')
+    return await reply.code(status).send({ error: status === 413 ? 'request_too_large' : status === 500 ? 'server_error' : 'invalid_request' })
+  })
+
+  // MCP transports: a browser page from an unknown origin must not reach the server (DNS rebinding).
+  app.addHook('onRequest', async (req, reply) => {
+    const origin = req.headers.origin
+    if (origin !== undefined && !allowedOrigins.has(origin)) {
+      req.log.info({ origin: origin.slice(0, 200) }, 'mcp request from a foreign origin refused')
+      return await reply.code(403).send({ error: 'forbidden', error_description: 'origin not allowed' })
+    }
+  })
+
+  // Every request carries a gateway access token in the Authorization header (never the query).
+  app.addHook('onRequest', async (req, reply) => {
+    const header = req.headers.authorization
+    const match = header === undefined ? null : /^Bearer +([\x21-\x7e]+) *$/i.exec(header)
+    if (match?.[1] === undefined) return await challenge(req, reply)
+    const found = await grants.authenticate(match[1])
+    if (found === undefined || found.access.resource !== urls.resource) {
+      return await challenge(req, reply, 'invalid_token', 'the access token is invalid or expired')
+    }
+    req.mcpGrant = found.grant
+  })
+
+  async function forward (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    let grant = req.mcpGrant as GrantRecord
+    if (req.method === 'GET' && options.disableGetStream) {
+      return await reply.code(405).header('allow', 'POST, DELETE').send({ error: 'method_not_allowed', error_description: 'this server has no GET stream' })
+    }
+    const sessionId = req.headers['mcp-session-id']
+    if (typeof sessionId === 'string' && !await sessions.claim(sessionId, grant.id)) {
+      req.log.warn({ grantId: grant.id }, 'mcp session id of another grant refused')
+      return await reply.code(404).send({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null })
+    }
+
+    try {
+      grant = await grants.freshUpstream(grant)
+    } catch (err) {
+      return await upstreamTokenLost(req, reply, err)
+    }
+    const raw = req.url.slice(mountPath.length)
+    const query = raw.indexOf('?')
+    const restPath = query === -1 ? raw : raw.slice(0, query)
+    if (!SAFE_SUB_PATH.test(restPath) || restPath.split('/').some(isDotSegment)) {
+      // The upstream (or a CDN before it) may resolve `..`: the user's token must not leave /mcp.
+      return await reply.code(400).send({ error: 'invalid_request', error_description: 'the path may not leave /mcp' })
+    }
+    const search = [upstreamQuery, query === -1 ? '' : raw.slice(query + 1)].filter(Boolean).join('&')
+    const path = `${upstreamBase}${restPath}${search === '' ? '' : `?${search}`}`
+    const body = req.method === 'POST' ? req.body as Buffer : null
+
+    const aborter = new AbortController()
+    // 'close' before the response finished means the client left: cancel the upstream request now.
+    reply.raw.on('close', () => { if (!reply.raw.writableFinished) aborter.abort() })
+    const send = async (g: GrantRecord) => await pool.request({
+      method: req.method as Dispatcher.HttpMethod,
+      path,
+      headers: upstreamRequestHeaders(req.headers, forwarded, options.upstreamHeaders, grants.upstreamAccessToken(g)),
+      body,
+      signal: aborter.signal
+    })
+
+    let upstream: Dispatcher.ResponseData
+    try {
+      upstream = await send(grant)
+      if (upstream.statusCode === 401) {
+        // Always consume a body we do not pass on, or its socket is never released.
+        await upstream.body.dump()
+        const recovered = await grants.recoverUpstream(grant).catch(() => undefined)
+        if (recovered === undefined) return await upstreamRejected(req, reply, grant)
+        grant = recovered
+        upstream = await send(grant)
+        if (upstream.statusCode === 401) {
+          await upstream.body.dump()
+          return await upstreamRejected(req, reply, grant)
+        }
+      }
+    } catch (err) {
+      return await upstreamFailure(req, reply, err, aborter.signal.aborted)
+    }
+
+    if (upstream.statusCode === 403) {
+      const needed = insufficientScope(upstream.headers['www-authenticate'])
+      if (needed !== undefined) {
+        await upstream.body.dump()
+        await scopeNeeds.add(grant.userId, needed)
+        req.log.info({ grantId: grant.id, scopes: needed }, 'upstream asked for more scopes')
+        return await challenge(req, reply, 'insufficient_scope', `the upstream needs more scopes${needed.length > 0 ? `: ${needed.join(' ')}` : ''}; authorize again`, 403)
+      }
+    }
+
+    const headers = clientResponseHeaders(upstream.headers)
+    const newSession = upstream.headers['mcp-session-id']
+    if (typeof newSession === 'string' && newSession !== sessionId) await sessions.bind(newSession, grant.id)
+    if (req.method === 'DELETE' && typeof sessionId === 'string' && upstream.statusCode < 300) await sessions.forget(sessionId)
+
+    const sse = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream')
+    if (sse) {
+      // Proxies in front of us (nginx) would buffer events otherwise.
+      headers['x-accel-buffering'] = 'no'
+      headers['cache-control'] ??= 'no-cache, no-transform'
+    }
+    // From here on the raw response is ours: Fastify would wait for the first chunk before sending
+    // the headers, and an idle GET stream would never announce itself.
+    reply.hijack()
+    // reply.getHeaders(): what our hooks set (CORS) travels with the hijacked response too.
+    reply.raw.writeHead(upstream.statusCode, { ...reply.getHeaders(), ...headers } as OutgoingHttpHeaders)
+    if (sse) reply.raw.flushHeaders()
+    pipeline(upstream.body, reply.raw, (err) => {
+      if (err !== undefined && err !== null && !aborter.signal.aborted) req.log.info({ err: { message: err.message } }, 'mcp stream ended early')
+    })
+    return reply
+  }
+
+  /** RFC 6750 §3 / MCP authorization: a challenge that names the gateway's own metadata, never the upstream's. */
+  async function challenge (req: FastifyRequest, reply: FastifyReply, error?: string, description?: string, status = 401): Promise<FastifyReply> {
+    const rest = (req.url.slice(mountPath.length).split('?', 1)[0] ?? '').replace(/\/+$/, '')
+    let value = `Bearer resource_metadata="${prmBase}${rest}", scope="${options.mcpScope}"`
+    if (error !== undefined) value += `, error="${error}", error_description="${description ?? ''}"`
+    return await reply.code(status).header('www-authenticate', value)
+      .send(error === undefined ? { error: 'unauthorized', error_description: 'a bearer token is required' } : { error, error_description: description })
+  }
+
+  /**
+   * The upstream refuses the grant's token and it cannot be refreshed: the login is over. The grant
+   * is revoked, so the client's refresh token fails too and it authorizes again, instead of being
+   * handed fresh gateway tokens over the same dead upstream token.
+   */
+  async function upstreamRejected (req: FastifyRequest, reply: FastifyReply, grant: GrantRecord): Promise<FastifyReply> {
+    await grants.revokeGrant(grant.id)
+    req.log.info({ grantId: grant.id }, 'upstream rejected the grant; grant revoked')
+    return await challenge(req, reply, 'invalid_token', 'the upstream no longer accepts this authorization')
+  }
+
+  async function upstreamTokenLost (req: FastifyRequest, reply: FastifyReply, err: unknown): Promise<FastifyReply> {
+    if (err instanceof OAuthError && err.error === 'invalid_grant') {
+      return await challenge(req, reply, 'invalid_token', 'the upstream authorization ended; authorize again')
+    }
+    req.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'upstream token refresh failed')
+    return await reply.code(503).header('retry-after', '5').send({ error: 'temporarily_unavailable', error_description: 'the upstream authorization server is unavailable' })
+  }
+
+  async function upstreamFailure (req: FastifyRequest, reply: FastifyReply, err: unknown, clientLeft: boolean): Promise<FastifyReply | undefined> {
+    if (clientLeft) return undefined
+    if (err instanceof undiciErrors.HeadersTimeoutError) {
+      req.log.error({ err: { code: err.code } }, 'upstream MCP server too slow')
+      return await reply.code(504).send({ error: 'gateway_timeout', error_description: 'the upstream MCP server did not answer in time' })
+    }
+    req.log.error({ err: { message: err instanceof Error ? err.message : String(err), code: (err as { code?: string }).code } }, 'upstream MCP server unreachable')
+    return await reply.code(502).send({ error: 'bad_gateway', error_description: 'the upstream MCP server is unreachable' })
+  }
+
+  for (const url of ['/mcp', '/mcp/*']) {
+    app.route({ method: ['GET', 'POST', 'DELETE'], url, config: { gatewayCors: cors }, handler: forward })
+    app.route({
+      method: ['PUT', 'PATCH'],
+      url,
+      handler: async (_req, reply) => await reply.code(405).header('allow', 'GET, POST, DELETE').send({ error: 'method_not_allowed' })
+    })
+  }
+}
+
+export default mcp
