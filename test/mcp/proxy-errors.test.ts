@@ -1,0 +1,222 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import t from 'tap'
+import type { GatewayPluginOptions } from '../../app.js'
+import type { FakeGithub, FakeGithubOptions } from '../helpers/fake-github.js'
+import { startFakeMcp, type FakeMcp } from '../helpers/fake-mcp.js'
+import { authorizeFully, Browser, buildGateway, exchangeCode, PUBLIC_URL, registerClient, tokenRequest, type RegisteredClient } from '../helpers/gateway.js'
+
+/*
+ * What the proxy does when the upstream says no (401, 403 insufficient_scope), is away or is slow:
+ * the client only ever sees the gateway's own challenges and JSON errors, never the upstream's.
+ */
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+const PRM = `${PUBLIC_URL}/.well-known/oauth-protected-resource/mcp`
+const STACK = /\bat\s+\S+\s+\(|\.[jt]s:\d+:\d+|"stack"/
+
+interface Stack {
+  app: FastifyInstance
+  github: FakeGithub
+  mcp: FakeMcp
+  client: RegisteredClient
+  /** A fresh grant: its gateway access and refresh tokens. */
+  login: (browser?: Browser) => Promise<{ access: string, refresh: string }>
+}
+
+async function stack (t: Teardown, overrides: Partial<GatewayPluginOptions> = {}, github: FakeGithubOptions = {}): Promise<Stack> {
+  // The fake MCP server needs the fake GitHub, which buildGateway starts after it: a late reference.
+  const ref: { github?: FakeGithub } = {}
+  const mcp = await startFakeMcp({ mode: 'stateless', isValidToken: (token) => ref.github?.isValidAccessToken(token) ?? false })
+  t.teardown(() => mcp.close())
+  const built = await buildGateway(t, { upstreamRs: mcp.url, ...overrides }, github)
+  ref.github = built.github
+  const { app } = built
+  const client = await registerClient(app)
+  const login = async (browser?: Browser): Promise<{ access: string, refresh: string }> => {
+    const flow = await authorizeFully(app, client, {}, browser)
+    const res = await exchangeCode(app, client, flow.code, flow.verifier)
+    if (res.statusCode !== 200) throw new Error(`token: ${res.statusCode} ${res.body}`)
+    const body = res.json() as { access_token: string, refresh_token: string }
+    return { access: body.access_token, refresh: body.refresh_token }
+  }
+  return { app: built.app, github: built.github, mcp, client, login }
+}
+
+const echo = (id: number, text: string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text } } })
+
+async function call (app: FastifyInstance, token: string, body: unknown): Promise<LightMyRequestResponse> {
+  return await app.inject({
+    method: 'POST',
+    url: '/mcp',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+    payload: body as Record<string, unknown>
+  })
+}
+
+function challengeParams (header: unknown): Record<string, string> {
+  const params: Record<string, string> = {}
+  for (const match of String(header).matchAll(/([a-z_]+)="([^"]*)"/g)) params[match[1] as string] = match[2] as string
+  return params
+}
+
+const upstreamRefreshes = (github: FakeGithub): URLSearchParams[] => github.requests
+  .filter((r) => r.method === 'POST' && r.path.startsWith('/login/oauth/access_token'))
+  .map((r) => new URLSearchParams(r.body))
+  .filter((form) => form.get('grant_type') === 'refresh_token')
+
+const bearerOf = (headers: Record<string, unknown>): string => String(headers.authorization).replace(/^Bearer /, '')
+
+t.test('§4.1 item 8, §4.4: upstream 401 with an upstream refresh token → one upstream refresh, one retry, the client sees 200', async (t) => {
+  const { app, github, mcp, login } = await stack(t, {}, { mode: 'expiring' })
+  const { access } = await login()
+  const first = await call(app, access, echo(1, 'one'))
+  t.equal(first.statusCode, 200, first.body)
+  const oldToken = bearerOf(mcp.requests[0]?.headers ?? {})
+  t.match(oldToken, /^ghu_/)
+  t.equal(upstreamRefreshes(github).length, 0)
+
+  // The upstream stops taking the token it has seen (GitHub App token expired early, or revoked by rotation elsewhere).
+  mcp.rejectSeenTokens()
+  const before = mcp.requests.length
+  const second = await call(app, access, echo(2, 'two'))
+  t.equal(second.statusCode, 200, 'the client never sees the upstream 401')
+  t.match(second.body, '"text":"two"')
+  const refreshes = upstreamRefreshes(github)
+  t.equal(refreshes.length, 1, 'exactly one grant_type=refresh_token at the upstream')
+  t.match(refreshes[0]?.get('refresh_token'), /^ghr_/)
+  const tried = mcp.requests.slice(before)
+  t.equal(tried.length, 2, 'the request went upstream twice: the refused try and one retry')
+  t.equal(tried[0]?.status, 401)
+  t.equal(bearerOf(tried[0]?.headers ?? {}), oldToken)
+  t.equal(tried[1]?.status, 200)
+  const newToken = bearerOf(tried[1]?.headers ?? {})
+  t.match(newToken, /^ghu_/)
+  t.not(newToken, oldToken, 'the retry carries the refreshed token')
+  t.ok(tried[1]?.body.equals(tried[0]?.body ?? Buffer.alloc(0)), 'the retry sends the same body bytes')
+
+  const third = await call(app, access, echo(3, 'three'))
+  t.equal(third.statusCode, 200)
+  t.equal(bearerOf(mcp.requests.at(-1)?.headers ?? {}), newToken, 'the refreshed token is kept')
+  t.equal(upstreamRefreshes(github).length, 1, 'no further refresh')
+})
+
+t.test('§4.1 item 8 (single flight): concurrent upstream 401s share one upstream refresh', async (t) => {
+  const { app, github, mcp, login } = await stack(t, {}, { mode: 'expiring' })
+  const { access } = await login()
+  t.equal((await call(app, access, echo(1, 'warm'))).statusCode, 200)
+  mcp.rejectSeenTokens()
+  const results = await Promise.all([2, 3, 4, 5].map(async (id) => await call(app, access, echo(id, `n${id}`))))
+  t.same(results.map((r) => r.statusCode), [200, 200, 200, 200], 'every request recovered')
+  t.equal(upstreamRefreshes(github).length, 1, 'one refresh: GitHub rotates refresh tokens, a second would burn the first')
+})
+
+t.test('§1.1 item 10, §4.4: upstream 401 without a refresh token → the gateway\'s own 401 invalid_token', async (t) => {
+  const { app, github, mcp, client, login } = await stack(t)
+  const { access, refresh } = await login()
+  t.equal((await call(app, access, echo(1, 'before'))).statusCode, 200)
+
+  github.revokeAll()
+  const res = await call(app, access, echo(2, 'after'))
+  t.equal(res.statusCode, 401)
+  const header = String(res.headers['www-authenticate'])
+  const params = challengeParams(header)
+  t.match(header, /^Bearer /)
+  t.equal(params.error, 'invalid_token')
+  t.equal(params.resource_metadata, PRM, 'the gateway\'s PRM, never the upstream\'s')
+  t.notMatch(header, mcp.prmUrl)
+  t.notMatch(header, mcp.origin)
+  t.equal(params.scope, 'mcp')
+  t.match(res.json(), { error: 'invalid_token' })
+  t.notMatch(res.body, STACK)
+  t.notMatch(res.body, 'fake MCP', 'nothing of the upstream\'s reply leaks')
+  t.equal(upstreamRefreshes(github).length, 0, 'nothing to refresh with')
+  t.equal(mcp.requests.at(-1)?.status, 401, 'the upstream refused it once')
+
+  // §4.4: an upstream token that is gone ends the grant, so the client re-authorizes instead of
+  // refreshing into another token the upstream refuses.
+  const refreshed = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: refresh, client_id: client.client_id })
+  t.equal(refreshed.statusCode, 400, 'the grant is over: its refresh token is refused')
+  t.equal(refreshed.json().error, 'invalid_grant')
+})
+
+t.test('§1.1 item 14, §4.3 item 16: upstream 403 insufficient_scope → the gateway\'s 403, and the next authorization asks upstream for the union', async (t) => {
+  const { app, github, mcp, login } = await stack(t)
+  const { access } = await login()
+  const upstreamAuthorizeScopes = (): Array<string | null> => github.requests
+    .filter((r) => r.method === 'GET' && r.path.startsWith('/login/oauth/authorize'))
+    .map((r) => new URL(r.path, github.origin).searchParams.get('scope'))
+  t.same(upstreamAuthorizeScopes(), ['repo read:org'], 'the first authorization asked for the configured scopes')
+
+  const res = await call(app, access, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'needs-scope', arguments: {} } })
+  t.equal(res.statusCode, 403)
+  const header = String(res.headers['www-authenticate'])
+  const params = challengeParams(header)
+  t.match(header, /^Bearer /)
+  t.equal(params.error, 'insufficient_scope')
+  t.equal(params.scope, 'mcp', 'the gateway\'s scope names, not GitHub\'s')
+  t.equal(params.resource_metadata, PRM, 'the gateway\'s PRM')
+  t.notMatch(header, mcp.prmUrl, 'never the upstream\'s resource_metadata')
+  t.match(res.json(), { error: 'insufficient_scope' })
+  t.notMatch(res.body, STACK)
+  t.equal(mcp.requests.at(-1)?.status, 403)
+
+  const again = await call(app, access, echo(10, 'still works'))
+  t.equal(again.statusCode, 200, 'the grant itself stays usable for what it can do')
+
+  await login(new Browser())
+  t.same(upstreamAuthorizeScopes(), ['repo read:org', 'repo read:org admin:org'], 'step-up: the second upstream authorize asks for the union of configured and needed scopes')
+})
+
+t.test('upstream unreachable (closed port) → 502 JSON', async (t) => {
+  const closed = createServer()
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+  const port = (closed.address() as AddressInfo).port
+  await new Promise<void>((resolve) => closed.close(() => resolve()))
+
+  const built = await buildGateway(t, { upstreamRs: `http://127.0.0.1:${port}/mcp` })
+  const client = await registerClient(built.app)
+  const flow = await authorizeFully(built.app, client)
+  const access = (await exchangeCode(built.app, client, flow.code, flow.verifier)).json().access_token as string
+  const res = await call(built.app, access, echo(1, 'anyone?'))
+  t.equal(res.statusCode, 502)
+  t.match(res.headers['content-type'], /^application\/json/)
+  t.match(res.json(), { error: 'bad_gateway', error_description: String })
+  t.notMatch(res.body, STACK)
+  t.notMatch(res.body, String(port), 'no upstream address in the body')
+  t.notMatch(res.body, 'ECONNREFUSED')
+})
+
+t.test('upstream slow to send headers, proxyTimeout 300 ms → 504 JSON', async (t) => {
+  const { app, mcp, login } = await stack(t, { proxyTimeout: 300 })
+  const { access } = await login()
+  // undici checks headersTimeout on a timer with a 1 s resolution: a 300 ms timeout fires within about 1 s.
+  mcp.delayMs = 3000
+  const started = Date.now()
+  const res = await call(app, access, echo(1, 'slow'))
+  const elapsed = Date.now() - started
+  t.equal(res.statusCode, 504)
+  t.match(res.headers['content-type'], /^application\/json/)
+  t.match(res.json(), { error: 'gateway_timeout', error_description: String })
+  t.notMatch(res.body, STACK)
+  t.ok(elapsed >= 250 && elapsed < 2500, `answered after ${elapsed} ms, long before the upstream's 3 s`)
+
+  mcp.delayMs = 0
+  const fine = await call(app, access, echo(2, 'fast'))
+  t.equal(fine.statusCode, 200, 'the next request is fine (the pool is not stuck)')
+})
+
+t.test('upstream errors other than 401/403 pass through as the upstream sent them', async (t) => {
+  const { app, login } = await stack(t)
+  const { access } = await login()
+  const res = await app.inject({
+    method: 'POST',
+    url: '/mcp',
+    headers: { authorization: `Bearer ${access}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    payload: '{"jsonrpc":"2.0","id":1,"method":'
+  })
+  t.equal(res.statusCode, 400, 'the upstream\'s 400 for a JSON-RPC parse error')
+  t.match(res.json(), { jsonrpc: '2.0', error: { code: -32700 } })
+})
