@@ -1,0 +1,73 @@
+// The gateway under test: the real plugin (the built dist/app.js, in-memory store) on its own Fastify
+// server, in front of the bench upstream. A fake upstream authorization server (GitHub-like: the
+// authorize endpoint redirects straight back, the token endpoint answers a never-expiring token)
+// runs in this process too; it is used only while the driver goes through the login flow.
+import Fastify from 'fastify'
+import { createServer } from 'node:http'
+import { pathToFileURL } from 'node:url'
+import { ready, serve } from './ipc.mjs'
+
+// GATEWAY_APP: another build of app.js (bench/ablate.mjs runs patched copies); default the real dist/.
+const { default: gateway } = await import(process.env.GATEWAY_APP === undefined ? '../dist/app.js' : pathToFileURL(process.env.GATEWAY_APP).href)
+
+const upstreamOrigin = process.env.UPSTREAM_ORIGIN
+const upstreamToken = process.env.UPSTREAM_TOKEN
+
+// The fake upstream AS: GitHub's OAuth App behaviour, reduced to what the flow needs.
+const as = createServer((req, res) => {
+  const url = new URL(req.url, 'http://127.0.0.1')
+  if (req.method === 'GET' && url.pathname === '/login/oauth/authorize') {
+    const back = new URL(url.searchParams.get('redirect_uri'))
+    back.searchParams.set('code', 'bench-upstream-code')
+    back.searchParams.set('state', url.searchParams.get('state') ?? '')
+    res.writeHead(302, { location: back.href }).end()
+    return
+  }
+  if (req.method === 'POST' && url.pathname === '/login/oauth/access_token') {
+    req.resume()
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ access_token: upstreamToken, token_type: 'bearer', scope: 'repo' }))
+    })
+    return
+  }
+  res.writeHead(404).end()
+})
+await new Promise((resolve) => as.listen(0, '127.0.0.1', resolve))
+const asOrigin = `http://127.0.0.1:${as.address().port}`
+
+// A free port first, so the public URL (issuer, resource) is the address the driver really uses.
+const probe = createServer()
+await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve))
+const port = probe.address().port
+await new Promise((resolve) => probe.close(resolve))
+const publicUrl = `http://127.0.0.1:${port}`
+
+// GATEWAY_LOG=info: the logger `npm start` (server.ts) configures, written to /dev/null.
+let logger = false
+if (process.env.GATEWAY_LOG === 'info') {
+  const { default: pino } = await import('pino')
+  logger = {
+    level: 'info',
+    stream: pino.destination({ dest: '/dev/null', sync: true }),
+    serializers: { req: (req) => ({ method: req.method, url: req.url.split('?', 1)[0], remoteAddress: req.ip }) },
+    redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]']
+  }
+}
+
+const app = Fastify({ logger, forceCloseConnections: true })
+await app.register(gateway, {
+  publicUrl,
+  upstreamRs: `${upstreamOrigin}/mcp`,
+  upstreamClientId: 'bench-client-id',
+  upstreamClientSecret: 'bench-client-secret',
+  upstreamAuthorizeEndpoint: `${asOrigin}/login/oauth/authorize`,
+  upstreamTokenEndpoint: `${asOrigin}/login/oauth/access_token`,
+  upstreamScopes: ['repo'],
+  username: 'bench_user',
+  password: 'bench_pass',
+  secret: 'bench-secret-that-is-at-least-32-characters-long'
+})
+await app.listen({ port, host: '127.0.0.1', backlog: 4096 })
+ready({ port, publicUrl, username: 'bench_user', password: 'bench_pass' })
+serve({})

@@ -1,0 +1,77 @@
+// A tiny request/reply protocol over the fork() IPC channel, shared by the bench driver and its children.
+import { fork } from 'node:child_process'
+
+/** Child side: answers { id, cmd, args } with { id, result } or { id, error }. Adds cpu, mem and exit. */
+export function serve (handlers) {
+  const all = {
+    cpu: () => process.cpuUsage(),
+    mem: async () => {
+      // Run with --expose-gc: full collections, a pause for the freed pages to go back, another
+      // collection, so the figure is live memory, not garbage.
+      if (typeof globalThis.gc === 'function') {
+        globalThis.gc()
+        await new Promise((resolve) => setTimeout(resolve, 150))
+        globalThis.gc()
+      }
+      return process.memoryUsage()
+    },
+    exit: () => { setImmediate(() => process.exit(0)); return true },
+    ...handlers
+  }
+  process.on('message', async (msg) => {
+    if (msg === null || typeof msg !== 'object' || typeof msg.cmd !== 'string') return
+    try {
+      const handler = all[msg.cmd]
+      if (handler === undefined) throw new Error(`unknown command ${msg.cmd}`)
+      process.send({ id: msg.id, result: await handler(msg.args ?? {}) })
+    } catch (err) {
+      process.send({ id: msg.id, error: err instanceof Error ? err.message : String(err) })
+    }
+  })
+  // The driver is gone: nothing to measure any more.
+  process.on('disconnect', () => process.exit(0))
+}
+
+/** Tells the driver the child is listening. */
+export function ready (info) {
+  process.send({ ready: true, ...info })
+}
+
+/** Parent side: forks `file`, waits for its ready message, returns { pid, info, call, stop }. */
+export async function start (file, { env = {}, execArgv = [], timeoutMs = 30_000 } = {}) {
+  const child = fork(file, [], { env: { ...process.env, ...env }, execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const pending = new Map()
+  let next = 0
+  const info = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${file} did not start within ${timeoutMs} ms`)), timeoutMs)
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${file} exited with ${code} before it was ready`)) })
+    child.on('message', (msg) => {
+      if (msg?.ready === true) { clearTimeout(timer); resolve(msg); return }
+      const waiter = pending.get(msg?.id)
+      if (waiter === undefined) return
+      pending.delete(msg.id)
+      if (msg.error !== undefined) waiter.reject(new Error(msg.error))
+      else waiter.resolve(msg.result)
+    })
+  })
+  child.removeAllListeners('exit')
+  child.on('exit', () => {
+    for (const waiter of pending.values()) waiter.reject(new Error(`${file} exited`))
+    pending.clear()
+  })
+  const call = (cmd, args = {}, ms = 60_000) => new Promise((resolve, reject) => {
+    const id = ++next
+    const timer = setTimeout(() => { pending.delete(id); reject(new Error(`${file}: ${cmd} timed out`)) }, ms)
+    pending.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v) }, reject: (e) => { clearTimeout(timer); reject(e) } })
+    child.send({ id, cmd, args })
+  })
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    await call('exit', {}, 2000).catch(() => {})
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+    await exited
+    clearTimeout(timer)
+  }
+  return { pid: child.pid, info, call, stop, child }
+}
