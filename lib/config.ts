@@ -16,6 +16,11 @@ const MAX_TIMEOUT_MS = 2_147_483_647
 const MIN_BODY_SIZE = 1024
 const MAX_BODY_SIZE = 1_073_741_824
 const DEFAULT_BODY_SIZE = 16_777_216
+const DEFAULT_STORE = 'memory'
+const DEFAULT_STORE_PREFIX = 'mcp-gateway:'
+const MAX_TOKEN_CACHE_TTL = 60_000
+// Redis's `databases` setting is a C int.
+const MAX_REDIS_DB = 2_147_483_647
 // Most origins, pinned headers or forwarded header names one setting takes.
 const MAX_LIST = 64
 
@@ -73,7 +78,15 @@ export const GatewayOptionsSchema = Type.Object({
   forwardHeaders: List('Names of extra client request headers forwarded upstream (Content-Type, Accept, Mcp-* and Last-Event-ID always are)'),
   disableGetStream: Type.Optional(Type.Boolean({ default: false, description: 'Answer GET /mcp with 405 locally, for upstreams without a GET stream' })),
   proxyTimeout: Integer(300_000, 'How long /mcp waits for the upstream\'s response headers before a 504, milliseconds', 1, MAX_TIMEOUT_MS),
-  maxBodySize: Integer(DEFAULT_BODY_SIZE, 'Largest request body /mcp accepts, bytes', MIN_BODY_SIZE, MAX_BODY_SIZE)
+  maxBodySize: Integer(DEFAULT_BODY_SIZE, 'Largest request body /mcp accepts, bytes', MIN_BODY_SIZE, MAX_BODY_SIZE),
+  store: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 2048,
+    default: DEFAULT_STORE,
+    description: 'Where state lives: memory, or redis://[[user]:password@]host[:port][/db] (rediss:// for TLS); a persistent store requires secret'
+  })),
+  storePrefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: DEFAULT_STORE_PREFIX, description: 'Prefix of every key in the store' })),
+  tokenCacheTtl: Integer(5000, 'How long a validated access token may be kept in memory before the store is asked again, milliseconds; bounds how late a revocation on another replica takes effect (0 = no cache)', 0, MAX_TOKEN_CACHE_TTL)
 })
 
 export type GatewayOptions = Static<typeof GatewayOptionsSchema>
@@ -112,6 +125,18 @@ export interface ResolvedGatewayOptions {
   proxyTimeout: number
   /** Bytes. */
   maxBodySize: number
+  /**
+   * `'memory'`, or a `redis://` / `rediss://` URL exactly as configured. It may carry a password: never log it.
+   * Anything but `'memory'` comes with configured secrets (`secretGenerated` is false).
+   */
+  store: string
+  /** Prefix of every key in the store: 1 to 64 of `A-Z a-z 0-9 : _ . -`. */
+  storePrefix: string
+  /**
+   * Milliseconds a replica may keep a validated access token in memory before asking the store again, and so
+   * the bound on how late a revocation made on another replica takes effect; 0 = no cache.
+   */
+  tokenCacheTtl: number
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -185,7 +210,7 @@ const GATEWAY_SETTINGS: Record<GatewayKey, Setting> = {
   username: { env: 'MCP_GATEWAY_USERNAME', arg: '', rule: 'must be 1 to 256 characters', help: 'Login user name', defaultText: `${DEFAULT_USERNAME}, loopback hosts only` },
   password: { env: 'MCP_GATEWAY_PASSWORD', arg: '', rule: 'must be 1 to 1024 characters', help: 'Login password', defaultText: `${DEFAULT_PASSWORD}, loopback hosts only` },
   mcpScope: { env: 'MCP_GATEWAY_MCP_SCOPE', arg: '', rule: 'must be one scope name (printable ASCII without spaces, quotes or backslashes)', help: 'Scope on every gateway code and token', defaultText: 'mcp' },
-  secret: { flag: 'secret', env: 'MCP_GATEWAY_SECRET', arg: '<s1,s2>', rule: `must be one or more comma-separated secrets of at least ${MIN_SECRET_LENGTH} characters each`, help: `Secrets (>= ${MIN_SECRET_LENGTH} chars), comma-separated; the first signs and encrypts, all verify (rotation)`, defaultText: 'random, lost on restart' },
+  secret: { flag: 'secret', env: 'MCP_GATEWAY_SECRET', arg: '<s1,s2>', rule: `must be one or more comma-separated secrets of at least ${MIN_SECRET_LENGTH} characters each`, help: `Secrets (>= ${MIN_SECRET_LENGTH} chars), comma-separated; the first signs and encrypts, all verify (rotation)`, defaultText: 'random, lost on restart; required with a redis --store' },
   codeTtl: { flag: 'code-ttl', env: 'MCP_GATEWAY_CODE_TTL', arg: '<s>', integer: true, rule: integerRule(1, 600), help: 'Authorization code lifetime, seconds', defaultText: '300' },
   flowTtl: { flag: 'flow-ttl', env: 'MCP_GATEWAY_FLOW_TTL', arg: '<s>', integer: true, rule: integerRule(1, MAX_SECONDS), help: 'Login flow lifetime, seconds', defaultText: '600' },
   accessTokenTtl: { flag: 'access-token-ttl', env: 'MCP_GATEWAY_ACCESS_TOKEN_TTL', arg: '<s>', integer: true, rule: integerRule(1, MAX_SECONDS), help: 'Access token lifetime, seconds', defaultText: '3600' },
@@ -198,7 +223,11 @@ const GATEWAY_SETTINGS: Record<GatewayKey, Setting> = {
   forwardHeaders: { flag: 'forward-headers', env: 'MCP_GATEWAY_FORWARD_HEADERS', arg: '<names>', rule: `must be at most ${MAX_LIST} comma-separated header names (RFC 9110 tokens)`, help: 'Extra client request headers forwarded upstream, comma-separated (Content-Type, Accept, Mcp-*, Last-Event-ID always are)', defaultText: 'none' },
   disableGetStream: { flag: 'disable-get-stream', env: 'MCP_GATEWAY_DISABLE_GET_STREAM', arg: '', boolean: true, rule: BOOLEAN_RULE, help: 'Answer GET /mcp with 405 here, for upstreams without a GET stream (GitHub); the variable takes true/false/1/0', defaultText: 'false' },
   proxyTimeout: { flag: 'proxy-timeout', env: 'MCP_GATEWAY_PROXY_TIMEOUT', arg: '<ms>', integer: true, rule: integerRule(1, MAX_TIMEOUT_MS, 'milliseconds'), help: 'How long /mcp waits for the upstream\'s response headers before answering 504, milliseconds (checked about once a second; a started stream never times out)', defaultText: '300000' },
-  maxBodySize: { flag: 'max-body-size', env: 'MCP_GATEWAY_MAX_BODY_SIZE', arg: '<bytes>', integer: true, rule: integerRule(MIN_BODY_SIZE, MAX_BODY_SIZE, 'bytes'), help: 'Largest request body /mcp accepts, bytes', defaultText: `${DEFAULT_BODY_SIZE} (16 MiB)` }
+  maxBodySize: { flag: 'max-body-size', env: 'MCP_GATEWAY_MAX_BODY_SIZE', arg: '<bytes>', integer: true, rule: integerRule(MIN_BODY_SIZE, MAX_BODY_SIZE, 'bytes'), help: 'Largest request body /mcp accepts, bytes', defaultText: `${DEFAULT_BODY_SIZE} (16 MiB)` },
+  // The rule never quotes the value: a store URL may carry a password.
+  store: { flag: 'store', env: 'MCP_GATEWAY_STORE', arg: '<memory|url>', rule: 'must be memory, or redis://[[user]:password@]host[:port][/db] or rediss://… (TLS) with db a non-negative integer and no query or fragment (percent-encode reserved characters in the password)', help: 'Where state lives: memory (one instance, lost on restart), or redis://[[user]:password@]host[:port][/db], rediss://… for TLS (needs --secret; with a password, prefer the variable: a flag shows in `ps`)', defaultText: DEFAULT_STORE },
+  storePrefix: { flag: 'store-prefix', env: 'MCP_GATEWAY_STORE_PREFIX', arg: '<prefix>', rule: 'must be 1 to 64 characters of A-Z, a-z, 0-9, :, _, . and -', help: 'Prefix of every key in the store', defaultText: DEFAULT_STORE_PREFIX },
+  tokenCacheTtl: { flag: 'token-cache-ttl', env: 'MCP_GATEWAY_TOKEN_CACHE_TTL', arg: '<ms>', integer: true, rule: integerRule(0, MAX_TOKEN_CACHE_TTL, 'milliseconds'), help: 'How long a validated access token is kept in memory before the store is asked again, milliseconds: the most a revocation on another replica can lag (0 = no cache)', defaultText: '5000' }
 }
 
 // What Fastify itself puts into a plugin's options object: not typos, so no warning about them.
@@ -381,6 +410,32 @@ function headerPairs (raw: unknown): Array<[string, string]> | undefined {
   return pairs
 }
 
+const isMemoryStore = (value: string): boolean => value.toLowerCase() === DEFAULT_STORE
+// Visible ASCII only: WHATWG URL would silently drop tabs and newlines, and trim spaces.
+const STORE_URL_SHAPE = /^rediss?:\/\/[\x21-\x7E]+$/i
+const STORE_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)$/
+
+/**
+ * A `redis://` or `rediss://` URL as ioredis reads it (WHATWG URL, user info percent-decoded): a host, a port
+ * other than 0 if any, at most a database number as the path, user info only with a password, no query or fragment.
+ */
+function isRedisUrl (value: string): boolean {
+  if (!STORE_URL_SHAPE.test(value) || value.includes('?') || value.includes('#')) return false
+  let url: URL
+  try {
+    url = new URL(value)
+    // ioredis decodes these with decodeURIComponent, which throws on a stray `%`.
+    decodeURIComponent(url.username)
+    decodeURIComponent(url.password)
+  } catch {
+    return false
+  }
+  const db = /^\/(\d+)$/.exec(url.pathname)
+  const pathOk = url.pathname === '' || url.pathname === '/' || (db !== null && Number(db[1]) <= MAX_REDIS_DB)
+  const authOk = !value.includes('@') || url.password !== ''
+  return STORE_HOST.test(url.hostname) && url.port !== '0' && pathOk && authOk
+}
+
 interface Resolution {
   options: ResolvedGatewayOptions
   warnings: string[]
@@ -470,6 +525,24 @@ function resolveGateway (input: Record<string, unknown>, problems: Problems, lab
     }
   }
 
+  let store = DEFAULT_STORE
+  const storeValue = value.store
+  if (typeof storeValue === 'string' && !problems.has('store')) {
+    if (isMemoryStore(storeValue)) {
+      store = DEFAULT_STORE
+    } else if (isRedisUrl(storeValue)) {
+      store = storeValue
+    } else {
+      problems.add('store', GATEWAY_SETTINGS.store.rule)
+    }
+  }
+  // Checked even when the URL is bad: any string but memory means to persist, so both problems are named at once.
+  // On the input as given: a number or a boolean the schema turned into a string is just a bad store.
+  const givenStore = input.store
+  if (typeof givenStore === 'string' && givenStore !== '' && !isMemoryStore(givenStore) && secrets.length === 0) {
+    problems.add('secret', `is required with a persistent ${label('store').split(' ')[0] as string} (tokens must survive restarts and work on every replica)`)
+  }
+
   for (const key of Object.keys(input)) {
     if (!(key in GATEWAY_SETTINGS) && !FASTIFY_REGISTER_KEYS.has(key)) warnings.push(`unknown option "${key}" ignored`)
   }
@@ -521,7 +594,10 @@ function resolveGateway (input: Record<string, unknown>, problems: Problems, lab
       forwardHeaders,
       disableGetStream: value.disableGetStream as boolean,
       proxyTimeout: value.proxyTimeout as number,
-      maxBodySize: value.maxBodySize as number
+      maxBodySize: value.maxBodySize as number,
+      store,
+      storePrefix: value.storePrefix as string,
+      tokenCacheTtl: value.tokenCacheTtl as number
     }
   }
 }

@@ -52,7 +52,10 @@ const EVERY_SETTING: Array<[string, string, string]> = [
   ['--forward-headers', 'MCP_GATEWAY_FORWARD_HEADERS', 'X-Request-Id,Traceparent'],
   ['--disable-get-stream', 'MCP_GATEWAY_DISABLE_GET_STREAM', 'true'],
   ['--proxy-timeout', 'MCP_GATEWAY_PROXY_TIMEOUT', '60000'],
-  ['--max-body-size', 'MCP_GATEWAY_MAX_BODY_SIZE', '1048576']
+  ['--max-body-size', 'MCP_GATEWAY_MAX_BODY_SIZE', '1048576'],
+  ['--store', 'MCP_GATEWAY_STORE', 'rediss://gateway:s3cret@redis.example.com:6380/2'],
+  ['--store-prefix', 'MCP_GATEWAY_STORE_PREFIX', 'gw.prod_1-a:'],
+  ['--token-cache-ttl', 'MCP_GATEWAY_TOKEN_CACHE_TTL', '1500']
 ]
 // Flags that take no value: `--flag` alone (the value above is for `--flag=value` and the variable).
 const VALUELESS = new Set(['--disable-get-stream'])
@@ -61,6 +64,13 @@ const ENV_ONLY = ['MCP_GATEWAY_USERNAME', 'MCP_GATEWAY_PASSWORD', 'MCP_GATEWAY_M
 // The headers the gateway owns, in the order the error lists them.
 const OWNED = ['authorization', 'cookie', 'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te',
   'trailer', 'proxy-authorization', 'proxy-connection']
+
+const STORE_RULE = '--store (MCP_GATEWAY_STORE): must be memory, or redis://[[user]:password@]host[:port][/db] or rediss://… (TLS) with db a non-negative integer and no query or fragment (percent-encode reserved characters in the password)'
+const PREFIX_RULE = '--store-prefix (MCP_GATEWAY_STORE_PREFIX): must be 1 to 64 characters of A-Z, a-z, 0-9, :, _, . and -'
+const TTL_RULE = '--token-cache-ttl (MCP_GATEWAY_TOKEN_CACHE_TTL): must be an integer from 0 to 60000 (milliseconds)'
+const SECRET_REQUIRED = '--secret (MCP_GATEWAY_SECRET): is required with a persistent --store (tokens must survive restarts and work on every replica)'
+// A store URL with a password: it must never come back in an error, a warning or the help.
+const REDIS = 'redis://:hunter2@redis.example.com:6379/0'
 
 const EXPECTED_SERVER = { port: 9000, host: '127.0.0.1', trustProxy: '10.0.0.0/8', logLevel: 'debug' }
 const EXPECTED_GATEWAY = {
@@ -89,7 +99,10 @@ const EXPECTED_GATEWAY = {
   forwardHeaders: ['x-request-id', 'traceparent'],
   disableGetStream: true,
   proxyTimeout: 60000,
-  maxBodySize: 1048576
+  maxBodySize: 1048576,
+  store: 'rediss://gateway:s3cret@redis.example.com:6380/2',
+  storePrefix: 'gw.prod_1-a:',
+  tokenCacheTtl: 1500
 }
 
 t.test('loadConfig: defaults with only --upstream-rs', async (t) => {
@@ -121,6 +134,9 @@ t.test('loadConfig: defaults with only --upstream-rs', async (t) => {
   t.equal(gateway.disableGetStream, false)
   t.equal(gateway.proxyTimeout, 300000)
   t.equal(gateway.maxBodySize, 16777216)
+  t.equal(gateway.store, 'memory')
+  t.equal(gateway.storePrefix, 'mcp-gateway:')
+  t.equal(gateway.tokenCacheTtl, 5000)
   t.equal(gateway.secrets.length, 1)
   t.ok((gateway.secrets[0] as string).length >= 32, 'the generated secret is long enough')
   t.equal(warnings.length, 2, 'default credentials and generated secret')
@@ -184,7 +200,8 @@ t.test('helpText: lists every flag, every variable and the defaults', async (t) 
   }
   for (const name of ENV_ONLY) t.match(help, name, `${name} is listed`)
   for (const text of ['8002', 'localhost', 'http://localhost:<port>', 'gateway_user', 'gateway_pass', '[default: mcp]', '300', '600', '3600', '2592000', '7776000', '10000', '-h, --help',
-    '[default: 300000]', '[default: 16777216 (16 MiB)]', '[default: false]', 'public URL\'s own origin always is', 'repeat the flag', '; or newlines', 'Mcp-*']) {
+    '[default: 300000]', '[default: 16777216 (16 MiB)]', '[default: false]', '[default: memory]', '[default: mcp-gateway:]', '[default: 5000]',
+    'required with a redis --store', 'rediss://', '0 = no cache', 'public URL\'s own origin always is', 'repeat the flag', '; or newlines', 'Mcp-*']) {
     t.match(help, text, `mentions ${text}`)
   }
   t.match(help, /^ {2}--disable-get-stream {2,}MCP_GATEWAY_DISABLE_GET_STREAM/m, 'a flag without a value has no placeholder')
@@ -215,7 +232,10 @@ t.test('loadConfig: every bad value is reported in one ConfigError', async (t) =
     '--upstream-header', 'Host: evil.example',
     '--forward-headers', 'x/y',
     '--proxy-timeout', '0',
-    '--max-body-size', '1023'
+    '--max-body-size', '1023',
+    '--store', 'redis://:hunter2@redis.example.com/main',
+    '--store-prefix', 'has space',
+    '--token-cache-ttl', '60001'
   ], { MCP_GATEWAY_MCP_SCOPE: 'two words', MCP_GATEWAY_DISABLE_GET_STREAM: 'yes' }))
   t.same(error.problems, [
     '--port (MCP_GATEWAY_PORT): must be an integer from 0 to 65535',
@@ -229,6 +249,7 @@ t.test('loadConfig: every bad value is reported in one ConfigError', async (t) =
     '--upstream-token-endpoint (MCP_GATEWAY_UPSTREAM_TOKEN_ENDPOINT): must be an http(s) URL without a fragment',
     '--upstream-scopes (MCP_GATEWAY_UPSTREAM_SCOPES): must be scope names separated by spaces or commas',
     'MCP_GATEWAY_MCP_SCOPE: must be one scope name (printable ASCII without spaces, quotes or backslashes)',
+    SECRET_REQUIRED,
     '--code-ttl (MCP_GATEWAY_CODE_TTL): must be an integer from 1 to 600 (seconds)',
     '--flow-ttl (MCP_GATEWAY_FLOW_TTL): must be an integer from 1 to 2147483647 (seconds)',
     '--access-token-ttl (MCP_GATEWAY_ACCESS_TOKEN_TTL): must be an integer from 1 to 2147483647 (seconds)',
@@ -241,9 +262,13 @@ t.test('loadConfig: every bad value is reported in one ConfigError', async (t) =
     '--forward-headers (MCP_GATEWAY_FORWARD_HEADERS): must be at most 64 comma-separated header names (RFC 9110 tokens)',
     '--disable-get-stream (MCP_GATEWAY_DISABLE_GET_STREAM): must be true, false, 1 or 0',
     '--proxy-timeout (MCP_GATEWAY_PROXY_TIMEOUT): must be an integer from 1 to 2147483647 (milliseconds)',
-    '--max-body-size (MCP_GATEWAY_MAX_BODY_SIZE): must be an integer from 1024 to 1073741824 (bytes)'
+    '--max-body-size (MCP_GATEWAY_MAX_BODY_SIZE): must be an integer from 1024 to 1073741824 (bytes)',
+    STORE_RULE,
+    PREFIX_RULE,
+    TTL_RULE
   ])
   t.notMatch(error.message, 'evil.example', 'a pinned value is never repeated')
+  t.notMatch(error.message, /hunter2|redis\.example|main/, 'nor a store URL')
   t.equal(error.message, error.problems.join('\n'), 'one line per bad field')
   t.equal(error.name, 'ConfigError')
   t.type(error, Error)
@@ -770,6 +795,9 @@ t.test('GatewayOptionsSchema: publishes defaults for documentation and embedding
   t.same(properties.allowedOrigins?.default, [])
   t.same(properties.upstreamHeaders?.default, {})
   t.same(properties.forwardHeaders?.default, [])
+  t.equal(properties.store?.default, 'memory')
+  t.equal(properties.storePrefix?.default, 'mcp-gateway:')
+  t.same([properties.tokenCacheTtl?.default, properties.tokenCacheTtl?.minimum, properties.tokenCacheTtl?.maximum], [5000, 0, 60000])
 })
 
 t.test('parseGatewayOptions: takes back what loadConfig resolved, unchanged (server.ts hands it to the plugin)', async (t) => {
@@ -779,4 +807,158 @@ t.test('parseGatewayOptions: takes back what loadConfig resolved, unchanged (ser
   const { options, warnings } = parseGatewayOptions({ ...rest, secret: secrets })
   t.same(options, gateway)
   t.same(warnings, [])
+})
+
+t.test('loadConfig: --store takes memory or a redis:// / rediss:// URL, kept as given', async (t) => {
+  const good = [
+    'redis://localhost',
+    'redis://localhost:6379',
+    'redis://127.0.0.1:6379/0',
+    'redis://:hunter2@redis.example.com:6379/0',
+    'redis://gateway:hunter2@redis.example.com/15',
+    'redis://:p%40ss%3Aw%2Fo%3Frd%23@redis.example.com',
+    'redis://:pass:with:colons@redis.example.com',
+    'redis://redis_1.internal/',
+    'redis://[::1]:6379/2',
+    'redis://host/2147483647',
+    'rediss://default:hunter2@cache.example.com:6380/1',
+    'REDISS://Cache.Example.com'
+  ]
+  for (const url of good) {
+    t.equal(load(['--upstream-rs', RS, '--secret', SECRET_A, '--store', url]).gateway.store, url, url)
+  }
+  for (const memory of ['memory', 'MEMORY', 'Memory']) {
+    t.equal(load(['--upstream-rs', RS, '--store', memory]).gateway.store, 'memory', memory)
+  }
+  t.equal(load([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_SECRET: SECRET_A, MCP_GATEWAY_STORE: REDIS }).gateway.store, REDIS, 'from the environment')
+  t.equal(load(['--upstream-rs', RS, '--store', 'memory'], { MCP_GATEWAY_STORE: REDIS }).gateway.store, 'memory', 'the flag wins')
+  t.equal(load([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_STORE: '' }).gateway.store, 'memory', 'an empty variable is the default')
+})
+
+t.test('loadConfig: a bad --store is refused without repeating it', async (t) => {
+  const bad = [
+    'redis', 'Memory ', ' memory', 'mem', 'http://hunter2@redis.example.com', 'unix:///tmp/hunter2.sock', '/tmp/hunter2.sock', 'redis:hunter2',
+    'redis://', 'redis:///0', 'redis://:hunter2@', 'redis://:hunter2@:6379', 'redis://:hunter2@/0',
+    'redis://:hunter2@redis.example.com:0', 'redis://:hunter2@redis.example.com:65536', 'redis://:hunter2@redis.example.com:port',
+    'redis://:hunter2@redis.example.com/db', 'redis://:hunter2@redis.example.com/-1', 'redis://:hunter2@redis.example.com/1.5',
+    'redis://:hunter2@redis.example.com/0/1', 'redis://:hunter2@redis.example.com//0', 'redis://:hunter2@redis.example.com/2147483648',
+    'redis://:hunter2@redis.example.com?db=1', 'redis://:hunter2@redis.example.com/0?', 'redis://:hunter2@redis.example.com#x',
+    'redis://:hun#hunter2@redis.example.com', 'redis://:hun?hunter2@redis.example.com', 'redis://:hunter2/x@redis.example.com',
+    'redis://hunter2@redis.example.com', 'redis://hunter2:@redis.example.com', 'redis://:@redis.example.com',
+    'redis://:hunter2%zz@redis.example.com', 'redis://hunter2%zz:pw@redis.example.com',
+    'redis://:hunter2@redis example.com', 'redis://:hunter2@redis.example.com\n', 'redis://:hunter2@red\tis.example.com',
+    'redis://:hunter2@redis.exämple.com', 'redis://:hunter2@redis.example.com.', 'redis://:hunter2@red%41is.example.com',
+    'redis://:hunter2@[::1', 'redis://:hunter2@[hunter2]', 'redis://:hunter2@red$is.example.com'
+  ]
+  for (const value of bad) {
+    const error = configError(() => loadConfig(['--upstream-rs', RS, '--secret', SECRET_A, '--store', value], {}))
+    t.same(error.problems, [STORE_RULE], JSON.stringify(value))
+    t.notMatch(error.message, /hunter2|redis\.example|\/tmp/, 'not repeated')
+  }
+  const fromEnv = configError(() => loadConfig([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_SECRET: SECRET_A, MCP_GATEWAY_STORE: 'redis://:hunter2@redis.example.com/x' }))
+  t.same(fromEnv.problems, [STORE_RULE], 'named by flag and variable')
+  t.same(configError(() => loadConfig(['--upstream-rs', RS, '--store'], {})).problems, ['--store (MCP_GATEWAY_STORE): needs a value'])
+  t.same(configError(() => loadConfig(['--upstream-rs', RS, '--store='], {})).problems, [STORE_RULE], 'an empty flag is no store, and asks for no secret')
+})
+
+t.test('loadConfig: a persistent store needs a configured secret', async (t) => {
+  for (const store of [REDIS, 'rediss://cache.example.com']) {
+    t.same(configError(() => loadConfig(['--upstream-rs', RS, '--store', store], {})).problems, [SECRET_REQUIRED], store)
+    t.same(configError(() => loadConfig([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_STORE: store, MCP_GATEWAY_SECRET: '' })).problems,
+      [SECRET_REQUIRED], 'an empty secret variable is no secret')
+  }
+  const both = configError(() => loadConfig(['--upstream-rs', RS, '--store', 'redis://:hunter2@redis.example.com/main'], {}))
+  t.same(both.problems, [SECRET_REQUIRED, STORE_RULE], 'a bad URL is still a persistent store: both named at once')
+  const short = configError(() => loadConfig(['--upstream-rs', RS, '--store', REDIS, '--secret', 'too-short'], {}))
+  t.same(short.problems, ['--secret (MCP_GATEWAY_SECRET): must be one or more comma-separated secrets of at least 32 characters each'], 'a bad secret is named once')
+
+  const { gateway, warnings } = load(['--upstream-rs', RS, '--store', REDIS, '--secret', SECRET_A])
+  t.equal(gateway.secretGenerated, false)
+  t.same(gateway.secrets, [SECRET_A])
+  t.notOk(warnings.some((w) => /secret/.test(w)))
+
+  const memory = load(['--upstream-rs', RS, '--store', 'memory'])
+  t.equal(memory.gateway.secretGenerated, true, 'memory still runs with a generated secret')
+  t.ok(memory.warnings.some((w) => /^no --secret \(MCP_GATEWAY_SECRET\) set: a random secret was generated/.test(w)))
+})
+
+t.test('loadConfig: --store-prefix', async (t) => {
+  for (const prefix of ['a', 'mcp-gateway:', 'App.v1_x-y:Z9:', 'p'.repeat(64)]) {
+    t.equal(load(['--upstream-rs', RS, '--store-prefix', prefix]).gateway.storePrefix, prefix, prefix)
+  }
+  t.equal(load([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_STORE_PREFIX: 'env:' }).gateway.storePrefix, 'env:', 'from the environment')
+  t.equal(load(['--upstream-rs', RS, '--store-prefix', 'flag:'], { MCP_GATEWAY_STORE_PREFIX: 'env:' }).gateway.storePrefix, 'flag:', 'the flag wins')
+  t.equal(load([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_STORE_PREFIX: '' }).gateway.storePrefix, 'mcp-gateway:', 'an empty variable is the default')
+  for (const bad of ['', 'p'.repeat(65), 'a b', 'a/b', 'a*', '{tag}', 'prä', 'a\n', ' a']) {
+    t.same(configError(() => loadConfig(['--upstream-rs', RS, `--store-prefix=${bad}`], {})).problems, [PREFIX_RULE], JSON.stringify(bad))
+  }
+  t.same(configError(() => loadConfig(['--upstream-rs', RS, '--store-prefix'], {})).problems, ['--store-prefix (MCP_GATEWAY_STORE_PREFIX): needs a value'])
+})
+
+t.test('loadConfig: --token-cache-ttl from 0 (no cache) to 60000 ms', async (t) => {
+  for (const [input, expected] of [['0', 0], ['1', 1], [' 250 ', 250], ['60000', 60000]] as const) {
+    t.equal(load(['--upstream-rs', RS, '--token-cache-ttl', input]).gateway.tokenCacheTtl, expected, input)
+  }
+  t.equal(load([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_TOKEN_CACHE_TTL: '0' }).gateway.tokenCacheTtl, 0, 'from the environment')
+  t.equal(load(['--upstream-rs', RS, '--token-cache-ttl', '10'], { MCP_GATEWAY_TOKEN_CACHE_TTL: '20' }).gateway.tokenCacheTtl, 10, 'the flag wins')
+  for (const bad of ['60001', '-1', '1.5', '5s', '1e3', 'true', '']) {
+    t.same(configError(() => loadConfig(['--upstream-rs', RS, `--token-cache-ttl=${bad}`], {})).problems, [TTL_RULE], bad)
+  }
+})
+
+t.test('parseGatewayOptions: store, storePrefix and tokenCacheTtl', async (t) => {
+  const defaults = parseGatewayOptions(PLUGIN).options
+  t.same([defaults.store, defaults.storePrefix, defaults.tokenCacheTtl], ['memory', 'mcp-gateway:', 5000])
+  const { options, warnings } = parseGatewayOptions({
+    ...PLUGIN, username: 'a', password: 'b', secret: SECRET_A, store: 'rediss://:hunter2@cache.example.com:6380/3', storePrefix: 'tenant-a:', tokenCacheTtl: 0
+  })
+  t.same([options.store, options.storePrefix, options.tokenCacheTtl], ['rediss://:hunter2@cache.example.com:6380/3', 'tenant-a:', 0])
+  t.same(warnings, [])
+  t.equal(parseGatewayOptions({ ...PLUGIN, tokenCacheTtl: '750' }).options.tokenCacheTtl, 750, 'a numeric string')
+
+  t.same(configError(() => parseGatewayOptions({ ...PLUGIN, store: REDIS })).problems,
+    ['secret: is required with a persistent store (tokens must survive restarts and work on every replica)'], 'named as options, not flags')
+  const error = configError(() => parseGatewayOptions({ ...PLUGIN, secret: SECRET_A, store: 'redis://:hunter2@redis.example.com?tls=1', storePrefix: 'a b', tokenCacheTtl: 60001 }))
+  t.same(error.problems, [
+    'store: must be memory, or redis://[[user]:password@]host[:port][/db] or rediss://… (TLS) with db a non-negative integer and no query or fragment (percent-encode reserved characters in the password)',
+    'storePrefix: must be 1 to 64 characters of A-Z, a-z, 0-9, :, _, . and -',
+    'tokenCacheTtl: must be an integer from 0 to 60000 (milliseconds)'
+  ])
+  t.notMatch(error.message, /hunter2|redis\.example/)
+  for (const bad of [42, {}, [REDIS], true, '']) {
+    const problems = configError(() => parseGatewayOptions({ ...PLUGIN, store: bad })).problems
+    t.same(problems, [error.problems[0] as string], JSON.stringify(bad))
+  }
+  for (const bad of [-1, 1.5, 'x', null]) {
+    t.same(configError(() => parseGatewayOptions({ ...PLUGIN, tokenCacheTtl: bad })).problems, ['tokenCacheTtl: must be an integer from 0 to 60000 (milliseconds)'], String(bad))
+  }
+  for (const bad of [['a:'], {}, '']) {
+    t.same(configError(() => parseGatewayOptions({ ...PLUGIN, storePrefix: bad })).problems, ['storePrefix: must be 1 to 64 characters of A-Z, a-z, 0-9, :, _, . and -'], JSON.stringify(bad))
+  }
+})
+
+t.test('a store password never appears in an error, a warning or the help', async (t) => {
+  const texts: string[] = []
+  const collect = (fn: () => unknown) => {
+    try {
+      const result = fn() as { warnings?: string[], help?: string }
+      texts.push(...(result.warnings ?? []), result.help ?? '')
+    } catch (error) {
+      texts.push(String(error), ...(error instanceof ConfigError ? error.problems : []))
+    }
+  }
+  const urls = [REDIS, 'redis://user:hunter2@redis.example.com:6379/0', 'redis://:hunter2@redis.example.com:6379/0?x', 'redis://:hunter2#@redis.example.com']
+  for (const url of urls) {
+    collect(() => loadConfig(['--upstream-rs', RS, '--store', url], {}))
+    collect(() => loadConfig(['--upstream-rs', RS, '--store', url, '--secret', SECRET_A], {}))
+    collect(() => loadConfig(['--upstream-rs', RS, '--host', '0.0.0.0', '--public-url', 'http://gw.example.com', '--store', url, '--secret', SECRET_A], CREDS))
+    collect(() => loadConfig([], { MCP_GATEWAY_UPSTREAM_RS: RS, MCP_GATEWAY_STORE: url }))
+    collect(() => loadConfig(['--upstream-rs', RS, `--stores=${url}`, url], {}))
+    collect(() => loadConfig(['--store', url, '--help'], {}))
+    collect(() => parseGatewayOptions({ ...PLUGIN, store: url }))
+    collect(() => parseGatewayOptions({ ...PLUGIN, store: url, secret: SECRET_A, stores: url }))
+  }
+  t.ok(texts.length > 30, `${texts.length} texts checked`)
+  t.ok(texts.some((text) => text.includes('--store')), 'the store is named')
+  for (const text of texts) t.notMatch(text, /hunter2|redis\.example/)
 })
