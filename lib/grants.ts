@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto'
 import type { Clock } from './clock.js'
 import type { ClientRecord } from './clients.js'
 import { hashSecret, randomToken, seal, unseal } from './crypto.js'
@@ -18,6 +19,9 @@ export interface CodeGrant {
 }
 
 interface CodeRecord extends Omit<CodeGrant, 'upstream'> {
+  /** Validity is the record's own; the store's TTL only collects garbage (and rounds). */
+  expiresAt: number
+  /** The upstream tokens, sealed under a key derived from the code itself. */
   sealedUpstream: string
   upstreamExpiresAt?: number
   upstreamScopes: string[]
@@ -32,7 +36,7 @@ export interface GrantRecord {
   userId: string
   scope: string
   resource: string
-  /** The upstream tokens, AES-256-GCM sealed with the grant id as associated data. */
+  /** The upstream tokens, AES-256-GCM sealed under the grant key, with the grant id as associated data. */
   sealedUpstream: string
   upstreamExpiresAt?: number
   upstreamScopes: string[]
@@ -48,14 +52,29 @@ export interface AccessRecord {
   scope: string
   resource: string
   expiresAt: number
+  /** The grant key, sealed under a key derived from this access token: only its holder can open it. */
+  wrappedKey: string
 }
 
 interface RefreshRecord {
   grantId: string
   clientId: string
   expiresAt: number
+  /** The grant key, sealed under a key derived from this refresh token ('' once it is of no more use). */
+  wrappedKey: string
   /** Set when the token was exchanged for a new one; presenting it again is reuse. */
   rotatedAt?: number
+}
+
+/** A grant with its key: what a token holder can do, and nobody with only a copy of the store. */
+export interface UnlockedGrant {
+  grant: GrantRecord
+  key: Buffer
+}
+
+export interface AuthenticatedRequest extends UnlockedGrant {
+  access: AccessRecord
+  upstreamToken: string
 }
 
 interface SealedUpstream { a: string, r?: string }
@@ -76,29 +95,36 @@ export interface GrantServiceOptions {
   store: Store
   clock: Clock
   upstream: UpstreamRefresher
-  /** Sealing keys; the first seals, all unseal (key rotation). */
+  /** Keys derived from the operator's secrets; the first wraps, all unwrap (rotation). */
   sealKeys: readonly Buffer[]
   codeTtlMs: number
   accessTtlMs: number
   refreshTtlMs: number
   /** How long a rotated refresh token may still be used (0 = never), for clients that retry. */
   refreshGraceMs: number
+  /** How long a validated access token is trusted without asking the store again (0 = always ask). */
+  tokenCacheTtlMs: number
 }
 
 /** An upstream token this close to expiry is refreshed before it is handed on (clock skew, latency). */
 const UPSTREAM_EXPIRY_MARGIN_MS = 60_000
+const TOKEN_CACHE_MAX = 10_000
 
 /**
  * Codes, grants, access and refresh tokens. Pure OAuth logic over the store, with no HTTP in it:
  * the routes authenticate the client and shape replies, this decides.
  *
- * Tokens are opaque random strings; only their SHA-256 is stored. Upstream tokens are stored sealed
- * and never leave the server.
+ * Secrets at rest (the model of Cloudflare's workers-oauth-provider): tokens are opaque random
+ * strings stored only as SHA-256 ids. Each grant has its own random key that seals its upstream
+ * tokens; that key is stored only wrapped under keys derived (HMAC with the operator's secret) from
+ * the grant's current access and refresh tokens. A copy of the store alone opens nothing.
  */
 export class GrantService {
   readonly #o: GrantServiceOptions
   /** One upstream refresh at a time per grant: concurrent callers share the same promise. */
   readonly #upstreamRefreshes = new Map<string, Promise<GrantRecord>>()
+  /** Validated access tokens by hash, so a proxied request costs no store round trip. */
+  readonly #tokenCache = new Map<string, AuthenticatedRequest & { until: number }>()
 
   constructor (options: GrantServiceOptions) {
     this.#o = options
@@ -111,7 +137,8 @@ export class GrantService {
     const { upstream, ...rest } = grant
     const record: CodeRecord = {
       ...rest,
-      sealedUpstream: this.#seal(upstream, `code:${codeHash}`),
+      expiresAt: this.#o.clock.now() + this.#o.codeTtlMs,
+      sealedUpstream: seal(this.#wrapKey(code), packUpstream(upstream), `code:${codeHash}`),
       upstreamScopes: upstream.scopes,
       ...(upstream.expiresAt === undefined ? {} : { upstreamExpiresAt: upstream.expiresAt })
     }
@@ -128,7 +155,7 @@ export class GrantService {
     const codeHash = hashSecret(p.code)
     const key = `code:${codeHash}`
     const code = await this.#o.store.get<CodeRecord>(key)
-    if (code === undefined) throw invalidGrant('unknown or expired code')
+    if (code === undefined || code.expiresAt <= this.#o.clock.now()) throw invalidGrant('unknown or expired code')
     if (code.clientId !== client.clientId) throw invalidGrant('code issued to another client', 'warn')
     if (p.redirectUri !== undefined && p.redirectUri !== code.redirectUri) throw invalidGrant('redirect_uri differs from the authorization request')
     if (!verifyS256(p.codeVerifier, code.codeChallenge)) throw invalidGrant('PKCE verification failed', 'warn')
@@ -138,30 +165,34 @@ export class GrantService {
       throw invalidGrant('code replayed; the grant it issued is revoked', 'warn')
     }
 
-    const upstream = this.#unseal(code.sealedUpstream, `code:${codeHash}`)
+    const upstream = unseal(this.#unwrapKeys(p.code), code.sealedUpstream, `code:${codeHash}`)
     const now = this.#o.clock.now()
-    let grant: GrantRecord = {
-      id: randomToken('gwg_'),
-      clientId: code.clientId,
-      userId: code.userId,
-      scope: code.scope,
-      resource: code.resource,
-      sealedUpstream: '',
-      upstreamScopes: code.upstreamScopes,
-      accessHash: '',
-      expiresAt: now + this.#o.refreshTtlMs,
-      ...(code.upstreamExpiresAt === undefined ? {} : { upstreamExpiresAt: code.upstreamExpiresAt })
+    const grantKey = randomBytes(32)
+    const id = randomToken('gwg_')
+    let unlocked: UnlockedGrant = {
+      key: grantKey,
+      grant: {
+        id,
+        clientId: code.clientId,
+        userId: code.userId,
+        scope: code.scope,
+        resource: code.resource,
+        sealedUpstream: seal(grantKey, upstream, id),
+        upstreamScopes: code.upstreamScopes,
+        accessHash: '',
+        expiresAt: now + this.#o.refreshTtlMs,
+        ...(code.upstreamExpiresAt === undefined ? {} : { upstreamExpiresAt: code.upstreamExpiresAt })
+      }
     }
-    grant.sealedUpstream = this.#seal(upstream, grant.id)
-    grant = await this.#freshUpstream(grant)
-    const issued = await this.#issue(grant, client)
+    unlocked = await this.freshUpstream(unlocked)
+    const issued = await this.#issue(unlocked, client)
 
     // Consume last, so a code is never used up without its tokens being stored. The tombstone keeps
     // no upstream token, only the grant to revoke if the code comes back.
-    const tombstone: CodeRecord = { ...code, sealedUpstream: '', consumedBy: grant.id }
+    const tombstone: CodeRecord = { ...code, sealedUpstream: '', consumedBy: id }
     const previous = await this.#o.store.swap<CodeRecord>(key, tombstone, this.#o.codeTtlMs)
     if (previous === undefined || previous.consumedBy !== undefined) {
-      await this.revokeGrant(grant.id)
+      await this.revokeGrant(id)
       if (previous?.consumedBy !== undefined) await this.revokeGrant(previous.consumedBy)
       throw invalidGrant('code used twice concurrently; both grants revoked', 'warn')
     }
@@ -176,22 +207,26 @@ export class GrantService {
   async refresh (client: ClientRecord, p: { refreshToken: string, scope?: string, resource?: string | string[] }): Promise<TokenResponse> {
     const key = `refresh:${hashSecret(p.refreshToken)}`
     const record = await this.#o.store.get<RefreshRecord>(key)
-    if (record === undefined) throw invalidGrant('unknown or expired refresh token')
+    if (record === undefined || record.expiresAt <= this.#o.clock.now()) throw invalidGrant('unknown or expired refresh token')
     if (record.clientId !== client.clientId) throw invalidGrant('refresh token issued to another client', 'warn')
     await this.#rejectReuse(record, record.rotatedAt)
-    let grant = await this.#o.store.get<GrantRecord>(`grant:${record.grantId}`)
+    const grant = await this.#o.store.get<GrantRecord>(`grant:${record.grantId}`)
     if (grant === undefined) throw invalidGrant('grant revoked or expired')
     if (p.scope !== undefined && !isSubset(p.scope, grant.scope)) throw invalidScope(`asked for ${p.scope.slice(0, 200)}`)
     this.#checkResource(p.resource, grant.resource)
+    const grantKey = Buffer.from(unseal(this.#unwrapKeys(p.refreshToken), record.wrappedKey, `refresh:${grant.id}`), 'base64url')
     // The upstream is refreshed before the client's token is spent: if the upstream is down, the
     // client keeps a refresh token it can retry with.
-    grant = await this.#freshUpstream(grant)
+    const unlocked = await this.freshUpstream({ grant, key: grantKey })
 
     const now = this.#o.clock.now()
-    const previous = await this.#o.store.swap<RefreshRecord>(key, { ...record, rotatedAt: record.rotatedAt ?? now }, Math.max(1, record.expiresAt - now))
+    // Within a grace period the rotated token may come back, so it keeps its wrapped key; otherwise
+    // nothing is left in it that opens anything.
+    const tombstone: RefreshRecord = { ...record, rotatedAt: record.rotatedAt ?? now, ...(this.#o.refreshGraceMs > 0 ? {} : { wrappedKey: '' }) }
+    const previous = await this.#o.store.swap<RefreshRecord>(key, tombstone, Math.max(1, record.expiresAt - now))
     await this.#rejectReuse(record, previous?.rotatedAt)
-    grant.expiresAt = now + this.#o.refreshTtlMs
-    return await this.#issue(grant, client)
+    unlocked.grant.expiresAt = now + this.#o.refreshTtlMs
+    return await this.#issue(unlocked, client)
   }
 
   /** A rotated refresh token presented again, outside the grace period: revoke the whole family. */
@@ -214,28 +249,63 @@ export class GrantService {
   }
 
   async revokeGrant (grantId: string): Promise<void> {
+    this.#forget(grantId)
     const grant = await this.#o.store.take<GrantRecord>(`grant:${grantId}`)
     if (grant === undefined) return
     await this.#o.store.delete(`access:${grant.accessHash}`)
     if (grant.refreshHash !== undefined) await this.#o.store.delete(`refresh:${grant.refreshHash}`)
   }
 
-  /** The grant behind a live access token, or undefined (unknown, expired or revoked). */
-  async authenticate (accessToken: string): Promise<{ access: AccessRecord, grant: GrantRecord } | undefined> {
-    const access = await this.#o.store.get<AccessRecord>(`access:${hashSecret(accessToken)}`)
-    if (access === undefined || access.expiresAt <= this.#o.clock.now()) return undefined
+  /**
+   * The grant behind a live access token, unlocked, with its upstream token; undefined when the
+   * token is unknown, expired or revoked. Answers from memory for up to `tokenCacheTtlMs`, which is
+   * therefore how late a revocation made by another replica can take effect here.
+   */
+  async authenticate (accessToken: string): Promise<AuthenticatedRequest | undefined> {
+    const hash = hashSecret(accessToken)
+    const now = this.#o.clock.now()
+    const cached = this.#tokenCache.get(hash)
+    if (cached !== undefined && cached.until > now) return cached
+    if (cached !== undefined) this.#tokenCache.delete(hash)
+
+    const access = await this.#o.store.get<AccessRecord>(`access:${hash}`)
+    if (access === undefined || access.expiresAt <= now) return undefined
     const grant = await this.#o.store.get<GrantRecord>(`grant:${access.grantId}`)
-    return grant === undefined ? undefined : { access, grant }
+    if (grant === undefined) return undefined
+    const key = Buffer.from(unseal(this.#unwrapKeys(accessToken), access.wrappedKey, `access:${grant.id}`), 'base64url')
+    const found: AuthenticatedRequest = { access, grant, key, upstreamToken: unpackUpstream(unseal([key], grant.sealedUpstream, grant.id)).a }
+    if (this.#o.tokenCacheTtlMs > 0) {
+      if (this.#tokenCache.size >= TOKEN_CACHE_MAX) this.#tokenCache.delete(this.#tokenCache.keys().next().value as string)
+      this.#tokenCache.set(hash, { ...found, until: Math.min(now + this.#o.tokenCacheTtlMs, access.expiresAt) })
+    }
+    return found
   }
 
-  /** The upstream access token of a grant, for the proxy. It never leaves the server. */
-  upstreamAccessToken (grant: GrantRecord): string {
-    return this.#unseal(grant.sealedUpstream, grant.id).accessToken
+  /** The upstream access token of an unlocked grant, for the proxy. It never leaves the server. */
+  upstreamAccessToken ({ grant, key }: UnlockedGrant): string {
+    return unpackUpstream(unseal([key], grant.sealedUpstream, grant.id)).a
   }
 
-  /** The grant with an upstream token that is not about to expire (refreshed if need be). */
-  async freshUpstream (grant: GrantRecord): Promise<GrantRecord> {
-    return await this.#freshUpstream(grant)
+  /**
+   * The grant with an upstream token that is not about to expire: refreshed if need be, one refresh
+   * per grant at a time (GitHub rotates refresh tokens: two concurrent refreshes would burn the
+   * second). A token that never expires (GitHub OAuth Apps) or has time left is used as is.
+   */
+  async freshUpstream (unlocked: UnlockedGrant): Promise<UnlockedGrant> {
+    const now = this.#o.clock.now()
+    const expiresAt = unlocked.grant.upstreamExpiresAt
+    if (expiresAt === undefined || expiresAt - now > UPSTREAM_EXPIRY_MARGIN_MS) return unlocked
+    // The grant in hand may be an old copy (from the token cache, or another replica refreshed):
+    // the store's is the one to refresh from.
+    const current = await this.#o.store.get<GrantRecord>(`grant:${unlocked.grant.id}`) ?? unlocked.grant
+    if (current.sealedUpstream !== unlocked.grant.sealedUpstream) return await this.freshUpstream({ ...unlocked, grant: current })
+    const { r: refreshToken } = unpackUpstream(unseal([unlocked.key], current.sealedUpstream, current.id))
+    if (refreshToken === undefined) {
+      if (expiresAt > now) return unlocked
+      await this.revokeGrant(current.id)
+      throw invalidGrant('upstream token expired and cannot be refreshed')
+    }
+    return { ...unlocked, grant: await this.#singleFlight({ ...unlocked, grant: current }, refreshToken) }
   }
 
   /**
@@ -243,87 +313,28 @@ export class GrantService {
    * return undefined when it cannot be refreshed. If another request already replaced the token that
    * failed, that newer token is used instead of refreshing twice.
    */
-  async recoverUpstream (grant: GrantRecord): Promise<GrantRecord | undefined> {
-    const current = await this.#o.store.get<GrantRecord>(`grant:${grant.id}`)
+  async recoverUpstream (unlocked: UnlockedGrant): Promise<UnlockedGrant | undefined> {
+    const current = await this.#o.store.get<GrantRecord>(`grant:${unlocked.grant.id}`)
     if (current === undefined) return undefined
-    if (current.sealedUpstream !== grant.sealedUpstream) return current
-    const { refreshToken } = this.#unseal(current.sealedUpstream, current.id)
+    if (current.sealedUpstream !== unlocked.grant.sealedUpstream) return { ...unlocked, grant: current }
+    const { r: refreshToken } = unpackUpstream(unseal([unlocked.key], current.sealedUpstream, current.id))
     if (refreshToken === undefined) return undefined
-    return await this.#singleFlight(current, refreshToken)
+    return { ...unlocked, grant: await this.#singleFlight({ ...unlocked, grant: current }, refreshToken) }
   }
 
-  async #issue (grant: GrantRecord, client: ClientRecord): Promise<TokenResponse> {
-    const now = this.#o.clock.now()
-    // expires_in = min(gateway access TTL, what is left of the upstream token): a client must never
-    // hold a gateway token whose upstream token is already dead.
-    const upstreamLeft = grant.upstreamExpiresAt === undefined ? Infinity : grant.upstreamExpiresAt - now
-    const accessTtl = Math.max(1000, Math.min(this.#o.accessTtlMs, upstreamLeft))
-    const accessToken = randomToken('gwa_')
-    const accessHash = hashSecret(accessToken)
-    const withRefresh = client.metadata.grant_types.includes('refresh_token')
-    const refreshToken = withRefresh ? randomToken('gwr_') : undefined
-
-    const previous = { accessHash: grant.accessHash, refreshHash: grant.refreshHash }
-    grant.accessHash = accessHash
-    if (refreshToken === undefined) {
-      // Without a refresh token the grant ends with its access token.
-      delete grant.refreshHash
-      grant.expiresAt = now + accessTtl
-    } else {
-      grant.refreshHash = hashSecret(refreshToken)
-    }
-    const grantTtl = grant.expiresAt - now
-    await this.#o.store.set(`grant:${grant.id}`, grant, grantTtl)
-    const access: AccessRecord = { grantId: grant.id, clientId: grant.clientId, scope: grant.scope, resource: grant.resource, expiresAt: now + accessTtl }
-    await this.#o.store.set(`access:${accessHash}`, access, accessTtl)
-    if (refreshToken !== undefined) {
-      const record: RefreshRecord = { grantId: grant.id, clientId: grant.clientId, expiresAt: grant.expiresAt }
-      await this.#o.store.set(`refresh:${grant.refreshHash}`, record, grantTtl)
-    }
-    // A refresh inside the grace period leaves the token it replaced live; only one may be.
-    if (previous.refreshHash !== undefined && previous.refreshHash !== grant.refreshHash) {
-      const replaced = await this.#o.store.get<RefreshRecord>(`refresh:${previous.refreshHash}`)
-      if (replaced !== undefined && replaced.rotatedAt === undefined) await this.#o.store.delete(`refresh:${previous.refreshHash}`)
-    }
-    return {
-      access_token: accessToken,
-      token_type: 'Bearer',
-      expires_in: Math.floor(accessTtl / 1000),
-      ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
-      scope: grant.scope
-    }
-  }
-
-  /**
-   * Refreshes the upstream token when it is expired or about to be, one refresh per grant at a time
-   * (GitHub rotates refresh tokens: two concurrent refreshes would burn the second). A token that
-   * never expires (GitHub OAuth Apps) or has time left is reused as is.
-   */
-  async #freshUpstream (grant: GrantRecord): Promise<GrantRecord> {
-    const now = this.#o.clock.now()
-    if (grant.upstreamExpiresAt === undefined || grant.upstreamExpiresAt - now > UPSTREAM_EXPIRY_MARGIN_MS) return grant
-    const tokens = this.#unseal(grant.sealedUpstream, grant.id)
-    if (tokens.refreshToken === undefined) {
-      if (grant.upstreamExpiresAt > now) return grant
-      await this.revokeGrant(grant.id)
-      throw invalidGrant('upstream token expired and cannot be refreshed')
-    }
-    return await this.#singleFlight(grant, tokens.refreshToken)
-  }
-
-  async #singleFlight (grant: GrantRecord, refreshToken: string): Promise<GrantRecord> {
-    const running = this.#upstreamRefreshes.get(grant.id)
+  async #singleFlight (unlocked: UnlockedGrant, refreshToken: string): Promise<GrantRecord> {
+    const running = this.#upstreamRefreshes.get(unlocked.grant.id)
     if (running !== undefined) return await running
-    const refresh = this.#refreshUpstream(grant, refreshToken)
-    this.#upstreamRefreshes.set(grant.id, refresh)
+    const refresh = this.#refreshUpstream(unlocked, refreshToken)
+    this.#upstreamRefreshes.set(unlocked.grant.id, refresh)
     try {
       return await refresh
     } finally {
-      this.#upstreamRefreshes.delete(grant.id)
+      this.#upstreamRefreshes.delete(unlocked.grant.id)
     }
   }
 
-  async #refreshUpstream (grant: GrantRecord, refreshToken: string): Promise<GrantRecord> {
+  async #refreshUpstream ({ grant, key }: UnlockedGrant, refreshToken: string): Promise<GrantRecord> {
     let tokens: UpstreamTokens
     try {
       tokens = await this.#o.upstream.refresh(refreshToken)
@@ -337,11 +348,62 @@ export class GrantService {
     }
     // Some upstreams do not rotate: keep the refresh token we had when none comes back.
     const merged: UpstreamTokens = { ...tokens, ...(tokens.refreshToken === undefined ? { refreshToken } : {}) }
-    const updated: GrantRecord = { ...grant, sealedUpstream: this.#seal(merged, grant.id), upstreamScopes: tokens.scopes.length > 0 ? tokens.scopes : grant.upstreamScopes }
+    const updated: GrantRecord = { ...grant, sealedUpstream: seal(key, packUpstream(merged), grant.id), upstreamScopes: tokens.scopes.length > 0 ? tokens.scopes : grant.upstreamScopes }
     if (tokens.expiresAt === undefined) delete updated.upstreamExpiresAt
     else updated.upstreamExpiresAt = tokens.expiresAt
     await this.#o.store.set(`grant:${grant.id}`, updated, Math.max(1, updated.expiresAt - this.#o.clock.now()))
+    // Cached requests of this grant would go on with the old upstream token.
+    this.#forget(grant.id)
     return updated
+  }
+
+  async #issue ({ grant, key }: UnlockedGrant, client: ClientRecord): Promise<TokenResponse> {
+    const now = this.#o.clock.now()
+    // expires_in = min(gateway access TTL, what is left of the upstream token): a client must never
+    // hold a gateway token whose upstream token is already dead.
+    const upstreamLeft = grant.upstreamExpiresAt === undefined ? Infinity : grant.upstreamExpiresAt - now
+    const accessTtl = Math.max(1000, Math.min(this.#o.accessTtlMs, upstreamLeft))
+    const accessToken = randomToken('gwa_')
+    const accessHash = hashSecret(accessToken)
+    const refreshToken = client.metadata.grant_types.includes('refresh_token') ? randomToken('gwr_') : undefined
+    const keyText = key.toString('base64url')
+
+    const previousRefresh = grant.refreshHash
+    grant.accessHash = accessHash
+    if (refreshToken === undefined) {
+      // Without a refresh token the grant ends with its access token.
+      delete grant.refreshHash
+      grant.expiresAt = now + accessTtl
+    } else {
+      grant.refreshHash = hashSecret(refreshToken)
+    }
+    const grantTtl = grant.expiresAt - now
+    await this.#o.store.set(`grant:${grant.id}`, grant, grantTtl)
+    const access: AccessRecord = {
+      grantId: grant.id,
+      clientId: grant.clientId,
+      scope: grant.scope,
+      resource: grant.resource,
+      expiresAt: now + accessTtl,
+      wrappedKey: seal(this.#wrapKey(accessToken), keyText, `access:${grant.id}`)
+    }
+    await this.#o.store.set(`access:${accessHash}`, access, accessTtl)
+    if (refreshToken !== undefined) {
+      const record: RefreshRecord = { grantId: grant.id, clientId: grant.clientId, expiresAt: grant.expiresAt, wrappedKey: seal(this.#wrapKey(refreshToken), keyText, `refresh:${grant.id}`) }
+      await this.#o.store.set(`refresh:${grant.refreshHash}`, record, grantTtl)
+    }
+    // A refresh inside the grace period leaves the token it replaced live; only one may be.
+    if (previousRefresh !== undefined && previousRefresh !== grant.refreshHash) {
+      const replaced = await this.#o.store.get<RefreshRecord>(`refresh:${previousRefresh}`)
+      if (replaced !== undefined && replaced.rotatedAt === undefined) await this.#o.store.delete(`refresh:${previousRefresh}`)
+    }
+    return {
+      access_token: accessToken,
+      token_type: 'Bearer',
+      expires_in: Math.floor(accessTtl / 1000),
+      ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
+      scope: grant.scope
+    }
   }
 
   #checkResource (requested: string | readonly string[] | undefined, granted: string): void {
@@ -352,16 +414,31 @@ export class GrantService {
     }
   }
 
-  #seal (tokens: { accessToken: string, refreshToken?: string }, aad: string): string {
-    const payload: SealedUpstream = tokens.refreshToken === undefined ? { a: tokens.accessToken } : { a: tokens.accessToken, r: tokens.refreshToken }
+  /** The key a token's holder can derive: HMAC of the token under the operator's (first) secret. */
+  #wrapKey (token: string): Buffer {
     // The configuration guarantees at least one secret, and so one key.
-    return seal(this.#o.sealKeys[0] as Buffer, JSON.stringify(payload), aad)
+    return createHmac('sha256', this.#o.sealKeys[0] as Buffer).update(token).digest()
   }
 
-  #unseal (sealed: string, aad: string): { accessToken: string, refreshToken?: string } {
-    const payload = JSON.parse(unseal(this.#o.sealKeys, sealed, aad)) as SealedUpstream
-    return payload.r === undefined ? { accessToken: payload.a } : { accessToken: payload.a, refreshToken: payload.r }
+  /** Every key the token may have been wrapped under: one per configured secret, newest first. */
+  #unwrapKeys (token: string): Buffer[] {
+    return this.#o.sealKeys.map((secret) => createHmac('sha256', secret).update(token).digest())
   }
+
+  #forget (grantId: string): void {
+    for (const [hash, entry] of this.#tokenCache) {
+      if (entry.grant.id === grantId) this.#tokenCache.delete(hash)
+    }
+  }
+}
+
+function packUpstream (tokens: { accessToken: string, refreshToken?: string }): string {
+  const payload: SealedUpstream = tokens.refreshToken === undefined ? { a: tokens.accessToken } : { a: tokens.accessToken, r: tokens.refreshToken }
+  return JSON.stringify(payload)
+}
+
+function unpackUpstream (json: string): SealedUpstream {
+  return JSON.parse(json) as SealedUpstream
 }
 
 function isSubset (requested: string, granted: string): boolean {

@@ -1,17 +1,18 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { OutgoingHttpHeaders } from 'node:http'
-import { pipeline } from 'node:stream'
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
-import type { GrantRecord } from '../../lib/grants.js'
+import { EventEmitter } from 'node:events'
+import type { AuthenticatedRequest, UnlockedGrant } from '../../lib/grants.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { SessionStore } from '../../lib/sessions.js'
+import { StoreUnavailableError } from '../../lib/stores/index.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import { clientResponseHeaders, insufficientScope, upstreamRequestHeaders } from './headers.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The grant behind this request's bearer token, set by the authentication hook of /mcp. */
-    mcpGrant: GrantRecord | null
+    /** What this request's bearer token unlocks, set by the authentication hook of /mcp. */
+    mcpAuth: AuthenticatedRequest | null
   }
 }
 
@@ -29,8 +30,8 @@ function isDotSegment (segment: string): boolean {
  * in its place. Bodies go through as bytes; responses (JSON or SSE) stream back without buffering.
  */
 const mcp: FastifyPluginAsync = async (app) => {
-  const { options, urls, grants, store, scopeNeeds } = app.getDecorator<GatewayContext>('mcpGateway')
-  const sessions = new SessionStore({ store, ttlMs: options.refreshTokenTtl * 1000 })
+  const { options, urls, grants, store, clock, scopeNeeds } = app.getDecorator<GatewayContext>('mcpGateway')
+  const sessions = new SessionStore({ store, clock, ttlMs: options.refreshTokenTtl * 1000, cacheTtlMs: options.tokenCacheTtl })
   const upstreamUrl = new URL(options.upstreamRs)
   const upstreamBase = upstreamUrl.pathname.replace(/\/+$/, '')
   const upstreamQuery = upstreamUrl.search.slice(1)
@@ -50,27 +51,29 @@ const mcp: FastifyPluginAsync = async (app) => {
     maxAge: 86_400
   }
 
-  app.decorateRequest('mcpGrant', null)
+  app.decorateRequest('mcpAuth', null)
   // The body stays bytes: never parsed, never re-serialised, whatever its content type.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBodySize }, (_req, body, done) => { done(null, body) })
   app.setErrorHandler(async (err: Error & { statusCode?: number }, req, reply) => {
+    if (err instanceof StoreUnavailableError) {
+      req.log.error({ err: { message: err.message } }, 'store unavailable')
+      return await reply.code(503).header('retry-after', '5').send({ error: 'temporarily_unavailable', error_description: 'the gateway cannot reach its storage' })
+    }
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
     if (status === 500) req.log.error({ err }, 'mcp proxy failed')
     return await reply.code(status).send({ error: status === 413 ? 'request_too_large' : status === 500 ? 'server_error' : 'invalid_request' })
   })
 
-  // MCP transports: a browser page from an unknown origin must not reach the server (DNS rebinding).
+  // One hook for both checks: MCP transports refuse a browser page from an unknown origin (DNS
+  // rebinding), and every request carries a gateway access token in the Authorization header (never
+  // in the query).
   app.addHook('onRequest', async (req, reply) => {
     const origin = req.headers.origin
     if (origin !== undefined && !allowedOrigins.has(origin)) {
       req.log.info({ origin: origin.slice(0, 200) }, 'mcp request from a foreign origin refused')
       return await reply.code(403).send({ error: 'forbidden', error_description: 'origin not allowed' })
     }
-  })
-
-  // Every request carries a gateway access token in the Authorization header (never the query).
-  app.addHook('onRequest', async (req, reply) => {
     const header = req.headers.authorization
     const match = header === undefined ? null : /^Bearer +([\x21-\x7e]+) *$/i.exec(header)
     if (match?.[1] === undefined) return await challenge(req, reply)
@@ -78,17 +81,18 @@ const mcp: FastifyPluginAsync = async (app) => {
     if (found === undefined || found.access.resource !== urls.resource) {
       return await challenge(req, reply, 'invalid_token', 'the access token is invalid or expired')
     }
-    req.mcpGrant = found.grant
+    req.mcpAuth = found
   })
 
   async function forward (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
-    let grant = req.mcpGrant as GrantRecord
+    const auth = req.mcpAuth as AuthenticatedRequest
+    let grant: UnlockedGrant = auth
     if (req.method === 'GET' && options.disableGetStream) {
       return await reply.code(405).header('allow', 'POST, DELETE').send({ error: 'method_not_allowed', error_description: 'this server has no GET stream' })
     }
     const sessionId = req.headers['mcp-session-id']
-    if (typeof sessionId === 'string' && !await sessions.claim(sessionId, grant.id)) {
-      req.log.warn({ grantId: grant.id }, 'mcp session id of another grant refused')
+    if (typeof sessionId === 'string' && !await sessions.claim(sessionId, auth.grant.id)) {
+      req.log.warn({ grantId: auth.grant.id }, 'mcp session id of another grant refused')
       return await reply.code(404).send({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null })
     }
 
@@ -108,15 +112,21 @@ const mcp: FastifyPluginAsync = async (app) => {
     const path = `${upstreamBase}${restPath}${search === '' ? '' : `?${search}`}`
     const body = req.method === 'POST' ? req.body as Buffer : null
 
-    const aborter = new AbortController()
+    // A plain emitter is all undici needs as a signal, and far cheaper than an AbortController.
+    const aborter = new EventEmitter()
+    let clientLeft = false
     // 'close' before the response finished means the client left: cancel the upstream request now.
-    reply.raw.on('close', () => { if (!reply.raw.writableFinished) aborter.abort() })
-    const send = async (g: GrantRecord) => await pool.request({
+    reply.raw.on('close', () => {
+      if (reply.raw.writableFinished) return
+      clientLeft = true
+      aborter.emit('abort')
+    })
+    const send = async (g: UnlockedGrant) => await pool.request({
       method: req.method as Dispatcher.HttpMethod,
       path,
-      headers: upstreamRequestHeaders(req.headers, forwarded, options.upstreamHeaders, grants.upstreamAccessToken(g)),
+      headers: upstreamRequestHeaders(req.headers, forwarded, options.upstreamHeaders, g === auth ? auth.upstreamToken : grants.upstreamAccessToken(g)),
       body,
-      signal: aborter.signal
+      signal: aborter
     })
 
     let upstream: Dispatcher.ResponseData
@@ -135,38 +145,43 @@ const mcp: FastifyPluginAsync = async (app) => {
         }
       }
     } catch (err) {
-      return await upstreamFailure(req, reply, err, aborter.signal.aborted)
+      return await upstreamFailure(req, reply, err, clientLeft)
     }
 
     if (upstream.statusCode === 403) {
       const needed = insufficientScope(upstream.headers['www-authenticate'])
       if (needed !== undefined) {
         await upstream.body.dump()
-        await scopeNeeds.add(grant.userId, needed)
-        req.log.info({ grantId: grant.id, scopes: needed }, 'upstream asked for more scopes')
+        await scopeNeeds.add(grant.grant.userId, needed)
+        req.log.info({ grantId: grant.grant.id, scopes: needed }, 'upstream asked for more scopes')
         return await challenge(req, reply, 'insufficient_scope', `the upstream needs more scopes${needed.length > 0 ? `: ${needed.join(' ')}` : ''}; authorize again`, 403)
       }
     }
 
     const headers = clientResponseHeaders(upstream.headers)
     const newSession = upstream.headers['mcp-session-id']
-    if (typeof newSession === 'string' && newSession !== sessionId) await sessions.bind(newSession, grant.id)
+    if (typeof newSession === 'string' && newSession !== sessionId) await sessions.bind(newSession, grant.grant.id)
     if (req.method === 'DELETE' && typeof sessionId === 'string' && upstream.statusCode < 300) await sessions.forget(sessionId)
 
     const sse = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream')
-    if (sse) {
-      // Proxies in front of us (nginx) would buffer events otherwise.
-      headers['x-accel-buffering'] = 'no'
-      headers['cache-control'] ??= 'no-cache, no-transform'
-    }
-    // From here on the raw response is ours: Fastify would wait for the first chunk before sending
-    // the headers, and an idle GET stream would never announce itself.
+    if (!sse) return await reply.code(upstream.statusCode).headers(headers).send(upstream.body)
+    // Proxies in front of us (nginx) would buffer events otherwise.
+    headers['x-accel-buffering'] = 'no'
+    headers['cache-control'] ??= 'no-cache, no-transform'
+    // An event stream is ours from here on: Fastify would hold the headers back until the first
+    // chunk, and an idle GET stream would never announce itself. reply.getHeaders() carries what our
+    // hooks set (CORS) onto the raw response.
     reply.hijack()
-    // reply.getHeaders(): what our hooks set (CORS) travels with the hijacked response too.
     reply.raw.writeHead(upstream.statusCode, { ...reply.getHeaders(), ...headers } as OutgoingHttpHeaders)
-    if (sse) reply.raw.flushHeaders()
-    pipeline(upstream.body, reply.raw, (err) => {
-      if (err !== undefined && err !== null && !aborter.signal.aborted) req.log.info({ err: { message: err.message } }, 'mcp stream ended early')
+    reply.raw.flushHeaders()
+    const events = upstream.body
+    // pipe() keeps backpressure; a client that leaves ends the upstream stream, and an upstream that
+    // leaves ends the client's.
+    events.pipe(reply.raw)
+    reply.raw.on('close', () => { if (!events.destroyed) events.destroy() })
+    events.on('error', (err) => {
+      if (!clientLeft) req.log.info({ err: { message: err.message } }, 'mcp stream ended early')
+      reply.raw.destroy()
     })
     return reply
   }
@@ -185,7 +200,7 @@ const mcp: FastifyPluginAsync = async (app) => {
    * is revoked, so the client's refresh token fails too and it authorizes again, instead of being
    * handed fresh gateway tokens over the same dead upstream token.
    */
-  async function upstreamRejected (req: FastifyRequest, reply: FastifyReply, grant: GrantRecord): Promise<FastifyReply> {
+  async function upstreamRejected (req: FastifyRequest, reply: FastifyReply, { grant }: UnlockedGrant): Promise<FastifyReply> {
     await grants.revokeGrant(grant.id)
     req.log.info({ grantId: grant.id }, 'upstream rejected the grant; grant revoked')
     return await challenge(req, reply, 'invalid_token', 'the upstream no longer accepts this authorization')
