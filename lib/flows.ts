@@ -61,7 +61,7 @@ export class FlowStore {
   /** The flow, if it exists and belongs to this browser; `reason` says which check failed. */
   async load (flowId: string, browser: string | undefined): Promise<{ flow: FlowRecord } | { reason: 'expired' | 'wrong_browser' }> {
     const flow = await this.#store.get<FlowRecord>(flowKey(flowId))
-    if (flow === undefined) return { reason: 'expired' }
+    if (flow === undefined || flow.expiresAt <= this.#clock.now()) return { reason: 'expired' }
     if (browser === undefined || !safeEqual(hashSecret(browser), flow.browserHash)) return { reason: 'wrong_browser' }
     return { flow }
   }

@@ -91,7 +91,8 @@ const context: FastifyPluginAsync<ContextOptions> = async (app, { options, store
     codeTtlMs: options.codeTtl * 1000,
     accessTtlMs: options.accessTokenTtl * 1000,
     refreshTtlMs: options.refreshTokenTtl * 1000,
-    refreshGraceMs: options.refreshGrace * 1000
+    refreshGraceMs: options.refreshGrace * 1000,
+    tokenCacheTtlMs: options.tokenCacheTtl
   })
   const clients = new ClientRegistry({ store, clock, idleTtlMs: options.clientTtl * 1000 })
   const scopeNeeds = new ScopeNeedStore({ store, ttlMs: options.refreshTokenTtl * 1000 })

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { OAuthError, invalidRequest, serverError } from '../lib/oauth-errors.js'
+import { OAuthError, invalidRequest, serverError, temporarilyUnavailable } from '../lib/oauth-errors.js'
+import { StoreUnavailableError } from '../lib/stores/index.js'
 
 /** RFC 6749 §5.2 error body; also the response schema, so nothing else can leak into it. */
 export const OAuthErrorBody = Type.Object({
@@ -32,6 +33,7 @@ export function oauthJsonErrorHandler (onValidation: (err: FastifyError) => OAut
 
 function toOAuthError (err: FastifyError | OAuthError, onValidation: (err: FastifyError) => OAuthError, clientError: string): OAuthError {
   if (err instanceof OAuthError) return err
+  if (err instanceof StoreUnavailableError) return temporarilyUnavailable('the store is unavailable')
   if (err.validation !== undefined) return onValidation(err)
   const status = err.statusCode ?? 500
   if (status === 429) {

@@ -62,6 +62,10 @@ export class MemoryStore implements Store {
     this.#entries.delete(key)
   }
 
+  async ping (): Promise<boolean> {
+    return true
+  }
+
   async close (): Promise<void> {
     clearInterval(this.#sweeper)
     this.#entries.clear()

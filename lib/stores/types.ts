@@ -18,5 +18,7 @@ export interface Store {
    */
   swap<T> (key: string, value: T, ttlMs: number): Promise<T | undefined>
   delete (key: string): Promise<void>
+  /** True when the store answers now (readiness). */
+  ping (): Promise<boolean>
   close (): Promise<void>
 }

@@ -12,6 +12,7 @@ import { createPkcePair, S256_CHALLENGE_PATTERN } from '../../lib/pkce.js'
 import { isLoopback, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
 import { resolveResource } from '../../lib/resource.js'
 import { union } from '../../lib/scope-needs.js'
+import { StoreUnavailableError } from '../../lib/stores/index.js'
 import { UpstreamError } from '../../lib/upstream.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import { consentPage, errorPage, loginPage, type FlowView } from './pages.js'
@@ -57,6 +58,10 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     }
     if (err.statusCode === 429) {
       return page(reply, 429, 'Too many attempts', 'Wait a minute, then try again.')
+    }
+    if (err instanceof StoreUnavailableError) {
+      req.log.error({ err: { message: err.message } }, 'store unavailable')
+      return page(reply.header('retry-after', '5'), 503, 'Temporarily unavailable', 'The gateway cannot reach its storage right now. Try again in a moment.')
     }
     req.log.error({ err }, 'authorization flow failed')
     return page(reply, 500, 'Something went wrong', 'The gateway could not complete this step. Start again from your MCP client.')

@@ -4,6 +4,7 @@ import gateway, { type GatewayPluginOptions } from '../../app.js'
 import { ManualClock } from '../../lib/clock.js'
 import { createPkcePair } from '../../lib/pkce.js'
 import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from './fake-github.js'
+import { SHARED_REDIS_URL, deletePrefix, testPrefix } from './redis.js'
 
 export const PUBLIC_URL = 'http://localhost:8002'
 export const SECRET = 'test-secret-that-is-at-least-32-characters-long'
@@ -25,10 +26,23 @@ export async function buildGateway (t: Teardown, overrides: Partial<GatewayPlugi
   t.teardown(() => github.close())
   const clock = new ManualClock(Date.now())
   const app = Fastify({ logger: false })
-  await app.register(gateway, gatewayOptions(github, clock, overrides))
-  t.teardown(() => app.close())
+  const store = testStore()
+  await app.register(gateway, gatewayOptions(github, clock, { ...store, ...overrides }))
+  t.teardown(async () => {
+    await app.close()
+    if (store.storePrefix !== undefined) await deletePrefix(SHARED_REDIS_URL, store.storePrefix)
+  })
   await app.ready()
   return { app, github, clock }
+}
+
+/**
+ * The store under test: memory, or Redis when a file runs a suite again with
+ * MCP_GATEWAY_TEST_STORE=redis (test/redis/*.test.ts), each gateway under a key prefix of its own.
+ */
+export function testStore (): Partial<GatewayPluginOptions> {
+  if (process.env.MCP_GATEWAY_TEST_STORE !== 'redis') return {}
+  return { store: SHARED_REDIS_URL, storePrefix: testPrefix(process.argv[1] ?? 'test') }
 }
 
 /** The plugin options every test starts from: the GitHub set-up of the original's README. */

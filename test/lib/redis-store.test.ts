@@ -1,0 +1,76 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import t, { type Test } from 'tap'
+import { RedisStore, StoreUnavailableError } from '../../lib/stores/redis.js'
+import { PrivateRedis, SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
+
+async function store (t: Test, url = SHARED_REDIS_URL): Promise<RedisStore> {
+  const prefix = testPrefix(import.meta.url)
+  const s = new RedisStore({ url, keyPrefix: prefix, commandTimeoutMs: 500 })
+  t.teardown(async () => {
+    await s.close()
+    await deletePrefix(url, prefix).catch(() => {})
+  })
+  await s.connect()
+  return s
+}
+
+t.test('the Store contract on Redis: set/get, PX expiry, atomic take and swap, delete', async (t) => {
+  const s = await store(t)
+  t.equal(await s.get('missing'), undefined)
+  await s.set('a', { n: 1 }, 10_000)
+  t.same(await s.get('a'), { n: 1 })
+  await s.set('short', { n: 2 }, 50)
+  await sleep(120)
+  t.equal(await s.get('short'), undefined, 'expired by Redis (PX)')
+
+  await s.set('code', { once: true }, 10_000)
+  const [first, second] = await Promise.all([s.take('code'), s.take('code')])
+  t.same([first, second].filter(Boolean), [{ once: true }], 'GETDEL: one taker gets the value')
+
+  await s.set('rt', { v: 1 }, 10_000)
+  const swaps = await Promise.all([s.swap('rt', { v: 2 }, 10_000), s.swap('rt', { v: 3 }, 10_000)])
+  t.equal(swaps.filter((x) => x !== undefined && (x as { v: number }).v === 1).length, 1, 'SET GET: exactly one swapper saw the original')
+  t.equal(await s.swap('fresh', { v: 1 }, 10_000), undefined)
+
+  await s.delete('a')
+  t.equal(await s.get('a'), undefined)
+  await t.rejects(s.set('x', 1, 0), RangeError, 'no key lives forever')
+  await t.rejects(s.swap('x', 1, -1), RangeError)
+  t.equal(await s.ping(), true)
+})
+
+t.test('every key carries the prefix, and has a TTL', async (t) => {
+  const s = await store(t)
+  await s.set('k', 1, 60_000)
+  const prefix = s.client.options.keyPrefix as string
+  const raw = s.client.duplicate({ keyPrefix: '' })
+  t.teardown(() => raw.disconnect())
+  await raw.connect()
+  const ttl = await raw.pttl(`${prefix}k`)
+  t.ok(ttl > 0 && ttl <= 60_000, `PTTL ${ttl}`)
+})
+
+t.test('Redis down: commands fail fast as StoreUnavailableError, and work again when it is back', async (t) => {
+  const redis = await PrivateRedis.start()
+  t.teardown(() => redis.stop())
+  const s = await store(t, redis.url)
+  await s.set('k', 'v', 60_000)
+  await redis.stop()
+  const started = Date.now()
+  await t.rejects(s.get('k'), StoreUnavailableError)
+  t.ok(Date.now() - started < 1500, 'bounded, no hang')
+  t.equal(await s.ping(), false)
+  await redis.resume()
+  let back = false
+  for (let i = 0; i < 50 && !back; i++) {
+    back = await s.get('k').then(() => true, () => false)
+    if (!back) await sleep(100)
+  }
+  t.ok(back, 'reconnected by itself')
+})
+
+t.test('an unreachable Redis fails the connect within the timeout', async (t) => {
+  const s = new RedisStore({ url: 'redis://127.0.0.1:9/0', keyPrefix: 'x:', commandTimeoutMs: 300 })
+  t.teardown(() => s.close())
+  await t.rejects(s.connect(), StoreUnavailableError)
+})

@@ -1,0 +1,3 @@
+// The same suite, with the gateway's state in Redis (issue: nothing lost on restart, replicas share state).
+process.env.MCP_GATEWAY_TEST_STORE = 'redis'
+await import('../e2e/sdk-auth.test.js')
