@@ -66,7 +66,9 @@ await app.register(gateway, {
   upstreamScopes: ['repo'],
   username: 'bench_user',
   password: 'bench_pass',
-  secret: 'bench-secret-that-is-at-least-32-characters-long'
+  secret: 'bench-secret-that-is-at-least-32-characters-long',
+  // GATEWAY_STORE=redis://…: the same gateway with its state in Redis (a key prefix of its own).
+  ...(process.env.GATEWAY_STORE === undefined ? {} : { store: process.env.GATEWAY_STORE, storePrefix: `bench:${process.pid}:` })
 })
 await app.listen({ port, host: '127.0.0.1', backlog: 4096 })
 ready({ port, publicUrl, username: 'bench_user', password: 'bench_pass' })

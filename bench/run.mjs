@@ -227,7 +227,12 @@ async function main () {
   results.scenarios.small100 = await scenario('small POST, 100 conns', [reference, gateway], { connections: 100 })
   results.scenarios.large10 = await scenario('100 KB POST, 10 conns', [reference, gateway], { connections: 10, path: '/mcp?size=100k' })
 
-  // 4. The gateway as `npm start` runs it: Fastify's request log at info (to /dev/null).
+  // 4. The gateway with its state in Redis (issue 4: at least 0.9x the in-memory gateway's req/s).
+  const gatewayRedis = { name: 'gw+redis', ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_STORE: process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379/0' } }) }
+  results.scenarios.redis = await scenario('small POST, 10 conns, Redis store', [gateway, gatewayRedis], { connections: 10 })
+  await gatewayRedis.proc.stop()
+
+  // 5. The gateway as `npm start` runs it: Fastify's request log at info (to /dev/null).
   const gatewayLog = { name: 'gw+log', ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_LOG: 'info' } }) }
   results.scenarios.logging = await scenario('small POST, 10 conns, logger on', [gateway, gatewayLog], { connections: 10 })
   await gatewayLog.proc.stop()
@@ -248,6 +253,7 @@ async function main () {
     { target: 'CPU/request gateway/reference, small POST 10 conns', value: ratio(s10.gateway.cpuUsPerReq, s10.reference.cpuUsPerReq), goal: '<= 1.0', ok: s10.gateway.cpuUsPerReq <= s10.reference.cpuUsPerReq },
     { target: 'CPU/request gateway/reference, small POST 100 conns', value: ratio(s100.gateway.cpuUsPerReq, s100.reference.cpuUsPerReq), goal: '<= 1.0', ok: s100.gateway.cpuUsPerReq <= s100.reference.cpuUsPerReq },
     { target: 'SSE relay p50 gateway - reference (ms)', value: round(results.sse.gateway.p50 - results.sse.reference.p50, 3), goal: '<= 0.1', ok: results.sse.gateway.p50 - results.sse.reference.p50 <= 0.1 },
+    { target: 'req/s gateway on Redis / in memory, small POST 10 conns', value: ratio(results.scenarios.redis.targets['gw+redis'].rps, results.scenarios.redis.targets.gateway.rps), goal: '>= 0.9', ok: results.scenarios.redis.targets['gw+redis'].rps >= 0.9 * results.scenarios.redis.targets.gateway.rps },
     { target: 'RSS per idle SSE stream, gateway (KB)', value: results.idle.gateway.rssKBPerStream, goal: '<= 20', ok: results.idle.gateway.rssKBPerStream <= 20 && results.idle.gateway.withHeaders === IDLE_STREAMS }
   ]
   results.checks = checks
