@@ -40,6 +40,8 @@ const gatewayCors: FastifyPluginAsync = async (app) => {
   })
 
   function policyFor (req: FastifyRequest): FastifyCorsOptions | undefined {
+    // No Origin, no browser: nothing to add (MCP clients other than Inspector never send one).
+    if (req.headers.origin === undefined) return undefined
     const requestedMethod = req.headers['access-control-request-method']
     if (req.method !== 'OPTIONS' || typeof requestedMethod !== 'string') return req.routeOptions.config.gatewayCors
     const path = req.url.split('?', 1)[0] ?? '/'
@@ -48,9 +50,10 @@ const gatewayCors: FastifyPluginAsync = async (app) => {
     return match?.policy
   }
 
+  const none: FastifyCorsOptions = { origin: false }
   await app.register(cors, {
     hideOptionsRoute: true,
-    delegator: (req, callback) => callback(null, policyFor(req) ?? { origin: false })
+    delegator: (req, callback) => callback(null, policyFor(req) ?? none)
   })
 }
 
