@@ -45,7 +45,9 @@ const gateway: FastifyPluginAsync<GatewayPluginOptions> = async (app, opts) => {
   // when the store is Redis.
   await app.register(rateLimit, {
     global: false,
-    ...(store instanceof RedisStore ? { redis: store.client, nameSpace: 'rate-limit:', skipOnError: false } : {})
+    // With Redis down the limiter steps aside: every limited route needs the store anyway and answers
+    // 503 from there (a limiter error would be a 500).
+    ...(store instanceof RedisStore ? { redis: store.client, nameSpace: 'rate-limit:', skipOnError: true } : {})
   })
   // CORS only where a route asks for it: never on /authorize or the HTML pages.
   await app.register(cors)

@@ -51,10 +51,10 @@ export const unsupportedGrantType = () =>
 export const invalidTarget = (detail: string) =>
   new OAuthError('invalid_target', { description: 'the resource is not served by this gateway', detail })
 
-export const temporarilyUnavailable = (detail: string, retryAfterSeconds = 5) =>
+export const temporarilyUnavailable = (detail: string, description = 'the upstream authorization server is unavailable, try again later', retryAfterSeconds = 5) =>
   new OAuthError('temporarily_unavailable', {
     statusCode: 503,
-    description: 'the upstream authorization server is unavailable, try again later',
+    description,
     detail,
     headers: { 'retry-after': String(retryAfterSeconds) }
   })

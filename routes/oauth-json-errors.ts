@@ -22,7 +22,8 @@ export async function noStore (_req: FastifyRequest, reply: FastifyReply): Promi
 export function oauthJsonErrorHandler (onValidation: (err: FastifyError) => OAuthError = (err) => invalidRequest('malformed request', err.message), clientError = 'invalid_request') {
   return async function handleOAuthError (err: FastifyError | OAuthError, req: FastifyRequest, reply: FastifyReply) {
     const oauth = toOAuthError(err, onValidation, clientError)
-    if (oauth.statusCode >= 500) req.log.error({ err }, 'oauth endpoint failed')
+    if (oauth.statusCode === 500) req.log.error({ err }, 'oauth endpoint failed')
+    else if (oauth.statusCode >= 500) req.log.error({ oauthError: oauth.error, detail: oauth.detail }, 'oauth endpoint unavailable')
     else req.log[oauth.logLevel]({ oauthError: oauth.error, detail: oauth.detail }, 'oauth request rejected')
     return reply.code(oauth.statusCode).headers(oauth.headers).header('cache-control', 'no-store').send({
       error: oauth.error,
@@ -33,7 +34,7 @@ export function oauthJsonErrorHandler (onValidation: (err: FastifyError) => OAut
 
 function toOAuthError (err: FastifyError | OAuthError, onValidation: (err: FastifyError) => OAuthError, clientError: string): OAuthError {
   if (err instanceof OAuthError) return err
-  if (err instanceof StoreUnavailableError) return temporarilyUnavailable('the store is unavailable')
+  if (err instanceof StoreUnavailableError) return temporarilyUnavailable('the store is unavailable', 'the gateway is temporarily unavailable, try again later')
   if (err.validation !== undefined) return onValidation(err)
   const status = err.statusCode ?? 500
   if (status === 429) {
