@@ -165,7 +165,9 @@ export class GrantService {
       throw invalidGrant('code replayed; the grant it issued is revoked', 'warn')
     }
 
-    const upstream = unseal(this.#unwrapKeys(p.code), code.sealedUpstream, `code:${codeHash}`)
+    const upstream = openOrUndefined(this.#unwrapKeys(p.code), code.sealedUpstream, `code:${codeHash}`)
+    // Sealed under a secret that is no longer configured: as good as expired.
+    if (upstream === undefined) throw invalidGrant('code sealed under a secret no longer configured')
     const now = this.#o.clock.now()
     const grantKey = randomBytes(32)
     const id = randomToken('gwg_')
@@ -214,7 +216,9 @@ export class GrantService {
     if (grant === undefined) throw invalidGrant('grant revoked or expired')
     if (p.scope !== undefined && !isSubset(p.scope, grant.scope)) throw invalidScope(`asked for ${p.scope.slice(0, 200)}`)
     this.#checkResource(p.resource, grant.resource)
-    const grantKey = Buffer.from(unseal(this.#unwrapKeys(p.refreshToken), record.wrappedKey, `refresh:${grant.id}`), 'base64url')
+    const keyText = openOrUndefined(this.#unwrapKeys(p.refreshToken), record.wrappedKey, `refresh:${grant.id}`)
+    if (keyText === undefined) throw invalidGrant('refresh token wrapped under a secret no longer configured')
+    const grantKey = Buffer.from(keyText, 'base64url')
     // The upstream is refreshed before the client's token is spent: if the upstream is down, the
     // client keeps a refresh token it can retry with.
     const unlocked = await this.freshUpstream({ grant, key: grantKey })
@@ -272,7 +276,9 @@ export class GrantService {
     if (access === undefined || access.expiresAt <= now) return undefined
     const grant = await this.#o.store.get<GrantRecord>(`grant:${access.grantId}`)
     if (grant === undefined) return undefined
-    const key = Buffer.from(unseal(this.#unwrapKeys(accessToken), access.wrappedKey, `access:${grant.id}`), 'base64url')
+    const keyText = openOrUndefined(this.#unwrapKeys(accessToken), access.wrappedKey, `access:${grant.id}`)
+    if (keyText === undefined) return undefined
+    const key = Buffer.from(keyText, 'base64url')
     const found: AuthenticatedRequest = { access, grant, key, upstreamToken: unpackUpstream(unseal([key], grant.sealedUpstream, grant.id)).a }
     if (this.#o.tokenCacheTtlMs > 0) {
       if (this.#tokenCache.size >= TOKEN_CACHE_MAX) this.#tokenCache.delete(this.#tokenCache.keys().next().value as string)
@@ -429,6 +435,15 @@ export class GrantService {
     for (const [hash, entry] of this.#tokenCache) {
       if (entry.grant.id === grantId) this.#tokenCache.delete(hash)
     }
+  }
+}
+
+/** unseal(), with a value no configured key opens (a dropped secret) read as absent rather than an error. */
+function openOrUndefined (keys: readonly Buffer[], sealed: string, aad: string): string | undefined {
+  try {
+    return unseal(keys, sealed, aad)
+  } catch {
+    return undefined
   }
 }
 

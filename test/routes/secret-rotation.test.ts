@@ -1,0 +1,46 @@
+import Fastify from 'fastify'
+import t from 'tap'
+import gateway from '../../app.js'
+import { ManualClock } from '../../lib/clock.js'
+import { MemoryStore } from '../../lib/stores/memory.js'
+import { startFakeGithub } from '../helpers/fake-github.js'
+import { authorizeFully, exchangeCode, gatewayOptions, registerClient, tokenRequest } from '../helpers/gateway.js'
+
+const OLD = 'old-secret-old-secret-old-secret-0001'
+const NEW = 'new-secret-new-secret-new-secret-0002'
+
+t.test('secrets rotate without logging anyone out: put the new one first, keep the old one after it', async (t) => {
+  const github = await startFakeGithub()
+  t.teardown(() => github.close())
+  const clock = new ManualClock(Date.now())
+  // The same store under both gateways: what a restart with a persistent store looks like.
+  const store = new MemoryStore({ clock })
+  t.teardown(() => store.close())
+  const start = async (secret: string[]) => {
+    const app = Fastify({ logger: false })
+    await app.register(gateway, gatewayOptions(github, clock, { store, secret }))
+    t.teardown(() => app.close())
+    return app
+  }
+
+  const before = await start([OLD])
+  const client = await registerClient(before)
+  const done = await authorizeFully(before, client)
+  const tokens = (await exchangeCode(before, client, done.code, done.verifier)).json()
+
+  const after = await start([NEW, OLD])
+  const refreshed = await tokenRequest(after, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: client.client_id })
+  t.equal(refreshed.statusCode, 200, 'a refresh token wrapped under the old secret still opens its grant')
+  const next = await tokenRequest(after, { grant_type: 'refresh_token', refresh_token: refreshed.json().refresh_token, client_id: client.client_id })
+  t.equal(next.statusCode, 200, 'and the tokens issued after the rotation work')
+
+  const onlyNew = await start([NEW])
+  const lost = await tokenRequest(onlyNew, { grant_type: 'refresh_token', refresh_token: next.json().refresh_token, client_id: client.client_id })
+  t.equal(lost.statusCode, 200, 'once every grant has been refreshed under the new secret, the old one can go')
+  const stale = await start([NEW])
+  const cold = await authorizeFully(before, client)
+  const unreadable = await exchangeCode(stale, client, cold.code, cold.verifier)
+  t.equal(unreadable.json().error, 'invalid_grant', 'a code sealed under a secret that was dropped is as good as expired (not a 500)')
+  const access = await onlyNew.inject({ method: 'POST', url: '/mcp', headers: { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/json' }, payload: '{}' })
+  t.equal(access.statusCode, 401, 'an access token wrapped under a dropped secret is invalid, not an error')
+})
