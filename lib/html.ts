@@ -67,13 +67,16 @@ const PAGE_CSS = new SafeHtml(`
 *{box-sizing:border-box}
 body{margin:0;padding:1rem;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 main{max-width:32rem;margin:max(1rem,6vh) auto;padding:1.5rem;background:var(--card);border:1px solid var(--line);border-radius:12px}
+main>:last-child{margin-bottom:0}
 h1{margin:0 0 1rem;font-size:1.375rem;line-height:1.3;overflow-wrap:anywhere}
 h2{margin:1.25rem 0 .5rem;font-size:1rem}
 p,ul,dl{margin:0 0 1rem}
 dt{font-weight:600}
 dd{margin:0 0 .5rem}
 code{font:.9em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-wrap:anywhere}
-.host{font-size:1.125rem;font-weight:700;overflow-wrap:anywhere}
+li{margin:0 0 .25rem}
+li>code{padding:.0625rem .375rem;background:var(--bg);border:1px solid var(--line);border-radius:4px}
+.host{font-size:1.125rem;font-weight:700;line-height:1.3;overflow-wrap:anywhere}
 .muted{color:var(--muted);font-size:.925rem}
 .note{padding:.75rem 1rem;border:1px solid;border-left-width:4px;border-radius:8px}
 .warn{background:var(--warn-bg);color:var(--warn-fg);border-color:var(--warn-line)}
@@ -84,9 +87,11 @@ input[type=text],input[type=password]{display:block;width:100%;margin:0 0 1rem;p
 .check input{width:1.25rem;height:1.25rem;margin:0;accent-color:var(--accent)}
 .check label{margin:0;font-weight:400}
 .actions{display:flex;flex-wrap:wrap;gap:.75rem;margin-top:1.25rem}
+form+p{margin-top:1rem}
 button{flex:1 1 8rem;padding:.625rem 1rem;font:inherit;font-weight:600;color:var(--on-accent);background:var(--accent);border:1px solid var(--accent);border-radius:8px;cursor:pointer}
 button.secondary{color:var(--fg);background:transparent;border-color:var(--muted)}
 :focus-visible{outline:3px solid var(--focus);outline-offset:2px}
+@media (max-width:30rem){body{padding:.5rem}main{margin:.5rem auto;padding:1.25rem 1rem}}
 `)
 
 /** A complete, self-contained document around `body`. */

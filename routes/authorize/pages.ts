@@ -82,9 +82,13 @@ ${hiddenFields(p.flowId, p.csrf)}
   return renderPage({ title: `Allow ${name}? · MCP gateway`, body })
 }
 
+/**
+ * Every failure says what happened (`message`) and what to do (`hint`, or the end of `message`). No
+ * form, no link back into the flow: a failed flow is started again from the MCP client.
+ */
 export function errorPage (p: { title: string, message: string, hint?: string }): string {
   const body = html`<h1>${p.title}</h1>
 <p>${p.message}</p>
-${p.hint !== undefined && p.hint !== '' && html`<p class="muted">${p.hint}</p>`}`
-  return renderPage({ title: p.title, body })
+${p.hint !== undefined && p.hint !== '' && html`<p><strong>What to do:</strong> ${p.hint}</p>`}`
+  return renderPage({ title: `${p.title} · MCP gateway`, body })
 }

@@ -74,6 +74,7 @@ t.test('renderPage builds a complete, self-contained document', async (t) => {
   t.match(page, '<main>\n<h1>&lt;Hi&gt;</h1>\n</main>', 'the body is inserted as is, inside main')
   t.match(page, /<style>[^<]*:focus-visible[^<]*<\/style>/, 'inline styles with visible focus')
   t.match(page, 'prefers-color-scheme:dark')
+  t.match(page, '@media (max-width:30rem)', 'tighter margins on a phone')
   t.notMatch(page, /<script|<link rel="stylesheet"|src=|url\(|@import|https?:\/\//i, 'no scripts, no external resources')
   t.match(page, /<\/html>\n$/)
   t.match(renderPage({ title: 'x', body: html``, lang: 'fr"><x' }), '<html lang="fr&quot;&gt;&lt;x">', 'lang is escaped')

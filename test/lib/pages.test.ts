@@ -184,13 +184,14 @@ t.test('consent page escapes everything it is given', async (t) => {
 
 t.test('error page', async (t) => {
   const page = errorPage({ title: 'Unknown client', message: 'This client is not registered.', hint: 'Reconnect from your MCP client.' })
-  t.match(page, '<title>Unknown client</title>')
-  t.match(page, '<h1>Unknown client</h1>\n<p>This client is not registered.</p>\n<p class="muted">Reconnect from your MCP client.</p>')
+  t.match(page, '<title>Unknown client · MCP gateway</title>')
+  t.match(page, '<h1>Unknown client</h1>\n<p>This client is not registered.</p>\n<p><strong>What to do:</strong> Reconnect from your MCP client.</p>',
+    'what happened, then what to do')
   t.equal(countOf(page, '<h1'), 1)
   t.notMatch(page, /<form|<input|<button|<a /, 'nothing else')
 
-  t.notMatch(errorPage({ title: 'T', message: 'M' }), 'class="muted"', 'no hint')
-  t.notMatch(errorPage({ title: 'T', message: 'M', hint: '' }), 'class="muted"', 'an empty hint is no hint')
+  t.notMatch(errorPage({ title: 'T', message: 'M' }), 'What to do', 'no hint')
+  t.notMatch(errorPage({ title: 'T', message: 'M', hint: '' }), 'What to do', 'an empty hint is no hint')
 
   assertInert(t, errorPage({ title: SCRIPT + IMG, message: SCRIPT + IMG, hint: SCRIPT + IMG }))
 })
