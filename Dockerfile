@@ -1,4 +1,10 @@
-# Build with dev dependencies, run with production ones only.
+# mcp-oauth-gateway. Build with dev dependencies, run with production ones only, as a non-root user.
+# All configuration comes from MCP_GATEWAY_* variables (see --help); on 0.0.0.0 the default login
+# credentials are refused, so set MCP_GATEWAY_USERNAME, MCP_GATEWAY_PASSWORD and MCP_GATEWAY_SECRET.
+# No Docker engine runs on our machines: `npm run docker-check` (scripts/docker-check.mjs) replays these
+# steps outside Docker. Keep to the instructions it knows: FROM, WORKDIR, ENV, COPY, RUN, USER, EXPOSE,
+# HEALTHCHECK, CMD.
+
 FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -11,12 +17,20 @@ COPY routes ./routes
 RUN npm run build
 
 FROM node:20-slim
-ENV NODE_ENV=production MCP_GATEWAY_HOST=0.0.0.0 MCP_GATEWAY_PORT=8002
+# Listen on every interface inside the container. The shutdown grace stays below `docker stop`'s 10 s,
+# so requests in flight finish (or are cut) before the SIGKILL; raise both together.
+ENV NODE_ENV=production \
+    MCP_GATEWAY_HOST=0.0.0.0 \
+    MCP_GATEWAY_PORT=8002 \
+    MCP_GATEWAY_SHUTDOWN_GRACE=8
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# Files stay root-owned: the gateway can read its code, not change it.
 USER node
 EXPOSE 8002
-# All configuration comes from MCP_GATEWAY_* variables; on 0.0.0.0 the default credentials are refused.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.MCP_GATEWAY_PORT||8002)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# Exec form: node is PID 1 and gets SIGTERM from `docker stop` itself (graceful shutdown, exit 0).
 CMD ["node", "dist/server.js"]

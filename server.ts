@@ -1,11 +1,18 @@
 #!/usr/bin/env node
 /**
  * `npm start` / the `mcp-oauth-gateway` command: configuration from flags and MCP_GATEWAY_* variables,
- * one Fastify server, the gateway plugin, listen. Embedding apps import index.ts instead and never run this.
+ * one Fastify server, the gateway plugin, listen; on SIGTERM or SIGINT a bounded, graceful stop.
+ * Embedding apps import index.ts instead and never run this.
  */
 import Fastify from 'fastify'
 import gateway from './app.js'
 import { ConfigError, loadConfig } from './lib/config.js'
+import { loggerOptions } from './lib/log.js'
+
+// After the grace time every connection is destroyed; if closing still has not finished this much later
+// (an onClose hook stuck on a dead store), the process gives up and exits 1.
+const FORCED_CLOSE_LIMIT_MS = 5000
+const IDLE_SWEEP_MS = 100
 
 let config
 try {
@@ -22,29 +29,91 @@ if ('help' in config) {
 const { server, gateway: options, warnings } = config
 
 const app = Fastify({
-  logger: {
-    level: server.logLevel,
-    // Pretty for a person at a terminal, JSON for everything else (collectors, Docker).
-    ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } } : {}),
-    // Query strings carry authorization codes (/upstream/callback?code=…): log paths only.
-    serializers: { req: (req) => ({ method: req.method, url: req.url.split('?', 1)[0], remoteAddress: req.ip }) },
-    redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]']
-  },
+  // JSON lines for collectors and Docker; pino-pretty only for a person at a terminal (not NODE_ENV).
+  // Redaction, path-only request lines and our own request ids: lib/log.ts.
+  ...loggerOptions({ level: server.logLevel, pretty: process.stdout.isTTY === true }),
   trustProxy: server.trustProxy,
-  // Open SSE streams must not hold shutdown forever.
-  forceCloseConnections: true
+  // On close, idle keep-alive sockets go at once and no new connection is accepted, while requests in
+  // flight finish (`true` would cut them off). Open SSE streams are ended by the proxy's preClose hook;
+  // whatever is still open when the grace time runs out is destroyed below.
+  forceCloseConnections: 'idle'
 })
 for (const warning of warnings) app.log.warn(warning)
+// Settings that say where this runs, never a credential (a store URL may hold a password: only its kind).
+app.log.debug({
+  host: server.host,
+  port: server.port,
+  trustProxy: server.trustProxy,
+  // Origins only: an upstream URL may carry a key in its query.
+  publicOrigin: new URL(options.publicUrl).origin,
+  upstreamOrigin: new URL(options.upstreamRs).origin,
+  store: options.store === 'memory' ? 'memory' : 'redis',
+  secretGenerated: options.secretGenerated,
+  shutdownGraceMs: server.shutdownGrace * 1000
+}, 'settings')
+
+// The request id goes back to the client, so a user can quote it and an operator find the log lines.
+app.addHook('onRequest', async (req, reply) => { reply.header('x-request-id', req.id) })
+// Fastify's own 404 logs the raw URL, query string included (a misconfigured upstream callback URL would
+// log GitHub's codes): the same answer, logged through the path-only serializer.
+app.setNotFoundHandler(async (req, reply) => {
+  req.log.info('route not found')
+  const path = req.url.split('?', 1)[0] as string
+  return await reply.code(404).send({ message: `Route ${req.method}:${path} not found`, error: 'Not Found', statusCode: 404 })
+})
 
 const { secrets, secretGenerated: _generated, ...rest } = options
 await app.register(gateway, { ...rest, secret: secrets })
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    app.log.info({ signal }, 'shutting down')
-    app.close().then(() => process.exit(0), () => process.exit(1))
+/*
+ * SIGTERM/SIGINT: stop accepting connections, let requests in flight finish for up to the grace time, end
+ * open streams, close the store, exit 0. A second signal, or the end of the grace time, destroys what is
+ * still open; the exit code stays 0 then, because that cut is the bounded stop this was asked for, not a
+ * failure (a non-zero code would read as a crash to orchestrators and alerting). Exit 1 only when closing
+ * itself fails or still hangs after every connection was destroyed.
+ */
+let stopping = false
+let forced = false
+const graceMs = server.shutdownGrace * 1000
+
+function destroyConnections (reason: string): void {
+  if (forced) return
+  forced = true
+  app.server.getConnections((_err, count) => {
+    app.log.warn({ reason, connections: count }, 'shutdown: destroying the connections still open')
+  })
+  app.server.closeAllConnections()
+  setTimeout(() => {
+    app.log.error('shutdown: still not closed after destroying every connection; giving up')
+    process.exit(1)
+  }, FORCED_CLOSE_LIMIT_MS).unref()
+}
+
+function stop (signal: NodeJS.Signals): void {
+  if (stopping) {
+    destroyConnections(`second ${signal}`)
+    return
+  }
+  stopping = true
+  const started = Date.now()
+  app.log.info({ signal, graceMs }, 'shutting down: no new connections, waiting for requests in flight')
+  const grace = setTimeout(() => destroyConnections('grace time over'), graceMs)
+  // Node closes the connections that are idle when closing starts, not the keep-alive ones whose request
+  // finishes later (the call in flight, a stream just ended): close those as they become idle, or they
+  // would hold the close until the grace time runs out.
+  const sweep = setInterval(() => { app.server.closeIdleConnections() }, IDLE_SWEEP_MS)
+  app.close().then(() => {
+    clearTimeout(grace)
+    clearInterval(sweep)
+    app.log.info({ ms: Date.now() - started, forced }, 'shut down')
+    process.exit(0)
+  }, (err: unknown) => {
+    app.log.error({ err }, 'shutdown failed')
+    process.exit(1)
   })
 }
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)
 
 try {
   await app.listen({ port: server.port, host: server.host })

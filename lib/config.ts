@@ -147,13 +147,16 @@ export interface ServerSettings {
   /** `true`, `false`, or comma-separated addresses/CIDRs, handed to Fastify's `trustProxy` as is. */
   trustProxy: boolean | string
   logLevel: typeof LOG_LEVELS[number]
+  /** Seconds requests in flight get to finish after SIGTERM/SIGINT before what is left is cut. */
+  shutdownGrace: number
 }
 
 const ServerSettingsSchema = Type.Object({
   port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: DEFAULT_PORT })),
   host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[^\\s/]+$', default: 'localhost' })),
   trustProxy: Type.Optional(Type.Union([Type.Boolean(), Type.String({ minLength: 1 })], { default: false })),
-  logLevel: Type.Optional(Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' }))
+  logLevel: Type.Optional(Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' })),
+  shutdownGrace: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, default: 10 }))
 })
 
 /** One bad value or more. The message has one line per bad field and never contains a configured value. */
@@ -195,7 +198,8 @@ const SERVER_SETTINGS: Record<ServerKey, Setting> = {
   port: { flag: 'port', env: 'MCP_GATEWAY_PORT', arg: '<n>', integer: true, rule: 'must be an integer from 0 to 65535', help: 'Port to listen on', defaultText: String(DEFAULT_PORT) },
   host: { flag: 'host', env: 'MCP_GATEWAY_HOST', arg: '<host>', rule: 'must be a host name or IP address', help: 'Address to listen on (0.0.0.0 for all interfaces)', defaultText: 'localhost' },
   trustProxy: { flag: 'trust-proxy', env: 'MCP_GATEWAY_TRUST_PROXY', arg: '<v>', rule: 'must be true, false, or comma-separated IP addresses/CIDR ranges', help: 'Trust X-Forwarded-* from: true (any), or a comma-separated list of addresses/CIDRs', defaultText: 'false' },
-  logLevel: { flag: 'log-level', env: 'MCP_GATEWAY_LOG_LEVEL', arg: '<level>', rule: `must be one of ${LOG_LEVELS.join(', ')}`, help: `Log level: ${LOG_LEVELS.join(', ')}`, defaultText: 'info' }
+  logLevel: { flag: 'log-level', env: 'MCP_GATEWAY_LOG_LEVEL', arg: '<level>', rule: `must be one of ${LOG_LEVELS.join(', ')}`, help: `Log level: ${LOG_LEVELS.join(', ')}`, defaultText: 'info' },
+  shutdownGrace: { flag: 'shutdown-grace', env: 'MCP_GATEWAY_SHUTDOWN_GRACE', arg: '<s>', integer: true, rule: integerRule(0, 3600), help: 'Seconds requests in flight get to finish after SIGTERM/SIGINT (keep it below `docker stop -t`)', defaultText: '10' }
 }
 
 const GATEWAY_SETTINGS: Record<GatewayKey, Setting> = {

@@ -31,6 +31,7 @@ const EVERY_SETTING: Array<[string, string, string]> = [
   ['--host', 'MCP_GATEWAY_HOST', '127.0.0.1'],
   ['--trust-proxy', 'MCP_GATEWAY_TRUST_PROXY', '10.0.0.0/8'],
   ['--log-level', 'MCP_GATEWAY_LOG_LEVEL', 'debug'],
+  ['--shutdown-grace', 'MCP_GATEWAY_SHUTDOWN_GRACE', '3'],
   ['--public-url', 'MCP_GATEWAY_PUBLIC_URL', 'https://gw.example.com/base'],
   ['--upstream-rs', 'MCP_GATEWAY_UPSTREAM_RS', RS],
   ['--upstream-as', 'MCP_GATEWAY_UPSTREAM_AS', 'https://github.com/login/oauth'],
@@ -72,7 +73,7 @@ const SECRET_REQUIRED = '--secret (MCP_GATEWAY_SECRET): is required with a persi
 // A store URL with a password: it must never come back in an error, a warning or the help.
 const REDIS = 'redis://:hunter2@redis.example.com:6379/0'
 
-const EXPECTED_SERVER = { port: 9000, host: '127.0.0.1', trustProxy: '10.0.0.0/8', logLevel: 'debug' }
+const EXPECTED_SERVER = { port: 9000, host: '127.0.0.1', trustProxy: '10.0.0.0/8', logLevel: 'debug', shutdownGrace: 3 }
 const EXPECTED_GATEWAY = {
   publicUrl: 'https://gw.example.com/base',
   upstreamRs: RS,
@@ -107,7 +108,7 @@ const EXPECTED_GATEWAY = {
 
 t.test('loadConfig: defaults with only --upstream-rs', async (t) => {
   const { server, gateway, warnings } = load(['--upstream-rs', RS])
-  t.same(server, { port: 8002, host: 'localhost', trustProxy: false, logLevel: 'info' })
+  t.same(server, { port: 8002, host: 'localhost', trustProxy: false, logLevel: 'info', shutdownGrace: 10 })
   t.match(gateway, {
     publicUrl: 'http://localhost:8002',
     upstreamRs: RS,
@@ -216,6 +217,7 @@ t.test('loadConfig: every bad value is reported in one ConfigError', async (t) =
     '--host', 'has space',
     '--trust-proxy', '1.2.3.4/99',
     '--log-level', 'loud',
+    '--shutdown-grace', '3601',
     '--public-url', 'https://gw.example.com/?x=1',
     '--upstream-as', 'ftp://example.com',
     '--upstream-authorize-endpoint', 'not a url',
@@ -242,6 +244,7 @@ t.test('loadConfig: every bad value is reported in one ConfigError', async (t) =
     '--host (MCP_GATEWAY_HOST): must be a host name or IP address',
     '--trust-proxy (MCP_GATEWAY_TRUST_PROXY): must be true, false, or comma-separated IP addresses/CIDR ranges',
     '--log-level (MCP_GATEWAY_LOG_LEVEL): must be one of fatal, error, warn, info, debug, trace, silent',
+    '--shutdown-grace (MCP_GATEWAY_SHUTDOWN_GRACE): must be an integer from 0 to 3600 (seconds)',
     '--public-url (MCP_GATEWAY_PUBLIC_URL): must be an http(s) URL without a query or fragment',
     '--upstream-rs (MCP_GATEWAY_UPSTREAM_RS): is required',
     '--upstream-as (MCP_GATEWAY_UPSTREAM_AS): must be an http(s) URL without a fragment',

@@ -1,0 +1,42 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+
+/*
+ * server.ts's own exits, besides shutdown (shutdown.test.ts): --help, and a port it cannot listen on.
+ */
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+t.setTimeout(120_000)
+
+async function runServer (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('MCP_GATEWAY_')))
+  const child = spawn(process.execPath, [...process.execArgv, 'server.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8') })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8') })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+  const [code] = await once(child, 'exit') as [number | null]
+  clearTimeout(timer)
+  return { code, stdout, stderr }
+}
+
+t.test('--help: the usage on stdout, exit 0, nothing started', async (t) => {
+  const { code, stdout } = await runServer(['--help'])
+  t.equal(code, 0)
+  t.match(stdout, /^Usage: mcp-oauth-gateway/)
+})
+
+t.test('a port already taken: a fatal log line and exit 1', async (t) => {
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { blocker.close() })
+  const port = (blocker.address() as AddressInfo).port
+  const { code, stdout } = await runServer(['--host', '127.0.0.1', '--port', String(port), '--upstream-rs', 'https://api.githubcopilot.com/mcp'])
+  t.equal(code, 1)
+  t.match(stdout, /"level":60.*"msg":"could not start"/, 'logged at fatal')
+  t.match(stdout, /EADDRINUSE/, 'with the cause')
+})
