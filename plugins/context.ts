@@ -4,17 +4,26 @@ import { ClientRegistry } from '../lib/clients.js'
 import type { Clock } from '../lib/clock.js'
 import type { ResolvedGatewayOptions } from '../lib/config.js'
 import { deriveKey } from '../lib/crypto.js'
+import { GatewayEvents } from '../lib/events.js'
 import { GrantService } from '../lib/grants.js'
 import { ScopeNeedStore } from '../lib/scope-needs.js'
 import type { Store } from '../lib/stores/types.js'
 import { Upstream } from '../lib/upstream.js'
 
-/** Every URL the gateway publishes, derived once from `publicUrl` so they can never disagree. */
+/**
+ * Who serves the RFC 8414 / RFC 9728 documents at the host's root for a gateway mounted under a prefix:
+ * the gateway itself (`'gateway'`, the default), or the host (`'host'`), which then routes those locations
+ * itself. The gateway serves the same documents under its prefix either way.
+ */
+export type WellKnownMode = 'gateway' | 'host'
+
+/** Every URL the gateway publishes, derived once from `publicUrl` and the mount path so they can never disagree. */
 export interface GatewayUrls {
-  /** RFC 8414 issuer: the public URL itself, byte-identical everywhere it appears. */
+  /** RFC 8414 issuer: publicUrl then the mount path, byte-identical everywhere it appears. */
   issuer: string
   /** RFC 9728 / RFC 8707 resource: the gateway's MCP endpoint. */
   resource: string
+  /** The PRM URL 401 challenges name (RFC 9728 §5.1): always a location the gateway itself answers. */
   protectedResourceMetadata: string
   authorize: string
   token: string
@@ -23,6 +32,17 @@ export interface GatewayUrls {
   login: string
   consent: string
   upstreamCallback: string
+  /**
+   * The Fastify prefix of the gateway's routes in this process, without a trailing slash: `''` standalone,
+   * `'/gw'` after `register(gateway, { prefix: '/gw' })`. A path in publicUrl is not part of it: that one
+   * belongs to a proxy in front, which strips it.
+   */
+  mountPath: string
+  /**
+   * The issuer's path as clients see it (publicUrl's path, then the mount path): what RFC 8414 §3.1 and
+   * RFC 9728 §3.1 insert after the well-known segment at the host's root. `''` for an issuer without a path.
+   */
+  issuerPath: string
 }
 
 export interface GatewayContext {
@@ -35,42 +55,52 @@ export interface GatewayContext {
   upstream: Upstream
   /** Upstream scopes users turned out to need (step-up), asked for at their next authorization. */
   scopeNeeds: ScopeNeedStore
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    mcpGateway: GatewayContext
-  }
+  /** OAuth events (one log line each) and proxy telemetry, for the metrics plugin to count. */
+  events: GatewayEvents
 }
 
 export interface ContextOptions {
   options: ResolvedGatewayOptions
+  /** From app.ts, which knows the mount path; without it, the URLs of a gateway at the root of its app. */
+  urls?: GatewayUrls
   store: Store
   clock: Clock
 }
 
-export function gatewayUrls (publicUrl: string): GatewayUrls {
-  const base = publicUrl.replace(/\/+$/, '')
+/**
+ * The URLs of a gateway that clients reach at `publicUrl` and that is mounted at `mountPath` in its Fastify
+ * app. With `wellKnown: 'host'` and a mount path nothing at the host's root is the gateway's, so challenges
+ * name the PRM under the gateway's own prefix rather than the RFC 9728 §3.1 location.
+ */
+export function gatewayUrls (publicUrl: string, mountPath = '', wellKnown: WellKnownMode = 'gateway'): GatewayUrls {
+  const base = publicUrl.replace(/\/+$/, '') + mountPath
   const { origin, pathname } = new URL(base)
-  const path = pathname === '/' ? '' : pathname
+  const issuerPath = pathname === '/' ? '' : pathname
   return {
     issuer: base,
     resource: `${base}/mcp`,
     // RFC 9728 §3.1: the well-known segment goes between the host and the resource's path.
-    protectedResourceMetadata: `${origin}/.well-known/oauth-protected-resource${path}/mcp`,
+    protectedResourceMetadata: mountPath !== '' && wellKnown === 'host'
+      ? `${base}/.well-known/oauth-protected-resource/mcp`
+      : `${origin}/.well-known/oauth-protected-resource${issuerPath}/mcp`,
     authorize: `${base}/authorize`,
     token: `${base}/token`,
     register: `${base}/register`,
     revoke: `${base}/revoke`,
     login: `${base}/login`,
     consent: `${base}/consent`,
-    upstreamCallback: `${base}/upstream/callback`
+    upstreamCallback: `${base}/upstream/callback`,
+    mountPath,
+    issuerPath
   }
 }
 
-/** The gateway's shared state, on one namespaced decorator. The gateway root is not fp, so a host app never sees it. */
-const context: FastifyPluginAsync<ContextOptions> = async (app, { options, store, clock }) => {
-  const urls = gatewayUrls(options.publicUrl)
+/**
+ * The gateway's shared state, on one namespaced decorator of the gateway's own scope: a host app never sees
+ * it. Routes read it with `getDecorator<GatewayContext>('mcpGateway')`; there is deliberately no
+ * `declare module 'fastify'` augmentation, which would type `mcpGateway` onto the host's instances as well.
+ */
+const context: FastifyPluginAsync<ContextOptions> = async (app, { options, urls = gatewayUrls(options.publicUrl), store, clock }) => {
   const upstream = new Upstream({
     resourceUrl: options.upstreamRs,
     issuerUrl: options.upstreamAs,
@@ -83,6 +113,7 @@ const context: FastifyPluginAsync<ContextOptions> = async (app, { options, store
     clientName: 'MCP OAuth Gateway',
     timeoutMs: options.upstreamTimeout
   }, { store, clock })
+  const events = new GatewayEvents({ log: app.log })
   const grants = new GrantService({
     store,
     clock,
@@ -92,11 +123,12 @@ const context: FastifyPluginAsync<ContextOptions> = async (app, { options, store
     accessTtlMs: options.accessTokenTtl * 1000,
     refreshTtlMs: options.refreshTokenTtl * 1000,
     refreshGraceMs: options.refreshGrace * 1000,
-    tokenCacheTtlMs: options.tokenCacheTtl
+    tokenCacheTtlMs: options.tokenCacheTtl,
+    events
   })
   const clients = new ClientRegistry({ store, clock, idleTtlMs: options.clientTtl * 1000 })
   const scopeNeeds = new ScopeNeedStore({ store, ttlMs: options.refreshTokenTtl * 1000 })
-  app.decorate('mcpGateway', Object.freeze({ options, urls, store, clock, clients, grants, upstream, scopeNeeds }))
+  app.decorate('mcpGateway', Object.freeze({ options, urls, store, clock, clients, grants, upstream, scopeNeeds, events }))
 }
 
 export default fp(context, { name: 'mcp-gateway-context', fastify: '5.x' })

@@ -1,66 +1,145 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Static } from 'typebox'
 import { PUBLIC_CORS } from '../../plugins/cors.js'
-import type { GatewayContext } from '../../plugins/context.js'
+import type { GatewayContext, GatewayUrls } from '../../plugins/context.js'
 import { AuthorizationServerMetadata, ProtectedResourceMetadata, ResourcePathParams } from './schema.js'
 
 const CLIENT_AUTH_METHODS = ['none', 'client_secret_post', 'client_secret_basic']
+const PRM = '/.well-known/oauth-protected-resource'
+const AS_PATHS = ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']
+// Metadata changes only with configuration: let clients and proxies cache it.
+const CACHE_CONTROL = 'public, max-age=3600'
 
-/**
- * Discovery for every client generation: RFC 9728 protected-resource metadata (path-suffixed first,
- * as 2025-11-25+ clients probe it, and at the root), RFC 8414 AS metadata and the same document at
- * the OpenID path (MCP 2025-11-25 lets clients try either). Built once: nothing here varies by request.
- */
-const discovery: FastifyPluginAsyncTypebox = async (app) => {
-  const { urls, options } = app.getDecorator<GatewayContext>('mcpGateway')
-  const config = { gatewayCors: PUBLIC_CORS }
+interface Documents {
+  as: Static<typeof AuthorizationServerMetadata>
+  /** The PRM of a resource: `urls.resource` (the canonical one) or a URL below it. */
+  prm: (resource: string) => Static<typeof ProtectedResourceMetadata>
+}
 
-  const resourceMetadata = (resource: string): Static<typeof ProtectedResourceMetadata> => ({
+/** The RFC 8414 and RFC 9728 documents: built once, since nothing in them varies by request. */
+function documents (urls: GatewayUrls, mcpScope: string): Documents {
+  const prm = (resource: string): Static<typeof ProtectedResourceMetadata> => ({
     resource,
     authorization_servers: [urls.issuer],
-    scopes_supported: [options.mcpScope],
+    scopes_supported: [mcpScope],
     bearer_methods_supported: ['header'],
     resource_name: 'MCP OAuth Gateway'
   })
-  const canonical = resourceMetadata(urls.resource)
-  const asMetadata: Static<typeof AuthorizationServerMetadata> = {
-    issuer: urls.issuer,
-    authorization_endpoint: urls.authorize,
-    token_endpoint: urls.token,
-    registration_endpoint: urls.register,
-    revocation_endpoint: urls.revoke,
-    response_types_supported: ['code'],
-    response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
-    token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
-    revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
-    code_challenge_methods_supported: ['S256'],
-    scopes_supported: [options.mcpScope],
-    authorization_response_iss_parameter_supported: true
+  const canonical = prm(urls.resource)
+  return {
+    as: {
+      issuer: urls.issuer,
+      authorization_endpoint: urls.authorize,
+      token_endpoint: urls.token,
+      registration_endpoint: urls.register,
+      revocation_endpoint: urls.revoke,
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      grant_types_supported: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+      revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+      code_challenge_methods_supported: ['S256'],
+      scopes_supported: [mcpScope],
+      authorization_response_iss_parameter_supported: true
+    },
+    prm: (resource) => resource === urls.resource ? canonical : prm(resource)
   }
+}
 
-  // Metadata changes only with configuration: let clients and proxies cache it.
-  app.addHook('onRequest', async (_req, reply) => { reply.header('cache-control', 'public, max-age=3600') })
+/**
+ * Where RFC 8414 §3.1 and RFC 9728 §3.1 put the documents for this issuer and resource: the well-known
+ * segment at the host's root, then the issuer's path. Clients probe exactly these.
+ */
+function insertedPaths (urls: GatewayUrls): { as: string[], prm: string } {
+  return { as: AS_PATHS.map((path) => path + urls.issuerPath), prm: `${PRM}${urls.issuerPath}/mcp` }
+}
 
-  const prmPath = new URL(urls.protectedResourceMetadata).pathname
+/**
+ * Registers the PRM at `paths.prm` and at `paths.prmTree` and below it, and the AS metadata at `paths.as`
+ * (all relative to `app`).
+ * Sub-paths (GitHub's /mcp/x/{toolset}) are resources of their own to a client; RFC 9728 §3.3 wants
+ * `resource` to be exactly the URL the client asked about.
+ */
+function serve (app: FastifyInstance, docs: Documents, urls: GatewayUrls, paths: { prm: string[], prmTree: string, as: string[] }, config: object): void {
+  const route = { config, logLevel: 'warn' as const }
   const prmSchema = { response: { 200: ProtectedResourceMetadata } }
-  app.get('/.well-known/oauth-protected-resource', { schema: prmSchema, config, logLevel: 'warn' }, async () => canonical)
-  app.get(prmPath, { schema: prmSchema, config, logLevel: 'warn' }, async () => canonical)
-  // Sub-paths (GitHub's /mcp/x/{toolset}) are resources of their own to a client; RFC 9728 §3.3
-  // wants `resource` to be exactly the URL the client asked about.
+  const canonical = docs.prm(urls.resource)
+  for (const path of [...paths.prm, paths.prmTree]) app.get(path, { ...route, schema: prmSchema }, async () => canonical)
+  // Matched against the request as it reached this app: prefix included.
+  const inProcess = app.prefix.replace(/\/+$/, '') + paths.prmTree
   // The raw path is used, not the decoded parameter: the resource must be the URL as the client spelled it.
-  app.get(`${prmPath}/*`, { schema: { ...prmSchema, params: ResourcePathParams }, config, logLevel: 'warn' }, async (req) => {
-    const rest = (req.url.split('?', 1)[0] ?? '').slice(prmPath.length).replace(/\/+$/, '')
-    return rest === '' ? canonical : resourceMetadata(`${urls.resource}${rest}`)
+  app.get(`${paths.prmTree}/*`, { ...route, schema: { ...prmSchema, params: ResourcePathParams } }, async (req) => {
+    const rest = (req.url.split('?', 1)[0] ?? '').slice(inProcess.length).replace(/\/+$/, '')
+    return docs.prm(`${urls.resource}${rest}`)
+  })
+  const asSchema = { response: { 200: AuthorizationServerMetadata } }
+  for (const path of paths.as) app.get(path, { ...route, schema: asSchema }, async () => docs.as)
+}
+
+/**
+ * Discovery for every client generation, in the gateway's own scope: RFC 9728 protected-resource
+ * metadata (path-suffixed first, as 2025-11-25+ clients probe it, and at the root), RFC 8414 AS metadata
+ * and the same document at the OpenID path (MCP 2025-11-25 lets clients try either).
+ *
+ * Standalone (no mount path) the gateway owns the host's root, so the path-inserted locations of an
+ * issuer with a path (a proxy in front that strips /gw) are served here too. Mounted under a prefix, the
+ * documents sit under the prefix as they would at the root of a gateway of its own: among them
+ * `/gw/.well-known/openid-configuration`, the third location MCP clients try for a path issuer. The
+ * root locations are then `wellKnownAtRoot`'s.
+ */
+const discovery: FastifyPluginAsyncTypebox = async (app) => {
+  const { urls, options } = app.getDecorator<GatewayContext>('mcpGateway')
+  app.addHook('onRequest', async (_req, reply) => { reply.header('cache-control', CACHE_CONTROL) })
+  const inserted = insertedPaths(urls)
+  const standalone = urls.mountPath === ''
+  serve(app, documents(urls, options.mcpScope), urls, {
+    prm: [PRM],
+    // Standalone with a publicUrl path, `/.well-known/oauth-protected-resource/mcp` would be the PRM of
+    // a resource at the host's /mcp, which is not this gateway: only the path-inserted one is served.
+    prmTree: standalone ? inserted.prm : `${PRM}/mcp`,
+    as: standalone && urls.issuerPath !== '' ? [...AS_PATHS, ...inserted.as] : AS_PATHS
+  }, { gatewayCors: PUBLIC_CORS })
+}
+
+export interface WellKnownAtRootOptions {
+  urls: GatewayUrls
+  mcpScope: string
+}
+
+const list = (value: string | string[] | undefined): string => [value].flat().join(', ')
+
+/**
+ * The RFC 8414 and RFC 9728 documents of a gateway mounted under a prefix, at the host's root where
+ * clients look for them (`/.well-known/oauth-authorization-server/gw`, `/.well-known/openid-configuration/gw`,
+ * `/.well-known/oauth-protected-resource/gw/mcp` and below): exactly these paths and nothing else of the
+ * host's root, in a scope of their own.
+ *
+ * CORS is the same public policy as the gateway's other metadata (PUBLIC_CORS), set here by hand:
+ * @fastify/cors always adds a catch-all `OPTIONS *` route, which at the host's root would answer the
+ * host's own preflights (or collide with the host's @fastify/cors).
+ */
+export const wellKnownAtRoot: FastifyPluginAsyncTypebox<WellKnownAtRootOptions> = async (app, { urls, mcpScope }) => {
+  const allowMethods = list(PUBLIC_CORS.methods)
+  const allowHeaders = list(PUBLIC_CORS.allowedHeaders)
+  const exposeHeaders = list(PUBLIC_CORS.exposedHeaders)
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    reply.header('cache-control', CACHE_CONTROL)
+    // No Origin, no browser: nothing to add, as in the gateway's own CORS.
+    if (req.headers.origin === undefined) return
+    reply.header('access-control-allow-origin', PUBLIC_CORS.origin as string)
+    if (req.method !== 'OPTIONS') {
+      reply.header('access-control-expose-headers', exposeHeaders)
+    } else if (req.headers['access-control-request-method'] !== undefined) {
+      reply.headers({ 'access-control-allow-methods': allowMethods, 'access-control-allow-headers': allowHeaders, 'access-control-max-age': String(PUBLIC_CORS.maxAge) })
+    }
   })
 
-  const asSchema = { response: { 200: AuthorizationServerMetadata } }
-  // An issuer with a path (behind a proxy at /gw) is looked up with the path inserted after the
-  // well-known segment (RFC 8414 §3.1); the root documents stay for clients that ignore that.
-  const issuerPath = new URL(urls.issuer).pathname.replace(/\/$/, '')
-  const asPaths = ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']
-  for (const path of issuerPath === '' ? asPaths : [...asPaths, ...asPaths.map((p) => p + issuerPath)]) {
-    app.get(path, { schema: asSchema, config, logLevel: 'warn' }, async () => asMetadata)
+  const inserted = insertedPaths(urls)
+  serve(app, documents(urls, mcpScope), urls, { prm: [], prmTree: inserted.prm, as: inserted.as }, {})
+  const preflight = { logLevel: 'warn' as const }
+  for (const path of [inserted.prm, `${inserted.prm}/*`, ...inserted.as]) {
+    app.options(path, preflight, async (_req, reply) => await reply.code(204).send())
   }
 }
 
