@@ -86,7 +86,11 @@ export const GatewayOptionsSchema = Type.Object({
     description: 'Where state lives: memory, or redis://[[user]:password@]host[:port][/db] (rediss:// for TLS); a persistent store requires secret'
   })),
   storePrefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: DEFAULT_STORE_PREFIX, description: 'Prefix of every key in the store' })),
-  tokenCacheTtl: Integer(5000, 'How long a validated access token may be kept in memory before the store is asked again, milliseconds; bounds how late a revocation on another replica takes effect (0 = no cache)', 0, MAX_TOKEN_CACHE_TTL)
+  tokenCacheTtl: Integer(5000, 'How long a validated access token may be kept in memory before the store is asked again, milliseconds; bounds how late a revocation on another replica takes effect (0 = no cache)', 0, MAX_TOKEN_CACHE_TTL),
+  metricsPath: Type.Optional(Type.Union([
+    Type.String({ pattern: '^(off|/[A-Za-z0-9._~/-]{0,255})$' }),
+    Type.Literal(false)
+  ], { default: '/metrics', description: 'Where Prometheus metrics are served (under the gateway prefix), or off (false)' }))
 })
 
 export type GatewayOptions = Static<typeof GatewayOptionsSchema>
@@ -137,6 +141,8 @@ export interface ResolvedGatewayOptions {
    * the bound on how late a revocation made on another replica takes effect; 0 = no cache.
    */
   tokenCacheTtl: number
+  /** Where Prometheus metrics are served, or false when they are off. */
+  metricsPath: string | false
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -231,6 +237,7 @@ const GATEWAY_SETTINGS: Record<GatewayKey, Setting> = {
   // The rule never quotes the value: a store URL may carry a password.
   store: { flag: 'store', env: 'MCP_GATEWAY_STORE', arg: '<memory|url>', rule: 'must be memory, or redis://[[user]:password@]host[:port][/db] or rediss://… (TLS) with db a non-negative integer and no query or fragment (percent-encode reserved characters in the password)', help: 'Where state lives: memory (one instance, lost on restart), or redis://[[user]:password@]host[:port][/db], rediss://… for TLS (needs --secret; with a password, prefer the variable: a flag shows in `ps`)', defaultText: DEFAULT_STORE },
   storePrefix: { flag: 'store-prefix', env: 'MCP_GATEWAY_STORE_PREFIX', arg: '<prefix>', rule: 'must be 1 to 64 characters of A-Z, a-z, 0-9, :, _, . and -', help: 'Prefix of every key in the store', defaultText: DEFAULT_STORE_PREFIX },
+  metricsPath: { flag: 'metrics-path', env: 'MCP_GATEWAY_METRICS_PATH', arg: '<path|off>', rule: 'must be a path such as /metrics, or off', help: 'Where Prometheus metrics are served, or off', defaultText: '/metrics' },
   tokenCacheTtl: { flag: 'token-cache-ttl', env: 'MCP_GATEWAY_TOKEN_CACHE_TTL', arg: '<ms>', integer: true, rule: integerRule(0, MAX_TOKEN_CACHE_TTL, 'milliseconds'), help: 'How long a validated access token is kept in memory before the store is asked again, milliseconds: the most a revocation on another replica can lag (0 = no cache)', defaultText: '5000' }
 }
 
@@ -601,7 +608,8 @@ function resolveGateway (input: Record<string, unknown>, problems: Problems, lab
       maxBodySize: value.maxBodySize as number,
       store,
       storePrefix: value.storePrefix as string,
-      tokenCacheTtl: value.tokenCacheTtl as number
+      tokenCacheTtl: value.tokenCacheTtl as number,
+      metricsPath: value.metricsPath === 'off' || value.metricsPath === false ? false : value.metricsPath as string
     }
   }
 }

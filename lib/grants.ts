@@ -2,6 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto'
 import type { Clock } from './clock.js'
 import type { ClientRecord } from './clients.js'
 import { hashSecret, randomToken, seal, unseal } from './crypto.js'
+import type { EventLogger, GatewayEventMap, GatewayEvents, GrantRevocationReason } from './events.js'
 import { invalidGrant, invalidScope, invalidTarget, temporarilyUnavailable } from './oauth-errors.js'
 import { verifyS256 } from './pkce.js'
 import type { Store } from './stores/types.js'
@@ -104,6 +105,8 @@ export interface GrantServiceOptions {
   refreshGraceMs: number
   /** How long a validated access token is trusted without asking the store again (0 = always ask). */
   tokenCacheTtlMs: number
+  /** Where tokens issued, grants revoked, reuse and replay are reported (and so logged and counted). */
+  events?: GatewayEvents
 }
 
 /** An upstream token this close to expiry is refreshed before it is handed on (clock skew, latency). */
@@ -151,7 +154,7 @@ export class GrantService {
    * PKCE challenge and resource. A second *valid* use revokes what the first one issued (§4.1.3,
    * RFC 9700 §4.2.4); an invalid replay (wrong verifier) revokes nothing, or anyone could revoke.
    */
-  async exchangeCode (client: ClientRecord, p: { code: string, codeVerifier: string, redirectUri?: string, resource?: string | string[] }): Promise<TokenResponse> {
+  async exchangeCode (client: ClientRecord, p: { code: string, codeVerifier: string, redirectUri?: string, resource?: string | string[], log?: EventLogger }): Promise<TokenResponse> {
     const codeHash = hashSecret(p.code)
     const key = `code:${codeHash}`
     const code = await this.#o.store.get<CodeRecord>(key)
@@ -161,7 +164,8 @@ export class GrantService {
     if (!verifyS256(p.codeVerifier, code.codeChallenge)) throw invalidGrant('PKCE verification failed', 'warn')
     this.#checkResource(p.resource, code.resource)
     if (code.consumedBy !== undefined) {
-      await this.revokeGrant(code.consumedBy)
+      this.#emit('code_replay_detected', { clientId: client.clientId, grantId: code.consumedBy }, p.log)
+      await this.revokeGrant(code.consumedBy, 'code_replay', p.log)
       throw invalidGrant('code replayed; the grant it issued is revoked', 'warn')
     }
 
@@ -186,7 +190,7 @@ export class GrantService {
         ...(code.upstreamExpiresAt === undefined ? {} : { upstreamExpiresAt: code.upstreamExpiresAt })
       }
     }
-    unlocked = await this.freshUpstream(unlocked)
+    unlocked = await this.freshUpstream(unlocked, p.log)
     const issued = await this.#issue(unlocked, client)
 
     // Consume last, so a code is never used up without its tokens being stored. The tombstone keeps
@@ -194,10 +198,12 @@ export class GrantService {
     const tombstone: CodeRecord = { ...code, sealedUpstream: '', consumedBy: id }
     const previous = await this.#o.store.swap<CodeRecord>(key, tombstone, this.#o.codeTtlMs)
     if (previous === undefined || previous.consumedBy !== undefined) {
-      await this.revokeGrant(id)
-      if (previous?.consumedBy !== undefined) await this.revokeGrant(previous.consumedBy)
+      this.#emit('code_replay_detected', { clientId: client.clientId, grantId: id }, p.log)
+      await this.revokeGrant(id, 'code_replay', p.log)
+      if (previous?.consumedBy !== undefined) await this.revokeGrant(previous.consumedBy, 'code_replay', p.log)
       throw invalidGrant('code used twice concurrently; both grants revoked', 'warn')
     }
+    this.#emit('tokens_issued', { clientId: client.clientId, grantId: id, grantType: 'authorization_code' }, p.log)
     return issued
   }
 
@@ -206,12 +212,12 @@ export class GrantService {
    * each refresh token works once; presenting a rotated one again revokes the whole grant, unless
    * the operator allowed a grace period for clients that retry a refresh whose answer they lost.
    */
-  async refresh (client: ClientRecord, p: { refreshToken: string, scope?: string, resource?: string | string[] }): Promise<TokenResponse> {
+  async refresh (client: ClientRecord, p: { refreshToken: string, scope?: string, resource?: string | string[], log?: EventLogger }): Promise<TokenResponse> {
     const key = `refresh:${hashSecret(p.refreshToken)}`
     const record = await this.#o.store.get<RefreshRecord>(key)
     if (record === undefined || record.expiresAt <= this.#o.clock.now()) throw invalidGrant('unknown or expired refresh token')
     if (record.clientId !== client.clientId) throw invalidGrant('refresh token issued to another client', 'warn')
-    await this.#rejectReuse(record, record.rotatedAt)
+    await this.#rejectReuse(record, record.rotatedAt, p.log)
     const grant = await this.#o.store.get<GrantRecord>(`grant:${record.grantId}`)
     if (grant === undefined) throw invalidGrant('grant revoked or expired')
     if (p.scope !== undefined && !isSubset(p.scope, grant.scope)) throw invalidScope(`asked for ${p.scope.slice(0, 200)}`)
@@ -221,22 +227,25 @@ export class GrantService {
     const grantKey = Buffer.from(keyText, 'base64url')
     // The upstream is refreshed before the client's token is spent: if the upstream is down, the
     // client keeps a refresh token it can retry with.
-    const unlocked = await this.freshUpstream({ grant, key: grantKey })
+    const unlocked = await this.freshUpstream({ grant, key: grantKey }, p.log)
 
     const now = this.#o.clock.now()
     // Within a grace period the rotated token may come back, so it keeps its wrapped key; otherwise
     // nothing is left in it that opens anything.
     const tombstone: RefreshRecord = { ...record, rotatedAt: record.rotatedAt ?? now, ...(this.#o.refreshGraceMs > 0 ? {} : { wrappedKey: '' }) }
     const previous = await this.#o.store.swap<RefreshRecord>(key, tombstone, Math.max(1, record.expiresAt - now))
-    await this.#rejectReuse(record, previous?.rotatedAt)
+    await this.#rejectReuse(record, previous?.rotatedAt, p.log)
     unlocked.grant.expiresAt = now + this.#o.refreshTtlMs
-    return await this.#issue(unlocked, client)
+    const issued = await this.#issue(unlocked, client)
+    this.#emit('tokens_issued', { clientId: client.clientId, grantId: grant.id, grantType: 'refresh_token' }, p.log)
+    return issued
   }
 
   /** A rotated refresh token presented again, outside the grace period: revoke the whole family. */
-  async #rejectReuse (record: RefreshRecord, rotatedAt: number | undefined): Promise<void> {
+  async #rejectReuse (record: RefreshRecord, rotatedAt: number | undefined, log: EventLogger | undefined): Promise<void> {
     if (rotatedAt === undefined || this.#o.clock.now() - rotatedAt < this.#o.refreshGraceMs) return
-    await this.revokeGrant(record.grantId)
+    this.#emit('refresh_reuse_detected', { clientId: record.clientId, grantId: record.grantId }, log)
+    await this.revokeGrant(record.grantId, 'refresh_reuse', log)
     throw invalidGrant('refresh token reused; grant revoked', 'warn')
   }
 
@@ -244,20 +253,22 @@ export class GrantService {
    * RFC 7009: revoking either token revokes the grant (and so both tokens and the stored upstream
    * token). Unknown tokens and other clients' tokens are ignored, as the RFC asks: 200 either way.
    */
-  async revoke (client: ClientRecord, token: string): Promise<void> {
+  async revoke (client: ClientRecord, token: string, log?: EventLogger): Promise<void> {
     const hash = hashSecret(token)
     const record = await this.#o.store.get<{ grantId: string, clientId: string }>(`refresh:${hash}`) ??
       await this.#o.store.get<{ grantId: string, clientId: string }>(`access:${hash}`)
     if (record === undefined || record.clientId !== client.clientId) return
-    await this.revokeGrant(record.grantId)
+    await this.revokeGrant(record.grantId, 'client_revoked', log)
   }
 
-  async revokeGrant (grantId: string): Promise<void> {
+  /** Ends a grant and every token of it; reported (grant_revoked) only when there was one to end. */
+  async revokeGrant (grantId: string, reason: GrantRevocationReason, log?: EventLogger): Promise<void> {
     this.#forget(grantId)
     const grant = await this.#o.store.take<GrantRecord>(`grant:${grantId}`)
     if (grant === undefined) return
     await this.#o.store.delete(`access:${grant.accessHash}`)
     if (grant.refreshHash !== undefined) await this.#o.store.delete(`refresh:${grant.refreshHash}`)
+    this.#emit('grant_revoked', { clientId: grant.clientId, grantId, reason }, log)
   }
 
   /**
@@ -297,21 +308,21 @@ export class GrantService {
    * per grant at a time (GitHub rotates refresh tokens: two concurrent refreshes would burn the
    * second). A token that never expires (GitHub OAuth Apps) or has time left is used as is.
    */
-  async freshUpstream (unlocked: UnlockedGrant): Promise<UnlockedGrant> {
+  async freshUpstream (unlocked: UnlockedGrant, log?: EventLogger): Promise<UnlockedGrant> {
     const now = this.#o.clock.now()
     const expiresAt = unlocked.grant.upstreamExpiresAt
     if (expiresAt === undefined || expiresAt - now > UPSTREAM_EXPIRY_MARGIN_MS) return unlocked
     // The grant in hand may be an old copy (from the token cache, or another replica refreshed):
     // the store's is the one to refresh from.
     const current = await this.#o.store.get<GrantRecord>(`grant:${unlocked.grant.id}`) ?? unlocked.grant
-    if (current.sealedUpstream !== unlocked.grant.sealedUpstream) return await this.freshUpstream({ ...unlocked, grant: current })
+    if (current.sealedUpstream !== unlocked.grant.sealedUpstream) return await this.freshUpstream({ ...unlocked, grant: current }, log)
     const { r: refreshToken } = unpackUpstream(unseal([unlocked.key], current.sealedUpstream, current.id))
     if (refreshToken === undefined) {
       if (expiresAt > now) return unlocked
-      await this.revokeGrant(current.id)
+      await this.revokeGrant(current.id, 'upstream_expired', log)
       throw invalidGrant('upstream token expired and cannot be refreshed')
     }
-    return { ...unlocked, grant: await this.#singleFlight({ ...unlocked, grant: current }, refreshToken) }
+    return { ...unlocked, grant: await this.#singleFlight({ ...unlocked, grant: current }, refreshToken, log) }
   }
 
   /**
@@ -319,19 +330,19 @@ export class GrantService {
    * return undefined when it cannot be refreshed. If another request already replaced the token that
    * failed, that newer token is used instead of refreshing twice.
    */
-  async recoverUpstream (unlocked: UnlockedGrant): Promise<UnlockedGrant | undefined> {
+  async recoverUpstream (unlocked: UnlockedGrant, log?: EventLogger): Promise<UnlockedGrant | undefined> {
     const current = await this.#o.store.get<GrantRecord>(`grant:${unlocked.grant.id}`)
     if (current === undefined) return undefined
     if (current.sealedUpstream !== unlocked.grant.sealedUpstream) return { ...unlocked, grant: current }
     const { r: refreshToken } = unpackUpstream(unseal([unlocked.key], current.sealedUpstream, current.id))
     if (refreshToken === undefined) return undefined
-    return { ...unlocked, grant: await this.#singleFlight({ ...unlocked, grant: current }, refreshToken) }
+    return { ...unlocked, grant: await this.#singleFlight({ ...unlocked, grant: current }, refreshToken, log) }
   }
 
-  async #singleFlight (unlocked: UnlockedGrant, refreshToken: string): Promise<GrantRecord> {
+  async #singleFlight (unlocked: UnlockedGrant, refreshToken: string, log: EventLogger | undefined): Promise<GrantRecord> {
     const running = this.#upstreamRefreshes.get(unlocked.grant.id)
     if (running !== undefined) return await running
-    const refresh = this.#refreshUpstream(unlocked, refreshToken)
+    const refresh = this.#refreshUpstream(unlocked, refreshToken, log)
     this.#upstreamRefreshes.set(unlocked.grant.id, refresh)
     try {
       return await refresh
@@ -340,14 +351,15 @@ export class GrantService {
     }
   }
 
-  async #refreshUpstream ({ grant, key }: UnlockedGrant, refreshToken: string): Promise<GrantRecord> {
+  async #refreshUpstream ({ grant, key }: UnlockedGrant, refreshToken: string, log: EventLogger | undefined): Promise<GrantRecord> {
     let tokens: UpstreamTokens
     try {
       tokens = await this.#o.upstream.refresh(refreshToken)
     } catch (err) {
+      if (err instanceof UpstreamError) this.#emit('upstream_error', { kind: err.kind }, log)
       if (err instanceof UpstreamError && err.kind === 'oauth_error') {
         // The upstream refused the refresh token: the login is over, the client must authorize again.
-        await this.revokeGrant(grant.id)
+        await this.revokeGrant(grant.id, 'upstream_refused', log)
         throw invalidGrant(`upstream refused the refresh: ${err.oauthError ?? 'unknown error'}`)
       }
       throw temporarilyUnavailable(`upstream refresh failed: ${err instanceof Error ? err.message : String(err)}`)
@@ -429,6 +441,10 @@ export class GrantService {
   /** Every key the token may have been wrapped under: one per configured secret, newest first. */
   #unwrapKeys (token: string): Buffer[] {
     return this.#o.sealKeys.map((secret) => createHmac('sha256', secret).update(token).digest())
+  }
+
+  #emit<K extends keyof GatewayEventMap> (name: K, payload: GatewayEventMap[K], log: EventLogger | undefined): void {
+    this.#o.events?.emit(name, payload, log)
   }
 
   #forget (grantId: string): void {

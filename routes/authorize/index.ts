@@ -37,7 +37,7 @@ type ClientReturn = Pick<FlowRecord, 'redirectUri' | 'state'>
  */
 const authorize: FastifyPluginAsyncTypebox = async (app) => {
   const gateway = app.getDecorator<GatewayContext>('mcpGateway')
-  const { options, urls, clients, grants, upstream, store, clock, scopeNeeds } = gateway
+  const { options, urls, clients, grants, upstream, store, clock, scopeNeeds, events } = gateway
   const flows = new FlowStore({ store, clock, ttlMs: options.flowTtl * 1000 })
   const consents = new ConsentStore({ store, ttlMs: options.clientTtl * 1000 })
   const secure = urls.issuer.startsWith('https:')
@@ -130,12 +130,12 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     const userOk = safeEqual(body.username, options.username)
     const passwordOk = safeEqual(body.password, options.password)
     if (!userOk || !passwordOk) {
-      req.log.info({ clientId: client.clientId }, 'login failed')
+      events.emit('login_failed', { clientId: client.clientId }, req.log)
       return page(reply, 401, loginPage({ action: loginPath, flowId: flow.id, csrf: flow.csrf, flow: await view(flow, client), username: body.username, error: 'Wrong username or password.' }))
     }
     flow.userId = options.username
     await flows.save(flow)
-    req.log.info({ clientId: client.clientId }, 'login succeeded')
+    events.emit('login_succeeded', { clientId: client.clientId }, req.log)
     const { scopes } = await resolveUpstream(req, reply, flow)
     if (scopes === undefined) return reply
     if (await consents.covers(flow.userId, client.clientId, scopes)) {
@@ -162,7 +162,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     if (flow.userId === undefined) return reply.redirect(`${loginPath}?flow=${flow.id}`, 303)
     if (body.decision === 'deny') {
       await flows.finish(flow.id)
-      req.log.info({ clientId: client.clientId }, 'consent denied')
+      events.emit('consent_denied', { clientId: client.clientId }, req.log)
       return redirectToClient(reply, flow, { error: 'access_denied', error_description: 'the user denied access' }, 303)
     }
     if (body.remember === 'on') {
@@ -170,7 +170,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       if (scopes === undefined) return reply
       await consents.remember(flow.userId, client.clientId, scopes)
     }
-    req.log.info({ clientId: client.clientId, remembered: body.remember === 'on' }, 'consent given')
+    events.emit('consent_given', { clientId: client.clientId, remembered: body.remember === 'on' }, req.log)
     return await goUpstream(req, reply, flow)
   })
 
@@ -200,6 +200,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     try {
       tokens = await upstream.exchangeCode({ code: q.code, codeVerifier: pending.verifier })
     } catch (err) {
+      upstreamFailed(err)
       req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream code exchange failed')
       return redirectToClient(reply, flow, upstreamFailure(err), 302)
     }
@@ -212,9 +213,14 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       userId: flow.userId ?? options.username,
       upstream: tokens
     })
-    req.log.info({ clientId: flow.clientId }, 'authorization code issued')
+    events.emit('code_issued', { clientId: flow.clientId }, req.log)
     return redirectToClient(reply, flow, { code }, 302)
   })
+
+  /** Counts an upstream failure by kind (the caller logs it); anything else (the store) is not the upstream's. */
+  function upstreamFailed (err: unknown): void {
+    if (err instanceof UpstreamError) events.emit('upstream_error', { kind: err.kind })
+  }
 
   function browserOf (req: FastifyRequest): string | undefined {
     const raw = req.cookies[cookieName]
@@ -253,6 +259,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     try {
       return { scopes: await upstreamScopes(flow) }
     } catch (err) {
+      upstreamFailed(err)
       req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream unavailable')
       page(reply, 502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute; if it persists, tell the gateway's operator.`)
       return {}
@@ -273,6 +280,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       const state = await flows.beginUpstream(flow, verifier)
       target = await upstream.authorizeUrl({ state, codeChallenge: challenge, scopes: await upstreamScopes(flow) })
     } catch (err) {
+      upstreamFailed(err)
       req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream unavailable')
       return page(reply, 502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute.`)
     }

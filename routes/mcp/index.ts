@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { OutgoingHttpHeaders } from 'node:http'
+import { performance } from 'node:perf_hooks'
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
 import { EventEmitter } from 'node:events'
 import type { AuthenticatedRequest, UnlockedGrant } from '../../lib/grants.js'
@@ -30,7 +31,7 @@ function isDotSegment (segment: string): boolean {
  * in its place. Bodies go through as bytes; responses (JSON or SSE) stream back without buffering.
  */
 const mcp: FastifyPluginAsync = async (app) => {
-  const { options, urls, grants, store, clock, scopeNeeds } = app.getDecorator<GatewayContext>('mcpGateway')
+  const { options, urls, grants, store, clock, scopeNeeds, events } = app.getDecorator<GatewayContext>('mcpGateway')
   const sessions = new SessionStore({ store, clock, ttlMs: options.refreshTokenTtl * 1000, cacheTtlMs: options.tokenCacheTtl })
   const upstreamUrl = new URL(options.upstreamRs)
   const upstreamBase = upstreamUrl.pathname.replace(/\/+$/, '')
@@ -38,6 +39,17 @@ const mcp: FastifyPluginAsync = async (app) => {
   // Keep-alive to one origin; no cap on connections, since every open SSE stream holds one.
   const pool = new Pool(upstreamUrl.origin, { connections: null, bodyTimeout: 0, headersTimeout: options.proxyTimeout })
   app.addHook('onClose', async () => { await pool.destroy() })
+  // Open event streams, each with what closing the gateway does to it, in preClose: the server only
+  // finishes closing once they are gone, and the onClose hooks (the pool's) run after that. A GET
+  // stream (the upstream's channel to the client, which never ends by itself) is ended at once and
+  // cleanly, so the client sees the stream end, not a reset, and reconnects elsewhere. A POST answered
+  // with a stream is a call in flight: it gets the grace time to finish, like any other request. Either
+  // way the connection closes once the response is complete: Node leaves a keep-alive connection that
+  // turns idle after server.close() open, and close() would wait for it.
+  const streams = new Set<() => void>()
+  app.addHook('preClose', async () => {
+    for (const close of streams) close()
+  })
 
   const mountPath = `${app.prefix}/mcp`
   const publicOrigin = new URL(urls.issuer).origin
@@ -97,7 +109,7 @@ const mcp: FastifyPluginAsync = async (app) => {
     }
 
     try {
-      grant = await grants.freshUpstream(grant)
+      grant = await grants.freshUpstream(grant, req.log)
     } catch (err) {
       return await upstreamTokenLost(req, reply, err)
     }
@@ -121,13 +133,18 @@ const mcp: FastifyPluginAsync = async (app) => {
       clientLeft = true
       aborter.emit('abort')
     })
-    const send = async (g: UnlockedGrant) => await pool.request({
-      method: req.method as Dispatcher.HttpMethod,
-      path,
-      headers: upstreamRequestHeaders(req.headers, forwarded, options.upstreamHeaders, g === auth ? auth.upstreamToken : grants.upstreamAccessToken(g)),
-      body,
-      signal: aborter
-    })
+    const send = async (g: UnlockedGrant) => {
+      const started = performance.now()
+      const res = await pool.request({
+        method: req.method as Dispatcher.HttpMethod,
+        path,
+        headers: upstreamRequestHeaders(req.headers, forwarded, options.upstreamHeaders, g === auth ? auth.upstreamToken : grants.upstreamAccessToken(g)),
+        body,
+        signal: aborter
+      })
+      events.emit('proxy_response', { method: req.method, seconds: (performance.now() - started) / 1000 })
+      return res
+    }
 
     let upstream: Dispatcher.ResponseData
     try {
@@ -135,7 +152,7 @@ const mcp: FastifyPluginAsync = async (app) => {
       if (upstream.statusCode === 401) {
         // Always consume a body we do not pass on, or its socket is never released.
         await upstream.body.dump()
-        const recovered = await grants.recoverUpstream(grant).catch(() => undefined)
+        const recovered = await grants.recoverUpstream(grant, req.log).catch(() => undefined)
         if (recovered === undefined) return await upstreamRejected(req, reply, grant)
         grant = recovered
         upstream = await send(grant)
@@ -153,6 +170,7 @@ const mcp: FastifyPluginAsync = async (app) => {
       if (needed !== undefined) {
         await upstream.body.dump()
         await scopeNeeds.add(grant.grant.userId, needed)
+        events.emit('upstream_error', { kind: 'upstream_403_scope' })
         req.log.info({ grantId: grant.grant.id, scopes: needed }, 'upstream asked for more scopes')
         return await challenge(req, reply, 'insufficient_scope', `the upstream needs more scopes${needed.length > 0 ? `: ${needed.join(' ')}` : ''}; authorize again`, 403)
       }
@@ -174,12 +192,30 @@ const mcp: FastifyPluginAsync = async (app) => {
     reply.hijack()
     reply.raw.writeHead(upstream.statusCode, { ...reply.getHeaders(), ...headers } as OutgoingHttpHeaders)
     reply.raw.flushHeaders()
-    const events = upstream.body
+    const stream = upstream.body
     // pipe() keeps backpressure; a client that leaves ends the upstream stream, and an upstream that
     // leaves ends the client's.
-    events.pipe(reply.raw)
-    reply.raw.on('close', () => { if (!events.destroyed) events.destroy() })
-    events.on('error', (err) => {
+    stream.pipe(reply.raw)
+    let shuttingDown = false
+    const close = (): void => {
+      const socket = reply.raw.socket
+      reply.raw.once('finish', () => { socket?.end() })
+      if (req.method !== 'GET') return
+      shuttingDown = true
+      stream.unpipe(reply.raw)
+      reply.raw.end()
+      stream.destroy()
+    }
+    streams.add(close)
+    events.emit('stream_opened', {})
+    reply.raw.on('close', () => {
+      streams.delete(close)
+      events.emit('stream_closed', {})
+      if (!stream.destroyed) stream.destroy()
+    })
+    stream.on('error', (err) => {
+      // Ended by us at shutdown: undici reports the destroyed body as aborted, which it is meant to be.
+      if (shuttingDown) return
       if (!clientLeft) req.log.info({ err: { message: err.message } }, 'mcp stream ended early')
       reply.raw.destroy()
     })
@@ -201,8 +237,9 @@ const mcp: FastifyPluginAsync = async (app) => {
    * handed fresh gateway tokens over the same dead upstream token.
    */
   async function upstreamRejected (req: FastifyRequest, reply: FastifyReply, { grant }: UnlockedGrant): Promise<FastifyReply> {
-    await grants.revokeGrant(grant.id)
-    req.log.info({ grantId: grant.id }, 'upstream rejected the grant; grant revoked')
+    events.emit('upstream_error', { kind: 'upstream_401' })
+    // Logged as 'grant revoked', reason upstream_rejected.
+    await grants.revokeGrant(grant.id, 'upstream_rejected', req.log)
     return await challenge(req, reply, 'invalid_token', 'the upstream no longer accepts this authorization')
   }
 
@@ -217,9 +254,11 @@ const mcp: FastifyPluginAsync = async (app) => {
   async function upstreamFailure (req: FastifyRequest, reply: FastifyReply, err: unknown, clientLeft: boolean): Promise<FastifyReply | undefined> {
     if (clientLeft) return undefined
     if (err instanceof undiciErrors.HeadersTimeoutError) {
+      events.emit('upstream_error', { kind: 'proxy_504' })
       req.log.error({ err: { code: err.code } }, 'upstream MCP server too slow')
       return await reply.code(504).send({ error: 'gateway_timeout', error_description: 'the upstream MCP server did not answer in time' })
     }
+    events.emit('upstream_error', { kind: 'proxy_502' })
     req.log.error({ err: { message: err instanceof Error ? err.message : String(err), code: (err as { code?: string }).code } }, 'upstream MCP server unreachable')
     return await reply.code(502).send({ error: 'bad_gateway', error_description: 'the upstream MCP server is unreachable' })
   }

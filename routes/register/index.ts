@@ -19,7 +19,7 @@ const invalidRedirectUri = (description: string) =>
  * rate limit per address, validated redirect URIs, and clients that expire when left unused.
  */
 const register: FastifyPluginAsyncTypebox = async (app) => {
-  const { clients } = app.getDecorator<GatewayContext>('mcpGateway')
+  const { clients, events } = app.getDecorator<GatewayContext>('mcpGateway')
 
   // RFC 7591 §3.2.2 knows only metadata errors: a body that is not JSON at all is one too.
   app.setErrorHandler(oauthJsonErrorHandler((err) => {
@@ -60,7 +60,7 @@ const register: FastifyPluginAsyncTypebox = async (app) => {
       response_types: ['code']
     }
     const { client, secret } = await clients.register(metadata)
-    req.log.info({ clientId: client.clientId, authMethod: metadata.token_endpoint_auth_method }, 'client registered')
+    events.emit('client_registered', { clientId: client.clientId, authMethod: metadata.token_endpoint_auth_method }, req.log)
     return reply.code(201).send({
       client_id: client.clientId,
       client_id_issued_at: Math.floor(client.issuedAt / 1000),

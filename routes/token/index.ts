@@ -28,16 +28,13 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
       if (body.code === undefined) throw invalidRequest('code is required')
       // Every code is issued with an S256 challenge, so a request without a verifier is a downgrade.
       if (body.code_verifier === undefined) throw invalidRequest('code_verifier is required')
-      const issued = await grants.exchangeCode(client, { code: body.code, codeVerifier: body.code_verifier, redirectUri: body.redirect_uri, resource: body.resource })
-      req.log.info({ clientId: client.clientId, grantType: body.grant_type }, 'tokens issued')
-      return issued
+      // The grant service reports tokens_issued (and replays), logged through this request's logger.
+      return await grants.exchangeCode(client, { code: body.code, codeVerifier: body.code_verifier, redirectUri: body.redirect_uri, resource: body.resource, log: req.log })
     }
     if (body.grant_type === 'refresh_token') {
       if (body.refresh_token === undefined) throw invalidRequest('refresh_token is required')
       if (!client.metadata.grant_types.includes('refresh_token')) throw unauthorizedClient('client did not register refresh_token')
-      const issued = await grants.refresh(client, { refreshToken: body.refresh_token, scope: body.scope, resource: body.resource })
-      req.log.info({ clientId: client.clientId, grantType: body.grant_type }, 'tokens refreshed')
-      return issued
+      return await grants.refresh(client, { refreshToken: body.refresh_token, scope: body.scope, resource: body.resource, log: req.log })
     }
     throw unsupportedGrantType()
   })
@@ -49,7 +46,8 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
     const body = req.body
     const client = await clients.authenticate({ basic: req.headers.authorization, clientId: body.client_id, clientSecret: body.client_secret })
     // The hint only orders the lookups (RFC 7009 §2.1); both kinds are searched whatever it says.
-    await grants.revoke(client, body.token)
+    // A grant that ends is also reported on its own (grant_revoked, with its id).
+    await grants.revoke(client, body.token, req.log)
     req.log.info({ clientId: client.clientId }, 'token revoked')
     return reply.code(200).send(null)
   })

@@ -56,7 +56,8 @@ const EVERY_SETTING: Array<[string, string, string]> = [
   ['--max-body-size', 'MCP_GATEWAY_MAX_BODY_SIZE', '1048576'],
   ['--store', 'MCP_GATEWAY_STORE', 'rediss://gateway:s3cret@redis.example.com:6380/2'],
   ['--store-prefix', 'MCP_GATEWAY_STORE_PREFIX', 'gw.prod_1-a:'],
-  ['--token-cache-ttl', 'MCP_GATEWAY_TOKEN_CACHE_TTL', '1500']
+  ['--token-cache-ttl', 'MCP_GATEWAY_TOKEN_CACHE_TTL', '1500'],
+  ['--metrics-path', 'MCP_GATEWAY_METRICS_PATH', '/internal/metrics']
 ]
 // Flags that take no value: `--flag` alone (the value above is for `--flag=value` and the variable).
 const VALUELESS = new Set(['--disable-get-stream'])
@@ -103,7 +104,8 @@ const EXPECTED_GATEWAY = {
   maxBodySize: 1048576,
   store: 'rediss://gateway:s3cret@redis.example.com:6380/2',
   storePrefix: 'gw.prod_1-a:',
-  tokenCacheTtl: 1500
+  tokenCacheTtl: 1500,
+  metricsPath: '/internal/metrics'
 }
 
 t.test('loadConfig: defaults with only --upstream-rs', async (t) => {
@@ -964,4 +966,12 @@ t.test('a store password never appears in an error, a warning or the help', asyn
   t.ok(texts.length > 30, `${texts.length} texts checked`)
   t.ok(texts.some((text) => text.includes('--store')), 'the store is named')
   for (const text of texts) t.notMatch(text, /hunter2|redis\.example/)
+})
+
+t.test('--metrics-path: a path, or off', async (t) => {
+  t.equal(load(['--upstream-rs', RS]).gateway.metricsPath, '/metrics')
+  t.equal(load(['--upstream-rs', RS, '--metrics-path', 'off']).gateway.metricsPath, false)
+  t.equal(parseGatewayOptions({ publicUrl: 'http://localhost:8002', upstreamRs: RS, secret: SECRET_A, metricsPath: false }).options.metricsPath, false)
+  const error = configError(() => loadConfig(['--upstream-rs', RS, '--metrics-path', 'metrics'], {}))
+  t.match(error.message, /--metrics-path \(MCP_GATEWAY_METRICS_PATH\): must be a path such as \/metrics, or off/)
 })

@@ -1,0 +1,110 @@
+import type { FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { GRANT_REVOCATION_REASONS, UPSTREAM_FAILURE_KINDS } from '../lib/events.js'
+import type { GatewayContext } from './context.js'
+
+export interface MetricsPluginOptions {
+  /** false: no /metrics route, no hook, nothing counted. Default true. */
+  enabled?: boolean
+  /** Where the metrics are served, under the gateway's prefix. Default '/metrics'. */
+  path?: string
+  /** Also the process and Node.js metrics of prom-client (CPU, memory, event loop, GC). Default false. */
+  processMetrics?: boolean
+}
+
+// Plain path segments: no Fastify parameter (`:x`) or wildcard, nothing that needs escaping.
+const PATH = /^\/[A-Za-z0-9._~/-]*$/
+// Time to the upstream's response headers: a tool call can take minutes (proxyTimeout is 300 s by default).
+const PROXY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+
+/**
+ * Prometheus metrics for the gateway, in a registry of its own: never prom-client's global one, so two
+ * gateways in one process, or a host app with its own metrics, never collide. Counts what the gateway's
+ * event bus reports (OAuth events, upstream errors, proxy latency, open streams) and every request by
+ * route pattern (never the raw URL, which could carry a code or an unbounded number of values).
+ *
+ * fp-wrapped so that its request hook covers every route of the gateway: register it in the gateway's
+ * scope after the context and before the routes. The gateway root is not fp, so the host sees none of it.
+ */
+const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
+  if (opts.enabled === false) return
+  const path = opts.path ?? '/metrics'
+  if (!PATH.test(path)) throw new Error(`metrics path must be an absolute path, got ${JSON.stringify(path.slice(0, 100))}`)
+  const { events } = app.getDecorator<GatewayContext>('mcpGateway')
+
+  const registry = new Registry()
+  if (opts.processMetrics === true) collectDefaultMetrics({ register: registry })
+  const registers = [registry]
+
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered by the gateway, by route pattern, method and status (499: the client left before the response started)',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers
+  })
+  const proxyDuration = new Histogram({
+    name: 'mcp_proxy_duration_seconds',
+    help: 'Time from forwarding an MCP request to the upstream MCP server\'s response headers, seconds',
+    labelNames: ['method'] as const,
+    buckets: PROXY_BUCKETS,
+    registers
+  })
+  const openStreams = new Gauge({ name: 'mcp_open_streams', help: 'SSE streams open from the upstream MCP server to clients', registers })
+  const clientsRegistered = new Counter({ name: 'oauth_clients_registered_total', help: 'Clients registered (RFC 7591)', registers })
+  const logins = new Counter({ name: 'oauth_logins_total', help: 'Sign-ins at the gateway\'s login page, by result', labelNames: ['result'] as const, registers })
+  const consents = new Counter({ name: 'oauth_consents_total', help: 'Answers on the consent page, by decision and whether it was remembered', labelNames: ['decision', 'remembered'] as const, registers })
+  const codes = new Counter({ name: 'oauth_codes_issued_total', help: 'Authorization codes issued to clients', registers })
+  const tokens = new Counter({ name: 'oauth_tokens_issued_total', help: 'Token responses issued, by grant type (refresh_token: refreshes)', labelNames: ['grant_type'] as const, registers })
+  const reuse = new Counter({ name: 'oauth_refresh_reuse_detected_total', help: 'Rotated refresh tokens presented again (the grant is revoked)', registers })
+  const replay = new Counter({ name: 'oauth_code_replay_detected_total', help: 'Authorization codes used again (the grant is revoked)', registers })
+  const revoked = new Counter({ name: 'oauth_grants_revoked_total', help: 'Grants ended before their time, by reason', labelNames: ['reason'] as const, registers })
+  const upstreamErrors = new Counter({ name: 'upstream_errors_total', help: 'Failures talking to the upstream, by kind', labelNames: ['kind'] as const, registers })
+
+  // Known series start at 0, so rates and alerts work before the first occurrence.
+  for (const result of ['success', 'failure']) logins.inc({ result }, 0)
+  for (const [decision, remembered] of [['approved', 'false'], ['approved', 'true'], ['denied', 'false']]) consents.inc({ decision, remembered }, 0)
+  for (const grantType of ['authorization_code', 'refresh_token']) tokens.inc({ grant_type: grantType }, 0)
+  for (const reason of GRANT_REVOCATION_REASONS) revoked.inc({ reason }, 0)
+  for (const kind of UPSTREAM_FAILURE_KINDS) upstreamErrors.inc({ kind }, 0)
+
+  const unsubscribe = [
+    events.on('client_registered', () => { clientsRegistered.inc() }),
+    events.on('login_succeeded', () => { logins.inc({ result: 'success' }) }),
+    events.on('login_failed', () => { logins.inc({ result: 'failure' }) }),
+    events.on('consent_given', (e) => { consents.inc({ decision: 'approved', remembered: String(e.remembered) }) }),
+    events.on('consent_denied', () => { consents.inc({ decision: 'denied', remembered: 'false' }) }),
+    events.on('code_issued', () => { codes.inc() }),
+    events.on('tokens_issued', (e) => { tokens.inc({ grant_type: e.grantType }) }),
+    events.on('refresh_reuse_detected', () => { reuse.inc() }),
+    events.on('code_replay_detected', () => { replay.inc() }),
+    events.on('grant_revoked', (e) => { revoked.inc({ reason: e.reason }) }),
+    events.on('upstream_error', (e) => { upstreamErrors.inc({ kind: e.kind }) }),
+    events.on('proxy_response', (e) => { proxyDuration.observe({ method: e.method }, e.seconds) }),
+    events.on('stream_opened', () => { openStreams.inc() }),
+    events.on('stream_closed', () => { openStreams.dec() })
+  ]
+  app.addHook('onClose', async () => {
+    for (const off of unsubscribe) off()
+  })
+
+  // On the raw response's 'close', which comes after the response is finished and also when the
+  // client leaves mid-way (an SSE stream usually ends so), where onResponse would not run.
+  app.addHook('onRequest', async (req, reply) => {
+    reply.raw.once('close', () => {
+      requests.inc({
+        // A 404 never gets here (the gateway leaves not-found to the host), but the type allows no route.
+        /* c8 ignore next */
+        route: req.routeOptions.url ?? 'unmatched',
+        method: req.method,
+        status: reply.raw.headersSent ? String(reply.raw.statusCode) : '499'
+      })
+    })
+  })
+
+  app.get(path, { logLevel: 'warn' }, async (_req, reply) => {
+    return await reply.header('content-type', registry.contentType).header('cache-control', 'no-store').send(await registry.metrics())
+  })
+}
+
+export default fp(metrics, { name: 'mcp-gateway-metrics', fastify: '5.x', dependencies: ['mcp-gateway-context'] })
