@@ -91,7 +91,7 @@ function checkOutage (t: Test, outcomes: Record<string, Outcome>, slowestMs: num
   const get = (what: string): Outcome => outcomes[what] as Outcome
   const body = (what: string): Record<string, unknown> => { try { return get(what).res.json() } catch { return { unparsed: get(what).res.body } } }
   t.equal(get('readyz').status, 503, '/readyz 503 while Redis is down')
-  t.same(body('readyz'), { status: 'not ready', store: 'unavailable' }, '/readyz names the store')
+  t.same(body('readyz'), { status: 'not ready', store: 'unavailable', upstream: 'ok' }, '/readyz names the store')
   t.equal(get('healthz').status, 200, '/healthz (liveness) still 200: no restart loop')
   t.equal(get('metadata').status, 200, 'discovery needs no store and still answers')
   t.equal(get('mcp').status, 503, '/mcp: 503', { body: get('mcp').res.body })
