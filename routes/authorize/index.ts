@@ -1,4 +1,4 @@
-import cookie from '@fastify/cookie'
+import { fastifyCookie } from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -46,7 +46,9 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   const loginPath = new URL(urls.login).pathname
   const consentPath = new URL(urls.consent).pathname
 
-  await app.register(cookie, { secret: options.secrets })
+  // @fastify/cookie's signer only, not the plugin: its decorators would clash with a host app that
+  // registered the plugin itself. The first secret signs, all verify (rotation).
+  const signer = fastifyCookie.signerFactory(options.secrets)
   // The login and consent forms post form bodies, and nothing else is accepted here.
   app.removeAllContentTypeParsers()
   await app.register(formbody, { bodyLimit: 16 * 1024 })
@@ -107,7 +109,8 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       // The gateway grants one scope; what the client asked for beyond it is ignored (RFC 6749 §3.3).
       scope: options.mcpScope
     })
-    reply.setCookie(cookieName, browser, { signed: true, httpOnly: true, sameSite: 'lax', secure, path: '/', maxAge: options.flowTtl })
+    // The name is ours and the value is base64url plus the signer's base64: nothing to encode.
+    reply.header('set-cookie', `${cookieName}=${signer.sign(browser)}; Max-Age=${options.flowTtl}; Path=/; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`)
     return reply.header('cache-control', 'no-store').redirect(`${loginPath}?flow=${flow.id}`, 302)
   })
 
@@ -223,9 +226,9 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   function browserOf (req: FastifyRequest): string | undefined {
-    const raw = req.cookies[cookieName]
+    const raw = cookieValue(req.headers.cookie, cookieName)
     if (raw === undefined) return undefined
-    const unsigned = req.unsignCookie(raw)
+    const unsigned = signer.unsign(raw)
     return unsigned.valid && unsigned.value !== null ? unsigned.value : undefined
   }
 
@@ -316,6 +319,15 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer')
       .redirect(`${back.redirectUri}${separator}${query.toString()}`, status)
   }
+}
+
+/** One cookie's value from a Cookie header (RFC 6265 §5.4: `name=value` pairs separated by `; `). */
+function cookieValue (header: string | undefined, name: string): string | undefined {
+  for (const pair of (header ?? '').split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq !== -1 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim()
+  }
+  return undefined
 }
 
 function page (reply: FastifyReply, status: number, titleOrHtml: string, message?: string): FastifyReply {

@@ -130,13 +130,21 @@ t.test('the gateway logs through the host\'s logger, honouring the register call
   t.ok(quiet.logs.some((l) => (l.req as { url?: string } | undefined)?.url === '/hello'), '…and not the host\'s own request lines')
 })
 
+t.test('a host with @fastify/cookie at its root can register the gateway (it uses only the signer)', async (t) => {
+  const github = await startFakeGithub()
+  t.teardown(() => github.close())
+  const app = Fastify({ logger: false })
+  t.teardown(async () => { await app.close() })
+  await app.register(cookie)
+  await t.resolves(async () => { await app.register(gateway, gatewayOptions(github, new ManualClock(Date.now()), { prefix: '/gw' })).ready() })
+})
+
 /*
- * A host that registers @fastify/cors or @fastify/cookie at its root cannot embed the gateway yet: the
- * gateway registers them again in its scope, and their request decorators already exist there
- * (FST_ERR_DEC_ALREADY_PRESENT). The fixes are in plugins/cors.ts and routes/authorize/index.ts.
+ * A host that registers @fastify/cors at its root cannot embed the gateway yet: the gateway registers it
+ * again in its scope, and its request decorator already exists there (FST_ERR_DEC_ALREADY_PRESENT).
  */
-for (const [name, plugin, options] of [['@fastify/cors', cors, { origin: ORIGIN }], ['@fastify/cookie', cookie, {}]] as const) {
-  t.test(`a host with ${name} at its root can register the gateway`, { todo: 'the gateway registers it again in its own scope: FST_ERR_DEC_ALREADY_PRESENT' }, async (t) => {
+for (const [name, plugin, options] of [['@fastify/cors', cors, { origin: ORIGIN }]] as const) {
+  t.test(`a host with ${name} at its root can register the gateway`, { todo: 'the gateway registers @fastify/cors again in its own scope: FST_ERR_DEC_ALREADY_PRESENT (issue 5, open)' }, async (t) => {
     const github = await startFakeGithub()
     t.teardown(() => github.close())
     const app = Fastify({ logger: false })
