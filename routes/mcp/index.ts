@@ -102,6 +102,13 @@ const mcp: FastifyPluginAsync = async (app) => {
     if (req.method === 'GET' && options.disableGetStream) {
       return await reply.code(405).header('allow', 'POST, DELETE').send({ error: 'method_not_allowed', error_description: 'this server has no GET stream' })
     }
+    const raw = req.url.slice(mountPath.length)
+    const query = raw.indexOf('?')
+    const restPath = query === -1 ? raw : raw.slice(0, query)
+    if (!SAFE_SUB_PATH.test(restPath) || restPath.split('/').some(isDotSegment)) {
+      // The upstream (or a CDN before it) may resolve `..`: the user's token must not leave /mcp.
+      return await reply.code(400).send({ error: 'invalid_request', error_description: 'the path may not leave /mcp' })
+    }
     const sessionId = req.headers['mcp-session-id']
     if (typeof sessionId === 'string' && !await sessions.claim(sessionId, auth.grant.id)) {
       req.log.warn({ grantId: auth.grant.id }, 'mcp session id of another grant refused')
@@ -112,13 +119,6 @@ const mcp: FastifyPluginAsync = async (app) => {
       grant = await grants.freshUpstream(grant, req.log)
     } catch (err) {
       return await upstreamTokenLost(req, reply, err)
-    }
-    const raw = req.url.slice(mountPath.length)
-    const query = raw.indexOf('?')
-    const restPath = query === -1 ? raw : raw.slice(0, query)
-    if (!SAFE_SUB_PATH.test(restPath) || restPath.split('/').some(isDotSegment)) {
-      // The upstream (or a CDN before it) may resolve `..`: the user's token must not leave /mcp.
-      return await reply.code(400).send({ error: 'invalid_request', error_description: 'the path may not leave /mcp' })
     }
     const search = [upstreamQuery, query === -1 ? '' : raw.slice(query + 1)].filter(Boolean).join('&')
     const path = `${upstreamBase}${restPath}${search === '' ? '' : `?${search}`}`
