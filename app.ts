@@ -70,7 +70,7 @@ const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (app, { option
   // Shared state: options, URLs, store, clients, grants, the upstream client.
   await app.register(context, { options, urls, store, clock })
   // Prometheus metrics in a registry of the gateway's own; before the routes, so its hook sees them all.
-  await app.register(metrics, { enabled: options.metricsPath !== false, path: options.metricsPath === false ? undefined : options.metricsPath })
+  await app.register(metrics, { path: options.metricsPath })
   // Per-route limits (login, token, registration), counted per client address, across replicas
   // when the store is Redis.
   await app.register(rateLimit, {

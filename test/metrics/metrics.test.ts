@@ -9,7 +9,7 @@ import { createPkcePair } from '../../lib/pkce.js'
 import type { FakeGithub, FakeGithubOptions } from '../helpers/fake-github.js'
 import { startFakeMcp, type FakeMcp } from '../helpers/fake-mcp.js'
 import { authorizeFully, Browser, exchangeCode, pathOf, registerClient, SECRET, startFlow, tokenRequest, visitUpstream, type RegisteredClient } from '../helpers/gateway.js'
-import { buildWithMetrics, sample, type BuildOptions } from './build.js'
+import { buildWithMetrics, sample, type BuildOptions } from '../helpers/metrics.js'
 
 /*
  * plugins/metrics.ts and the events behind it, through app.inject: what an operator scraping /metrics
@@ -300,7 +300,7 @@ t.test('upstream errors by kind: 403 step-up, 401 without refresh, 502, 504, a f
 })
 
 t.test('metrics: false → no /metrics, and the gateway works as before', async (t) => {
-  const { app } = await buildWithMetrics(t, { metrics: { enabled: false } })
+  const { app } = await buildWithMetrics(t, { gateway: { metricsPath: false } })
   t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 404)
   const client = await registerClient(app)
   const flow = await authorizeFully(app, client)
@@ -308,7 +308,7 @@ t.test('metrics: false → no /metrics, and the gateway works as before', async 
 })
 
 t.test('a moved path: served there, and /metrics is 404', async (t) => {
-  const { app } = await buildWithMetrics(t, { metrics: { path: '/internal/prometheus' } })
+  const { app } = await buildWithMetrics(t, { gateway: { metricsPath: '/internal/prometheus' } })
   await registerClient(app)
   t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 404)
   const text = await scrape(app, '/internal/prometheus')
@@ -322,23 +322,17 @@ t.test('under a host\'s prefix: the path follows it, and routes are labelled wit
   t.equal(sample(text, 'http_requests_total', { route: '/gw/healthz', method: 'GET', status: '200' }), 1)
 })
 
-t.test('a path that is not one is refused at boot', async (t) => {
+t.test('a metrics path that is not one is refused at boot, naming the option', async (t) => {
   for (const path of ['metrics', '/metrics?x=1', '/met rics', '', '/metrics/:id', '/metrics*', '/m%2f']) {
-    await t.rejects(buildWithMetrics(t, { metrics: { path } }), { message: /metrics path must be an absolute path/ }, JSON.stringify(path))
+    await t.rejects(buildWithMetrics(t, { gateway: { metricsPath: path } }), { name: 'ConfigError', message: /metricsPath/ }, JSON.stringify(path))
   }
 })
 
-t.test('process metrics when asked, in the gateway\'s registry only; two gateways never collide', async (t) => {
-  const one = await buildWithMetrics(t, { metrics: { processMetrics: true } })
-  const two = await buildWithMetrics(t, { metrics: { processMetrics: true } })
+t.test('each gateway counts in a registry of its own; prom-client\'s global one is left alone', async (t) => {
+  const one = await buildWithMetrics(t)
+  const two = await buildWithMetrics(t)
   await registerClient(one.app)
-  const a = await scrape(one.app)
-  const b = await scrape(two.app)
-  t.match(a, /^process_cpu_user_seconds_total \d/m)
-  t.match(a, /^nodejs_eventloop_lag_seconds /m)
-  t.equal(sample(a, 'oauth_clients_registered_total'), 1)
-  t.equal(sample(b, 'oauth_clients_registered_total'), 0, 'each gateway counts its own')
-  t.notMatch(await globalRegistry.metrics(), /oauth_|http_requests_total|process_cpu/, 'prom-client\'s global registry is left alone')
-  const plain = await buildWithMetrics(t)
-  t.notMatch(await scrape(plain.app), /process_cpu|nodejs_/, 'off by default')
+  t.equal(sample(await scrape(one.app), 'oauth_clients_registered_total'), 1)
+  t.equal(sample(await scrape(two.app), 'oauth_clients_registered_total'), 0, 'each gateway counts its own')
+  t.notMatch(await globalRegistry.metrics(), /oauth_|http_requests_total/, 'nothing in the global registry')
 })

@@ -5,7 +5,7 @@ import { Agent, request as undiciRequest } from 'undici'
 import type { FakeGithub } from '../helpers/fake-github.js'
 import { startFakeMcp, type FakeMcp, type FakeMcpRequest } from '../helpers/fake-mcp.js'
 import { authorizeFully, exchangeCode, registerClient } from '../helpers/gateway.js'
-import { buildWithMetrics, sample } from './build.js'
+import { buildWithMetrics, sample } from '../helpers/metrics.js'
 
 /*
  * Open SSE streams on real sockets: the gauge follows them, a client that leaves is counted (499 when
