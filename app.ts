@@ -8,7 +8,6 @@ import { openStore } from './lib/stores/index.js'
 import { RedisStore } from './lib/stores/redis.js'
 import type { Store } from './lib/stores/types.js'
 import context, { gatewayUrls, type GatewayUrls, type WellKnownMode } from './plugins/context.js'
-import cors from './plugins/cors.js'
 import metrics from './plugins/metrics.js'
 import authorize from './routes/authorize/index.js'
 import discovery, { wellKnownAtRoot } from './routes/discovery/index.js'
@@ -79,16 +78,6 @@ const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (app, { option
     // 503 from there (a limiter error would be a 500).
     ...(store instanceof RedisStore ? { redis: store.client, nameSpace: 'rate-limit:', skipOnError: true } : {})
   })
-  // @fastify/cors takes preflights on one `OPTIONS *` route. Under the prefix /gw that pattern is `/gw*`,
-  // which would also take the host's preflights for /gw-admin or /gwx: kept to /gw/* instead (onRoute
-  // hooks may change a route's options, url included, before it is added).
-  if (urls.mountPath !== '') {
-    app.addHook('onRoute', (route) => {
-      if (route.method === 'OPTIONS' && route.url === `${urls.mountPath}*`) route.url = `${urls.mountPath}/*`
-    })
-  }
-  // CORS only where a route asks for it: never on /authorize or the HTML pages.
-  await app.register(cors)
 
   // /healthz and /readyz (the store answers).
   await app.register(health)

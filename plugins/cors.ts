@@ -1,60 +1,59 @@
-import cors from '@fastify/cors'
-import type { FastifyCorsOptions } from '@fastify/cors'
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
+import { compileCors } from '../lib/cors.js'
+import type { CorsPolicy } from '../lib/cors.js'
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** The CORS policy of this route; routes without one answer no CORS at all. */
-    gatewayCors?: FastifyCorsOptions
-  }
-}
+export type { CorsPolicy }
 
 /**
  * Metadata, registration, token and revocation endpoints are called cross-origin by browser clients
  * (MCP Inspector), so they allow any origin. Metadata GETs carry `MCP-Protocol-Version` (the TS SDK
  * sends it). Credentials are never involved, so `*` is safe.
  */
-export const PUBLIC_CORS: FastifyCorsOptions = {
-  origin: '*',
+export const PUBLIC_CORS: CorsPolicy = {
+  origins: '*',
   methods: ['GET', 'POST'],
-  allowedHeaders: ['Authorization', 'Content-Type', 'MCP-Protocol-Version'],
-  exposedHeaders: ['WWW-Authenticate'],
-  maxAge: 86_400
+  allowHeaders: ['Authorization', 'Content-Type', 'MCP-Protocol-Version'],
+  exposeHeaders: ['WWW-Authenticate'],
+  maxAgeSeconds: 86_400
 }
 
 /**
- * CORS is opt-in per route (`config.gatewayCors`). @fastify/cors answers every preflight from one
- * catch-all OPTIONS route, which knows nothing of the route being asked about; so the preflight's
- * target is looked up here, and the authorization endpoint and the HTML pages (which must never
- * be readable cross-origin, OAuth 2.1 §3.1) get no CORS headers, preflight included.
+ * CORS for the routes of the scope that registers it, and for no others: the authorization endpoint and
+ * the HTML pages never register it, so they are never readable cross-origin (OAuth 2.1 §3.1), and a host
+ * app's routes never see it.
+ *
+ * Every route of the scope gets an `OPTIONS` twin at its own URL, and preflights are answered from this
+ * scope's first onRequest hook, before the scope's own hooks (the bearer check of /mcp) see them. No
+ * catch-all `OPTIONS *` route and no decorator, so the gateway sits under a host app that has
+ * @fastify/cors of its own. Written here rather than using @fastify/cors for that reason and for cost:
+ * on /mcp a request without Origin (every non-browser client) costs one property read.
  */
-const gatewayCors: FastifyPluginAsync = async (app) => {
-  // findRoute() hands back Fastify's shared handler, not the route, so preflights are matched here
-  // against the URL patterns of the routes that declared a policy (exact, or a trailing wildcard).
-  const policies: Array<{ method: string, url: string, policy: FastifyCorsOptions }> = []
-  app.addHook('onRoute', (route) => {
-    const policy = route.config?.gatewayCors
-    if (policy === undefined) return
-    for (const method of [route.method].flat()) policies.push({ method, url: route.url, policy })
+const cors: FastifyPluginCallback<CorsPolicy> = (app, policy, done) => {
+  const { actual, preflight } = compileCors(policy)
+  const allow = [...policy.methods, 'OPTIONS'].join(', ')
+
+  app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, next: HookHandlerDoneFunction) => {
+    const origin = req.headers.origin
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      const headers = preflight(origin, req.headers['access-control-request-headers'])
+      // Safari waits for a body unless a 204 says content-length: 0.
+      if (headers !== undefined) return reply.code(204).headers(headers).header('content-length', '0').send()
+    }
+    const headers = actual(origin)
+    if (headers !== undefined) reply.headers(headers)
+    next()
   })
 
-  function policyFor (req: FastifyRequest): FastifyCorsOptions | undefined {
-    // No Origin, no browser: nothing to add (MCP clients other than Inspector never send one).
-    if (req.headers.origin === undefined) return undefined
-    const requestedMethod = req.headers['access-control-request-method']
-    if (req.method !== 'OPTIONS' || typeof requestedMethod !== 'string') return req.routeOptions.config.gatewayCors
-    const path = req.url.split('?', 1)[0] ?? '/'
-    const match = policies.find(({ method, url }) => method === requestedMethod &&
-      (url === path || (url.endsWith('/*') && path.startsWith(url.slice(0, -1)))))
-    return match?.policy
-  }
-
-  const none: FastifyCorsOptions = { origin: false }
-  await app.register(cors, {
-    hideOptionsRoute: true,
-    delegator: (req, callback) => callback(null, policyFor(req) ?? none)
+  // onRoute hooks may add routes; the OPTIONS twin, being OPTIONS, is not twinned again.
+  const twinned = new Set<string>()
+  app.addHook('onRoute', function (route) {
+    if ([route.method].flat().includes('OPTIONS') || twinned.has(route.url)) return
+    twinned.add(route.url)
+    this.options(route.url.slice(this.prefix.length), { logLevel: route.logLevel }, async (_req, reply) =>
+      await reply.code(204).header('allow', allow).send())
   })
+  done()
 }
 
-export default fp(gatewayCors, { name: 'mcp-gateway-cors', fastify: '5.x' })
+export default fp(cors, { name: 'mcp-gateway-cors', fastify: '5.x' })

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { Static } from 'typebox'
-import { PUBLIC_CORS } from '../../plugins/cors.js'
+import cors, { PUBLIC_CORS } from '../../plugins/cors.js'
 import type { GatewayContext, GatewayUrls } from '../../plugins/context.js'
 import { AuthorizationServerMetadata, ProtectedResourceMetadata, ResourcePathParams } from './schema.js'
 
@@ -61,8 +61,8 @@ function insertedPaths (urls: GatewayUrls): { as: string[], prm: string } {
  * Sub-paths (GitHub's /mcp/x/{toolset}) are resources of their own to a client; RFC 9728 §3.3 wants
  * `resource` to be exactly the URL the client asked about.
  */
-function serve (app: FastifyInstance, docs: Documents, urls: GatewayUrls, paths: { prm: string[], prmTree: string, as: string[] }, config: object): void {
-  const route = { config, logLevel: 'warn' as const }
+function serve (app: FastifyInstance, docs: Documents, urls: GatewayUrls, paths: { prm: string[], prmTree: string, as: string[] }): void {
+  const route = { logLevel: 'warn' as const }
   const prmSchema = { response: { 200: ProtectedResourceMetadata } }
   const canonical = docs.prm(urls.resource)
   for (const path of [...paths.prm, paths.prmTree]) app.get(path, { ...route, schema: prmSchema }, async () => canonical)
@@ -90,6 +90,7 @@ function serve (app: FastifyInstance, docs: Documents, urls: GatewayUrls, paths:
  */
 const discovery: FastifyPluginAsyncTypebox = async (app) => {
   const { urls, options } = app.getDecorator<GatewayContext>('mcpGateway')
+  await app.register(cors, PUBLIC_CORS)
   app.addHook('onRequest', async (_req, reply) => { reply.header('cache-control', CACHE_CONTROL) })
   const inserted = insertedPaths(urls)
   const standalone = urls.mountPath === ''
@@ -99,7 +100,7 @@ const discovery: FastifyPluginAsyncTypebox = async (app) => {
     // a resource at the host's /mcp, which is not this gateway: only the path-inserted one is served.
     prmTree: standalone ? inserted.prm : `${PRM}/mcp`,
     as: standalone && urls.issuerPath !== '' ? [...AS_PATHS, ...inserted.as] : AS_PATHS
-  }, { gatewayCors: PUBLIC_CORS })
+  })
 }
 
 export interface WellKnownAtRootOptions {
@@ -107,40 +108,17 @@ export interface WellKnownAtRootOptions {
   mcpScope: string
 }
 
-const list = (value: string | string[] | undefined): string => [value].flat().join(', ')
-
 /**
  * The RFC 8414 and RFC 9728 documents of a gateway mounted under a prefix, at the host's root where
  * clients look for them (`/.well-known/oauth-authorization-server/gw`, `/.well-known/openid-configuration/gw`,
  * `/.well-known/oauth-protected-resource/gw/mcp` and below): exactly these paths and nothing else of the
- * host's root, in a scope of their own.
- *
- * CORS is the same public policy as the gateway's other metadata (PUBLIC_CORS), set here by hand:
- * @fastify/cors always adds a catch-all `OPTIONS *` route, which at the host's root would answer the
- * host's own preflights (or collide with the host's @fastify/cors).
+ * host's root, in a scope of their own, with the same public CORS as the gateway's other metadata.
  */
 export const wellKnownAtRoot: FastifyPluginAsyncTypebox<WellKnownAtRootOptions> = async (app, { urls, mcpScope }) => {
-  const allowMethods = list(PUBLIC_CORS.methods)
-  const allowHeaders = list(PUBLIC_CORS.allowedHeaders)
-  const exposeHeaders = list(PUBLIC_CORS.exposedHeaders)
-  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    reply.header('cache-control', CACHE_CONTROL)
-    // No Origin, no browser: nothing to add, as in the gateway's own CORS.
-    if (req.headers.origin === undefined) return
-    reply.header('access-control-allow-origin', PUBLIC_CORS.origin as string)
-    if (req.method !== 'OPTIONS') {
-      reply.header('access-control-expose-headers', exposeHeaders)
-    } else if (req.headers['access-control-request-method'] !== undefined) {
-      reply.headers({ 'access-control-allow-methods': allowMethods, 'access-control-allow-headers': allowHeaders, 'access-control-max-age': String(PUBLIC_CORS.maxAge) })
-    }
-  })
-
+  await app.register(cors, PUBLIC_CORS)
+  app.addHook('onRequest', async (_req, reply) => { reply.header('cache-control', CACHE_CONTROL) })
   const inserted = insertedPaths(urls)
-  serve(app, documents(urls, mcpScope), urls, { prm: [], prmTree: inserted.prm, as: inserted.as }, {})
-  const preflight = { logLevel: 'warn' as const }
-  for (const path of [inserted.prm, `${inserted.prm}/*`, ...inserted.as]) {
-    app.options(path, preflight, async (_req, reply) => await reply.code(204).send())
-  }
+  serve(app, documents(urls, mcpScope), urls, { prm: [], prmTree: inserted.prm, as: inserted.as })
 }
 
 export default discovery

@@ -8,6 +8,7 @@ import { OAuthError } from '../../lib/oauth-errors.js'
 import { SessionStore } from '../../lib/sessions.js'
 import { StoreUnavailableError } from '../../lib/stores/index.js'
 import type { GatewayContext } from '../../plugins/context.js'
+import cors from '../../plugins/cors.js'
 import { clientResponseHeaders, insufficientScope, upstreamRequestHeaders } from './headers.js'
 
 declare module 'fastify' {
@@ -56,12 +57,16 @@ const mcp: FastifyPluginAsync = async (app) => {
   const allowedOrigins = new Set([publicOrigin, ...options.allowedOrigins])
   const forwarded = new Set(options.forwardHeaders)
   const prmBase = urls.protectedResourceMetadata
-  const cors = {
-    origin: [...allowedOrigins],
+  // Browser clients (MCP Inspector) on an allowed origin: every request header the transport may
+  // carry (Mcp-Param-* names cannot be listed), and the headers they must read back.
+  // First among this scope's hooks, so preflights never meet the bearer check.
+  await app.register(cors, {
+    origins: [...allowedOrigins],
     methods: ['GET', 'POST', 'DELETE'],
-    exposedHeaders: ['Mcp-Session-Id', 'Mcp-Protocol-Version', 'WWW-Authenticate'],
-    maxAge: 86_400
-  }
+    allowHeaders: 'requested',
+    exposeHeaders: ['Mcp-Session-Id', 'Mcp-Protocol-Version', 'WWW-Authenticate'],
+    maxAgeSeconds: 86_400
+  })
 
   app.decorateRequest('mcpAuth', null)
   // The body stays bytes: never parsed, never re-serialised, whatever its content type.
@@ -264,7 +269,7 @@ const mcp: FastifyPluginAsync = async (app) => {
   }
 
   for (const url of ['/mcp', '/mcp/*']) {
-    app.route({ method: ['GET', 'POST', 'DELETE'], url, config: { gatewayCors: cors }, handler: forward })
+    app.route({ method: ['GET', 'POST', 'DELETE'], url, handler: forward })
     app.route({
       method: ['PUT', 'PATCH'],
       url,

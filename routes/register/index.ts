@@ -3,7 +3,7 @@ import type { ClientMetadata } from '../../lib/clients.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { checkRedirectUri } from '../../lib/redirect-uri.js'
 import type { GatewayContext } from '../../plugins/context.js'
-import { PUBLIC_CORS } from '../../plugins/cors.js'
+import cors, { PUBLIC_CORS } from '../../plugins/cors.js'
 import { OAuthErrorBody, noStore, oauthJsonErrorHandler } from '../oauth-json-errors.js'
 import { RegisterRequestBody, RegisterResponse } from './schema.js'
 
@@ -20,6 +20,7 @@ const invalidRedirectUri = (description: string) =>
  */
 const register: FastifyPluginAsyncTypebox = async (app) => {
   const { clients, events } = app.getDecorator<GatewayContext>('mcpGateway')
+  await app.register(cors, PUBLIC_CORS)
 
   // RFC 7591 §3.2.2 knows only metadata errors: a body that is not JSON at all is one too.
   app.setErrorHandler(oauthJsonErrorHandler((err) => {
@@ -40,7 +41,7 @@ const register: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/register', {
     bodyLimit: 16 * 1024,
-    config: { gatewayCors: PUBLIC_CORS, rateLimit: { max: 30, timeWindow: '1 minute' } },
+    config: { rateLimit: { max: 30, timeWindow: '1 minute' } },
     schema: { body: RegisterRequestBody, response: { 201: RegisterResponse, '4xx': OAuthErrorBody } }
   }, async (req, reply) => {
     const body = req.body

@@ -3,20 +3,21 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../lib/oauth-errors.js'
 import type { GatewayContext } from '../../plugins/context.js'
-import { PUBLIC_CORS } from '../../plugins/cors.js'
+import cors, { PUBLIC_CORS } from '../../plugins/cors.js'
 import { OAuthErrorBody, noStore, oauthJsonErrorHandler } from '../oauth-json-errors.js'
 import { RevokeRequestBody, TokenRequestBody, TokenResponse } from './schema.js'
 
 /** The token endpoint (OAuth 2.1 §3.2) and RFC 7009 revocation: form bodies in, JSON out, never cached. */
 const token: FastifyPluginAsyncTypebox = async (app) => {
   const { clients, grants } = app.getDecorator<GatewayContext>('mcpGateway')
+  await app.register(cors, PUBLIC_CORS)
 
   // OAuth 2.1 §3.2: form-encoded bodies only; a JSON body is refused (415 → invalid_request).
   app.removeAllContentTypeParsers()
   await app.register(formbody, { bodyLimit: 16 * 1024 })
   app.setErrorHandler(oauthJsonErrorHandler())
   app.addHook('onRequest', noStore)
-  const config = { gatewayCors: PUBLIC_CORS, rateLimit: { max: 120, timeWindow: '1 minute' } }
+  const config = { rateLimit: { max: 120, timeWindow: '1 minute' } }
 
   app.post('/token', {
     config,

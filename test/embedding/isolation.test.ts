@@ -59,7 +59,6 @@ t.test('no decorator of the gateway (or of the plugins it registers) on the host
   t.notOk(app.hasRequestDecorator('mcpAuth'), 'the resource server\'s per-request auth')
   t.notOk(app.hasRequestDecorator('cookies'))
   t.notOk(app.hasReplyDecorator('setCookie'))
-  t.notOk(app.hasRequestDecorator('corsPreflightEnabled'), '@fastify/cors')
 })
 
 t.test('host routes: no gateway hooks (CORS, cache headers, bearer check, rate limits), host formats for 404 and 500', async (t) => {
@@ -139,17 +138,22 @@ t.test('a host with @fastify/cookie at its root can register the gateway (it use
   await t.resolves(async () => { await app.register(gateway, gatewayOptions(github, new ManualClock(Date.now()), { prefix: '/gw' })).ready() })
 })
 
-/*
- * A host that registers @fastify/cors at its root cannot embed the gateway yet: the gateway registers it
- * again in its scope, and its request decorator already exists there (FST_ERR_DEC_ALREADY_PRESENT).
- */
-for (const [name, plugin, options] of [['@fastify/cors', cors, { origin: ORIGIN }]] as const) {
-  t.test(`a host with ${name} at its root can register the gateway`, { todo: 'the gateway registers @fastify/cors again in its own scope: FST_ERR_DEC_ALREADY_PRESENT (issue 5, open)' }, async (t) => {
-    const github = await startFakeGithub()
-    t.teardown(() => github.close())
-    const app = Fastify({ logger: false })
-    t.teardown(async () => { await app.close() })
-    await app.register(plugin as Parameters<typeof app.register>[0], options)
-    await t.resolves(async () => { await app.register(gateway, gatewayOptions(github, new ManualClock(Date.now()), { prefix: '/gw' })).ready() })
-  })
-}
+t.test('a host with @fastify/cors at its root can register the gateway (the gateway adds no decorator, no OPTIONS catch-all)', async (t) => {
+  const github = await startFakeGithub()
+  t.teardown(() => github.close())
+  const app = Fastify({ logger: false })
+  t.teardown(async () => { await app.close() })
+  await app.register(cors, { origin: ORIGIN })
+  app.get('/hello', async () => ({ hello: 'world' }))
+  await app.register(gateway, gatewayOptions(github, new ManualClock(Date.now()), { prefix: '/gw' }))
+  await app.ready()
+  const hostPreflight = await app.inject({ method: 'OPTIONS', url: '/hello', headers: { origin: ORIGIN, 'access-control-request-method': 'GET' } })
+  t.equal(hostPreflight.statusCode, 204, 'the host\'s own preflights stay the host\'s')
+  t.equal(hostPreflight.headers['access-control-allow-origin'], ORIGIN)
+  const metadata = await app.inject({ method: 'GET', url: '/.well-known/oauth-protected-resource/gw/mcp' })
+  t.equal(metadata.statusCode, 200)
+  t.equal(metadata.json().resource, 'http://localhost:8002/gw/mcp')
+  const mcp = await app.inject({ method: 'POST', url: '/gw/mcp', payload: {} })
+  t.equal(mcp.statusCode, 401, 'the resource server still asks for a token')
+  t.match(mcp.headers['www-authenticate'], /resource_metadata=/)
+})
