@@ -1,13 +1,16 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createCipheriv, createDecipheriv, hash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 
 /** 32 random bytes (256 bits, above the 2^-160 guessing bound of OAuth 2.1 §7.7), base64url. */
 export function randomToken (prefix = ''): string {
   return prefix + randomBytes(32).toString('base64url')
 }
 
-/** The id under which a secret (token, code, client secret) is stored: its SHA-256, never the secret. */
+/**
+ * The id under which a secret (token, code, client secret) is stored: its SHA-256, never the secret.
+ * One-shot `crypto.hash` (Node ≥ 20.12): a quarter of createHash's cost, and it runs on every /mcp request.
+ */
 export function hashSecret (secret: string): string {
-  return createHash('sha256').update(secret).digest('base64url')
+  return hash('sha256', secret, 'base64url')
 }
 
 /**
@@ -15,7 +18,7 @@ export function hashSecret (secret: string): string {
  * both sides are hashed first, so lengths leak nothing either.
  */
 export function safeEqual (a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest())
+  return timingSafeEqual(hash('sha256', a, 'buffer'), hash('sha256', b, 'buffer'))
 }
 
 /** Derives a purpose-bound 32-byte key from the operator's secret (HKDF-SHA256). */
