@@ -19,6 +19,8 @@ declare module 'fastify' {
 }
 
 /** Sub-path characters that cannot smuggle a separator: no backslash, no encoded `/` or `\`. */
+// Upstream answers up to this size (with a Content-Length) are read whole before they are sent on.
+const WHOLE_BODY_MAX = 64 * 1024
 const SAFE_SUB_PATH = /^(?:(?!%2f|%5c)[^\\])*$/i
 
 function isDotSegment (segment: string): boolean {
@@ -187,7 +189,21 @@ const mcp: FastifyPluginAsync = async (app) => {
     if (req.method === 'DELETE' && typeof sessionId === 'string' && upstream.statusCode < 300) await sessions.forget(sessionId)
 
     const sse = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream')
-    if (!sse) return await reply.code(upstream.statusCode).headers(headers).send(upstream.body)
+    if (!sse) {
+      // A small answer of announced length (most JSON-RPC results) goes out whole: one write for
+      // headers and body, without a stream between undici and the socket. Anything larger, or of
+      // unknown length, streams.
+      if (Number(upstream.headers['content-length']) <= WHOLE_BODY_MAX) {
+        let body: Buffer
+        try {
+          body = Buffer.from(await upstream.body.arrayBuffer())
+        } catch (err) {
+          return await upstreamFailure(req, reply, err, clientLeft)
+        }
+        return await reply.code(upstream.statusCode).headers(headers).send(body)
+      }
+      return await reply.code(upstream.statusCode).headers(headers).send(upstream.body)
+    }
     // Proxies in front of us (nginx) would buffer events otherwise.
     headers['x-accel-buffering'] = 'no'
     headers['cache-control'] ??= 'no-cache, no-transform'

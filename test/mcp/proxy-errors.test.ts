@@ -189,6 +189,38 @@ t.test('upstream unreachable (closed port) → 502 JSON', async (t) => {
   t.notMatch(res.body, 'ECONNREFUSED')
 })
 
+t.test('a small upstream answer cut short of its Content-Length → 502 JSON, not a truncated 200; answers of unknown length still stream', async (t) => {
+  const upstream = createServer((req, res) => {
+    req.resume()
+    if (req.url === '/mcp/cut') {
+      // Announces 1,000 bytes, sends 10, and drops the connection.
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+      res.write('{"jsonrpc"')
+      setTimeout(() => res.socket?.destroy(), 20)
+      return
+    }
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.write('{"jsonrpc":"2.0",')
+    res.end('"id":1,"result":{}}')
+  })
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { upstream.close() })
+  const built = await buildGateway(t, { upstreamRs: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp` })
+  const client = await registerClient(built.app)
+  const flow = await authorizeFully(built.app, client)
+  const access = (await exchangeCode(built.app, client, flow.code, flow.verifier)).json().access_token as string
+  const headers = { authorization: `Bearer ${access}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
+
+  const cut = await built.app.inject({ method: 'POST', url: '/mcp/cut', headers, payload: echo(1, 'x') })
+  t.equal(cut.statusCode, 502, 'the client hears the upstream failed, not a 200 with half a body')
+  t.match(cut.json(), { error: 'bad_gateway' })
+  t.notMatch(cut.body, STACK)
+
+  const chunked = await built.app.inject({ method: 'POST', url: '/mcp', headers, payload: echo(2, 'y') })
+  t.equal(chunked.statusCode, 200)
+  t.same(chunked.json(), { jsonrpc: '2.0', id: 1, result: {} }, 'a body without Content-Length arrives whole')
+})
+
 t.test('upstream slow to send headers, proxyTimeout 300 ms → 504 JSON', async (t) => {
   const { app, mcp, login } = await stack(t, { proxyTimeout: 300 })
   const { access } = await login()
