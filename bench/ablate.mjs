@@ -16,50 +16,23 @@ const cacheDir = `${root}node_modules/.cache/mcp-gateway-bench-ablate`
 
 /** Each patch: a file of dist/, an anchor (string or RegExp) and its replacement. */
 const PATCHES = {
-  // node:stream pipeline() makes an AbortController per call and aborts it when done (a DOMException
-  // with a stack trace per response). pipe() plus a close listener keeps the disconnect semantics.
-  pipe: [{
+  // Upper bound of the metrics: none at all (--metrics-path off).
+  'no-metrics': [{ file: 'app.js', find: 'path: options.metricsPath', replace: 'path: false' }],
+  // The proxy's own event (latency histogram): no performance.now() or emit per request.
+  'no-proxy-event': [{ file: 'routes/mcp/index.js', find: "events.emit('proxy_response', { method: req.method, seconds: (performance.now() - started) / 1000 });", replace: '' }],
+  // freshUpstream() awaited only when the upstream token is near its expiry (a sync check first).
+  'sync-fresh': [{
     file: 'routes/mcp/index.js',
-    find: /pipeline\(upstream\.body, reply\.raw, \(err\) => \{[\s\S]*?\n {8}\}\);/,
-    replace: "upstream.body.on('error', () => {}); reply.raw.once('close', () => { if (!upstream.body.readableEnded) upstream.body.destroy() }); upstream.body.pipe(reply.raw);"
-  }],
-  // An EventEmitter is a valid undici signal and costs a fraction of an AbortController.
-  'emitter-signal': [{
-    file: 'routes/mcp/index.js',
-    find: 'const aborter = new AbortController();',
-    replace: "const aborter = (() => { const signal = new __EventEmitter(); signal.aborted = false; return { signal, abort () { if (!signal.aborted) { signal.aborted = true; signal.emit('abort') } } } })();"
-  }, {
-    file: 'routes/mcp/index.js',
-    find: /^/,
-    replace: "import { EventEmitter as __EventEmitter } from 'node:events';\n"
-  }],
-  // An in-process cache of validated tokens (pitfall 13): no hash, no store reads, no AES-GCM per
-  // request. Here without revocation, so an upper bound of the saving.
-  'auth-cache': [{
-    file: 'routes/mcp/index.js',
-    find: /(const sessions = new SessionStore\([^\n]*\n)/,
-    replace: '$1' + [
-      'const __auth = new Map();',
-      'const __cachedAuth = async (token) => { const hit = __auth.get(token); if (hit !== undefined && hit.until > Date.now()) return hit.found; const found = await grants.authenticate(token); if (found !== undefined) __auth.set(token, { found, until: Math.min(found.access.expiresAt, Date.now() + 30000) }); return found };',
-      'const __upstreamTokens = new WeakMap();',
-      'const __upstreamToken = (g) => { let t = __upstreamTokens.get(g); if (t === undefined) { t = grants.upstreamAccessToken(g); __upstreamTokens.set(g, t) } return t };',
-      'const __claims = new Set();',
-      'const __claim = async (sid, gid) => { const k = sid + " " + gid; if (__claims.has(k)) return true; const ok = await sessions.claim(sid, gid); if (ok) __claims.add(k); return ok };\n'
-    ].join('\n')
-  }, { file: 'routes/mcp/index.js', find: 'grants.authenticate(match[1])', replace: '__cachedAuth(match[1])' },
-  { file: 'routes/mcp/index.js', find: 'grants.upstreamAccessToken(g)', replace: '__upstreamToken(g)' },
-  { file: 'routes/mcp/index.js', find: 'sessions.claim(sessionId, grant.id)', replace: '__claim(sessionId, grant.id)' }],
-  // @fastify/cors runs its delegator and re-normalises the policy on every request, Origin or not.
-  // Upper bound: no CORS plugin at all.
-  'no-cors': [{ file: 'app.js', find: 'await app.register(cors);', replace: '/* ablated: cors */' }]
+    find: 'grant = await grants.freshUpstream(grant, req.log);',
+    replace: 'if (grant.grant.upstreamExpiresAt !== undefined) grant = await grants.freshUpstream(grant, req.log);'
+  }]
 }
 
 const VARIANTS = {
-  'gw:pipe': ['pipe'],
-  'gw:emitter': ['emitter-signal'],
-  'gw:authcache': ['auth-cache'],
-  'gw:nocors': ['no-cors'],
-  'gw:all4': ['pipe', 'emitter-signal', 'auth-cache', 'no-cors']
+  'gw:nometrics': ['no-metrics'],
+  'gw:noevent': ['no-proxy-event'],
+  'gw:syncfresh': ['sync-fresh'],
+  'gw:all': ['no-metrics', 'no-proxy-event', 'sync-fresh']
 }
 
 function build (name, patchNames) {
