@@ -151,3 +151,12 @@ const gateway: FastifyPluginAsync<GatewayPluginOptions> = async (host, opts) => 
 }
 
 export default fp(gateway, { name: 'mcp-oauth-gateway', fastify: '5.x' })
+
+/**
+ * The gateway at the root of a server of its own, for options the CLI has already resolved and reported
+ * (`loadConfig`, with flag and variable names in its warnings): the same scope `register(gateway, opts)`
+ * builds without a prefix, without validating and warning a second time.
+ */
+export const standaloneGateway: FastifyPluginAsync<{ options: ResolvedGatewayOptions }> = async (host, { options }) => {
+  await host.register(gatewayCore, { options, urls: gatewayUrls(options.publicUrl, '', 'gateway'), hostStore: undefined, clock: systemClock })
+}

@@ -5,7 +5,7 @@
  * Embedding apps import index.ts instead and never run this.
  */
 import Fastify from 'fastify'
-import gateway from './app.js'
+import { standaloneGateway } from './app.js'
 import { ConfigError, loadConfig } from './lib/config.js'
 import { loggerOptions } from './lib/log.js'
 
@@ -62,8 +62,8 @@ app.setNotFoundHandler(async (req, reply) => {
   return await reply.code(404).send({ message: `Route ${req.method}:${path} not found`, error: 'Not Found', statusCode: 404 })
 })
 
-const { secrets, secretGenerated: _generated, ...rest } = options
-await app.register(gateway, { ...rest, secret: secrets })
+// Resolved and reported above: registered as is, so no warning is logged twice.
+await app.register(standaloneGateway, { options })
 
 /*
  * SIGTERM/SIGINT: stop accepting connections, let requests in flight finish for up to the grace time, end

@@ -40,3 +40,19 @@ t.test('a port already taken: a fatal log line and exit 1', async (t) => {
   t.match(stdout, /"level":60.*"msg":"could not start"/, 'logged at fatal')
   t.match(stdout, /EADDRINUSE/, 'with the cause')
 })
+
+t.test('each start-up warning is logged once, with the flag and variable names (not again by the plugin)', async (t) => {
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { blocker.close() })
+  const port = (blocker.address() as AddressInfo).port
+  // Default credentials on loopback, no secret, both upstream endpoints without scopes: three warnings.
+  const { stdout } = await runServer(['--host', '127.0.0.1', '--port', String(port), '--upstream-rs', 'https://api.githubcopilot.com/mcp',
+    '--upstream-authorize-endpoint', 'https://github.com/login/oauth/authorize', '--upstream-token-endpoint', 'https://github.com/login/oauth/access_token', '--upstream-client-id', 'Iv1.x'])
+  const warnings = stdout.split('\n').filter((line) => line.includes('"level":40')).map((line) => JSON.parse(line).msg as string)
+  t.equal(warnings.filter((w) => w.includes('published defaults')).length, 1, 'default credentials')
+  t.equal(warnings.filter((w) => w.includes('secret')).length, 1, 'generated secret')
+  t.equal(warnings.filter((w) => w.includes('upstream endpoints are set')).length, 1, 'no upstream scopes')
+  t.match(warnings.join('\n'), /--upstream-scopes \(MCP_GATEWAY_UPSTREAM_SCOPES\)/, 'named as the operator sets it')
+  t.equal(warnings.length, 3)
+})
