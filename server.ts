@@ -54,6 +54,14 @@ app.log.debug({
 
 // The request id goes back to the client, so a user can quote it and an operator find the log lines.
 app.addHook('onRequest', async (req, reply) => { reply.header('x-request-id', req.id) })
+// Set by the first SIGTERM/SIGINT (below). A response that leaves while the server closes says
+// `Connection: close`, so the client sends its next request on a new connection (to another replica)
+// instead of on this one just as the idle sweep closes it under the request.
+let stopping = false
+app.addHook('onSend', (_req, reply, payload, done) => {
+  if (stopping) reply.header('connection', 'close')
+  done(null, payload)
+})
 // Fastify's own 404 logs the raw URL, query string included (a misconfigured upstream callback URL would
 // log GitHub's codes): the same answer, logged through the path-only serializer.
 app.setNotFoundHandler(async (req, reply) => {
@@ -72,7 +80,6 @@ await app.register(standaloneGateway, { options })
  * failure (a non-zero code would read as a crash to orchestrators and alerting). Exit 1 only when closing
  * itself fails or still hangs after every connection was destroyed.
  */
-let stopping = false
 let forced = false
 const graceMs = server.shutdownGrace * 1000
 

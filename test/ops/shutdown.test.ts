@@ -155,6 +155,24 @@ t.test('SIGTERM: the call in flight finishes with its result, the open SSE strea
   t.match(gw.output, /"msg":"shut down"/, 'and the end of the shutdown')
 })
 
+t.test('SIGTERM: a plain answer in flight still arrives, with Connection: close, so the client does not reuse the connection', async (t) => {
+  const { gw, token } = await startGateway(t, 10)
+  const sessionId = await openSession(t, gw.origin, token)
+  // The fake MCP server holds its answer (a 202 without body: not a stream) for 1.5 s.
+  mcp.delayMs = 1500
+  t.teardown(() => { mcp.delayMs = 0 })
+  const pending = live(t, gw.origin, 'POST', { authorization: `Bearer ${token}`, 'mcp-session-id': sessionId }, { jsonrpc: '2.0', method: 'notifications/initialized' })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  gw.child.kill('SIGTERM')
+  const answer = await pending
+  t.equal(answer.status, 202, 'the answer in flight arrives')
+  t.equal(answer.headers.connection, 'close', 'and tells the client this connection is over')
+  t.equal(await answer.ended, 'end')
+  const exit = await exitOf(gw, 15_000)
+  t.equal(exit.code, 0)
+  t.notMatch(gw.output, /destroying the connections still open/, 'nothing had to be forced')
+})
+
 t.test('SIGINT, Redis store: the open SSE stream ends cleanly, the store closes, the process exits 0', async (t) => {
   const storePrefix = testPrefix('shutdown')
   t.teardown(async () => { await deletePrefix(SHARED_REDIS_URL, storePrefix) })
