@@ -13,22 +13,6 @@ export interface MetricsPluginOptions {
 const PROXY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 
 /**
- * The labelled child of a metric, made once per key: prom-client would hash the labels on every proxied
- * request. Keys are bounded (route patterns × methods × statuses).
- */
-function seriesCache<Series> (): (key: string, create: () => Series) => Series {
-  const series = new Map<string, Series>()
-  return (key, create) => {
-    let found = series.get(key)
-    if (found === undefined) {
-      found = create()
-      series.set(key, found)
-    }
-    return found
-  }
-}
-
-/**
  * Prometheus metrics for the gateway, in a registry of its own: never prom-client's global one, so two
  * gateways in one process, or a host app with its own metrics, never collide. Counts what the gateway's
  * event bus reports (OAuth events, upstream errors, proxy latency, open streams) and every request by
@@ -69,9 +53,6 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
   const revoked = new Counter({ name: 'oauth_grants_revoked_total', help: 'Grants ended before their time, by reason', labelNames: ['reason'] as const, registers })
   const upstreamErrors = new Counter({ name: 'upstream_errors_total', help: 'Failures talking to the upstream, by kind', labelNames: ['kind'] as const, registers })
 
-  const proxyDurationSeries = seriesCache<{ observe: (seconds: number) => void }>()
-  const proxyDurationOf = (method: string) => proxyDurationSeries(method, () => proxyDuration.labels({ method }))
-
   // Known series start at 0, so rates and alerts work before the first occurrence.
   for (const result of ['success', 'failure']) logins.inc({ result }, 0)
   for (const [decision, remembered] of [['approved', 'false'], ['approved', 'true'], ['denied', 'false']]) consents.inc({ decision, remembered }, 0)
@@ -91,18 +72,13 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
     events.on('code_replay_detected', () => { replay.inc() }),
     events.on('grant_revoked', (e) => { revoked.inc({ reason: e.reason }) }),
     events.on('upstream_error', (e) => { upstreamErrors.inc({ kind: e.kind }) }),
-    events.on('proxy_response', (e) => { proxyDurationOf(e.method).observe(e.seconds) }),
+    events.on('proxy_response', (e) => { proxyDuration.observe({ method: e.method }, e.seconds) }),
     events.on('stream_opened', () => { openStreams.inc() }),
     events.on('stream_closed', () => { openStreams.dec() })
   ]
   app.addHook('onClose', async () => {
     for (const off of unsubscribe) off()
   })
-
-  const requestSeries = seriesCache<{ inc: () => void }>()
-  const countRequest = (route: string, method: string, status: string): void => {
-    requestSeries(`${route} ${method} ${status}`, () => requests.labels({ route, method, status })).inc()
-  }
 
   // On the raw response's 'close', which comes after the response is finished and also when the
   // client leaves mid-way (an SSE stream usually ends so), where onResponse would not run. A callback
@@ -112,7 +88,7 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
       // A 404 never gets here (the gateway leaves not-found to the host), but the type allows no route.
       /* c8 ignore next */
       const route = req.routeOptions.url ?? 'unmatched'
-      countRequest(route, req.method, reply.raw.headersSent ? String(reply.raw.statusCode) : '499')
+      requests.inc({ route, method: req.method, status: reply.raw.headersSent ? String(reply.raw.statusCode) : '499' })
     })
     done()
   })
