@@ -18,9 +18,9 @@ declare module 'fastify' {
   }
 }
 
-/** Sub-path characters that cannot smuggle a separator: no backslash, no encoded `/` or `\`. */
 // Upstream answers up to this size (with a Content-Length) are read whole before they are sent on.
 const WHOLE_BODY_MAX = 64 * 1024
+/** Sub-path characters that cannot smuggle a separator: no backslash, no encoded `/` or `\`. */
 const SAFE_SUB_PATH = /^(?:(?!%2f|%5c)[^\\])*$/i
 
 function isDotSegment (segment: string): boolean {
@@ -184,6 +184,8 @@ const mcp: FastifyPluginAsync = async (app) => {
     }
 
     const headers = clientResponseHeaders(upstream.headers)
+    // The CORS hook's Vary: Origin stays, next to whatever the upstream's answer varies by.
+    if (headers.vary !== undefined && reply.hasHeader('vary')) headers.vary = `${String(reply.getHeader('vary'))}, ${String(headers.vary)}`
     const newSession = upstream.headers['mcp-session-id']
     if (typeof newSession === 'string' && newSession !== sessionId) await sessions.bind(newSession, grant.grant.id)
     if (req.method === 'DELETE' && typeof sessionId === 'string' && upstream.statusCode < 300) await sessions.forget(sessionId)
@@ -194,11 +196,17 @@ const mcp: FastifyPluginAsync = async (app) => {
       // headers and body, without a stream between undici and the socket. Anything larger, or of
       // unknown length, streams.
       if (Number(upstream.headers['content-length']) <= WHOLE_BODY_MAX) {
+        // The client has nothing yet, so an upstream that stalls mid-answer gets the same bound as one
+        // that is slow to answer at all.
+        let stalled = false
+        const timer = setTimeout(() => { stalled = true; aborter.emit('abort') }, options.proxyTimeout)
         let body: Buffer
         try {
           body = Buffer.from(await upstream.body.arrayBuffer())
         } catch (err) {
-          return await upstreamFailure(req, reply, err, clientLeft)
+          return stalled ? await upstreamTimeout(req, reply) : await upstreamFailure(req, reply, err, clientLeft)
+        } finally {
+          clearTimeout(timer)
         }
         return await reply.code(upstream.statusCode).headers(headers).send(body)
       }
@@ -272,13 +280,15 @@ const mcp: FastifyPluginAsync = async (app) => {
     return await reply.code(503).header('retry-after', '5').send({ error: 'temporarily_unavailable', error_description: 'the upstream authorization server is unavailable' })
   }
 
+  async function upstreamTimeout (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    events.emit('upstream_error', { kind: 'proxy_504' })
+    req.log.error('upstream MCP server too slow')
+    return await reply.code(504).send({ error: 'gateway_timeout', error_description: 'the upstream MCP server did not answer in time' })
+  }
+
   async function upstreamFailure (req: FastifyRequest, reply: FastifyReply, err: unknown, clientLeft: boolean): Promise<FastifyReply | undefined> {
     if (clientLeft) return undefined
-    if (err instanceof undiciErrors.HeadersTimeoutError) {
-      events.emit('upstream_error', { kind: 'proxy_504' })
-      req.log.error({ err: { code: err.code } }, 'upstream MCP server too slow')
-      return await reply.code(504).send({ error: 'gateway_timeout', error_description: 'the upstream MCP server did not answer in time' })
-    }
+    if (err instanceof undiciErrors.HeadersTimeoutError) return await upstreamTimeout(req, reply)
     events.emit('upstream_error', { kind: 'proxy_502' })
     req.log.error({ err: { message: err instanceof Error ? err.message : String(err), code: (err as { code?: string }).code } }, 'upstream MCP server unreachable')
     return await reply.code(502).send({ error: 'bad_gateway', error_description: 'the upstream MCP server is unreachable' })

@@ -189,9 +189,20 @@ t.test('upstream unreachable (closed port) → 502 JSON', async (t) => {
   t.notMatch(res.body, 'ECONNREFUSED')
 })
 
-t.test('a small upstream answer cut short of its Content-Length → 502 JSON, not a truncated 200; answers of unknown length still stream', async (t) => {
+t.test('a small upstream answer cut short of its Content-Length → 502, stalled → 504 (never a truncated 200 or a hang); Vary kept; answers of unknown length still stream', async (t) => {
   const upstream = createServer((req, res) => {
     req.resume()
+    if (req.url === '/mcp/stall') {
+      // Announces 1,000 bytes, sends 10, and then nothing: the connection stays open.
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+      res.write('{"jsonrpc"')
+      return
+    }
+    if (req.url === '/mcp/vary') {
+      res.writeHead(200, { 'content-type': 'application/json', vary: 'Accept-Encoding' })
+      res.end('{"jsonrpc":"2.0","id":1,"result":{}}')
+      return
+    }
     if (req.url === '/mcp/cut') {
       // Announces 1,000 bytes, sends 10, and drops the connection.
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
@@ -205,7 +216,8 @@ t.test('a small upstream answer cut short of its Content-Length → 502 JSON, no
   })
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { upstream.close() })
-  const built = await buildGateway(t, { upstreamRs: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp` })
+  t.teardown(() => { upstream.closeAllConnections() })
+  const built = await buildGateway(t, { upstreamRs: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`, proxyTimeout: 300, allowedOrigins: ['https://inspector.example'] })
   const client = await registerClient(built.app)
   const flow = await authorizeFully(built.app, client)
   const access = (await exchangeCode(built.app, client, flow.code, flow.verifier)).json().access_token as string
@@ -215,6 +227,17 @@ t.test('a small upstream answer cut short of its Content-Length → 502 JSON, no
   t.equal(cut.statusCode, 502, 'the client hears the upstream failed, not a 200 with half a body')
   t.match(cut.json(), { error: 'bad_gateway' })
   t.notMatch(cut.body, STACK)
+
+  // undici checks timeouts about once a second; the gateway's own bound on a stalled answer is proxyTimeout too.
+  const started = Date.now()
+  const stalled = await built.app.inject({ method: 'POST', url: '/mcp/stall', headers, payload: echo(1, 'x') })
+  t.equal(stalled.statusCode, 504, 'an answer that stalls before the client has anything is a 504, not a hang')
+  t.match(stalled.json(), { error: 'gateway_timeout' })
+  t.ok(Date.now() - started < 2500, `within about proxyTimeout (${Date.now() - started} ms)`)
+
+  const varied = await built.app.inject({ method: 'POST', url: '/mcp/vary', headers: { ...headers, origin: 'https://inspector.example' }, payload: echo(1, 'x') })
+  t.equal(varied.headers['access-control-allow-origin'], 'https://inspector.example')
+  t.equal(varied.headers.vary, 'Origin, Accept-Encoding', 'the upstream\'s Vary joins the CORS Vary: Origin instead of replacing it')
 
   const chunked = await built.app.inject({ method: 'POST', url: '/mcp', headers, payload: echo(2, 'y') })
   t.equal(chunked.statusCode, 200)
