@@ -25,9 +25,10 @@ export const PUBLIC_CORS: CorsPolicy = {
  *
  * Every route of the scope gets an `OPTIONS` twin at its own URL, and preflights are answered from this
  * scope's first onRequest hook, before the scope's own hooks (the bearer check of /mcp) see them. No
- * catch-all `OPTIONS *` route and no decorator, so the gateway sits under a host app that has
- * @fastify/cors of its own. Written here rather than using @fastify/cors for that reason and for cost:
- * on /mcp a request without Origin (every non-browser client) costs one property read.
+ * catch-all `OPTIONS *` route and no decorator, so a host app with @fastify/cors at its root can register
+ * the gateway (that root CORS hook then also answers for the gateway's routes: README, Embedding). Written
+ * here rather than using @fastify/cors for that reason and for cost: on /mcp a request without Origin
+ * (every non-browser client) costs one property read.
  */
 const cors: FastifyPluginCallback<CorsPolicy> = (app, policy, done) => {
   const { actual, preflight } = compileCors(policy)
