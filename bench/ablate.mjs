@@ -3,36 +3,52 @@
 // applies one change per copy to the compiled JS, and runs every copy side by side with the real
 // build and the reference proxy (small POST, 10 connections). The app's sources are never touched:
 // these are experiments to size suggestions, not fixes. A patch whose anchor is gone (the code
-// changed) is reported and its variant skipped. Takes about 1.5 minutes.
-//   node bench/ablate.mjs [--large]   (--large: the 100 KB response instead of the small one)
+// changed) is reported and its variant skipped. Takes about 2 minutes (--paired: about 3.5).
+//   node bench/ablate.mjs [--large] [--paired]
+//   --large: the 100 KB response instead of the small one; --paired: each variant loaded at the same time
+//   as the reference, ratios per run (both see the same machine, which sequential runs do not)
 import { randomBytes } from 'node:crypto'
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { log, round, scenario, setUpstream, settings, spawn, startGateway, stopAll, table } from './harness.mjs'
+import { load, log, median, round, scenario, setUpstream, settings, spawn, startGateway, stopAll, table } from './harness.mjs'
 
 const LARGE = process.argv.includes('--large')
+// --paired: each variant loaded at the same time as the reference, so both see the same machine.
+const PAIRED = process.argv.includes('--paired')
 const root = fileURLToPath(new URL('..', import.meta.url))
 const cacheDir = `${root}node_modules/.cache/mcp-gateway-bench-ablate`
 
+const MCP = 'routes/mcp/index.js'
 /** Each patch: a file of dist/, an anchor (string or RegExp) and its replacement. */
 const PATCHES = {
   // Upper bound of the metrics: none at all (--metrics-path off).
   'no-metrics': [{ file: 'app.js', find: 'path: options.metricsPath', replace: 'path: false' }],
   // The proxy's own event (latency histogram): no performance.now() or emit per request.
-  'no-proxy-event': [{ file: 'routes/mcp/index.js', find: "events.emit('proxy_response', { method: req.method, seconds: (performance.now() - started) / 1000 });", replace: '' }],
-  // freshUpstream() awaited only when the upstream token is near its expiry (a sync check first).
-  'sync-fresh': [{
-    file: 'routes/mcp/index.js',
-    find: 'grant = await grants.freshUpstream(grant, req.log);',
-    replace: 'if (grant.grant.upstreamExpiresAt !== undefined) grant = await grants.freshUpstream(grant, req.log);'
-  }]
+  'no-proxy-event': [{ file: MCP, find: "events.emit('proxy_response', { method: req.method, seconds: (performance.now() - started) / 1000 });", replace: '' }],
+  // No upstream-expiry check (an await per request).
+  'no-fresh': [{ file: MCP, find: 'grant = await grants.freshUpstream(grant, req.log);', replace: '' }],
+  // No CORS hook on /mcp.
+  'no-cors': [{ file: MCP, find: 'await app.register(cors, {', replace: 'false && await app.register(cors, {' }],
+  // No session-ownership check.
+  'no-claim': [{ file: MCP, find: "typeof sessionId === 'string' && !await sessions.claim(sessionId, auth.grant.id)", replace: 'false' }],
+  // No client-leave listener (and so no upstream abort).
+  'no-close': [{ file: MCP, find: "reply.raw.on('close', () => {", replace: "false && reply.raw.on('close', () => {" }],
+  // No abort signal handed to undici.
+  'no-signal': [{ file: MCP, find: 'signal: aborter', replace: 'signal: undefined' }],
+  // Small answers streamed like large ones instead of read whole.
+  'stream-small': [{ file: MCP, find: "Number(upstream.headers['content-length']) <= WHOLE_BODY_MAX", replace: 'false' }],
+  // The bearer check answered from a process-wide memo: no hash, no cache lookup, no await (an upper bound).
+  'auth-memo': [{ file: MCP, find: 'const found = await grants.authenticate(match[1]);', replace: 'const found = globalThis.__benchAuth ??= await grants.authenticate(match[1]);' }]
 }
 
+const EVERYTHING = ['no-metrics', 'no-proxy-event', 'no-fresh', 'no-cors', 'no-claim', 'no-close', 'no-signal']
 const VARIANTS = {
+  'gw:copy': [],
   'gw:nometrics': ['no-metrics'],
-  'gw:noevent': ['no-proxy-event'],
-  'gw:syncfresh': ['sync-fresh'],
-  'gw:all': ['no-metrics', 'no-proxy-event', 'sync-fresh']
+  'gw:streamsmall': ['stream-small'],
+  'gw:authmemo': ['auth-memo'],
+  'gw:bare': EVERYTHING,
+  'gw:bare+auth': [...EVERYTHING, 'auth-memo']
 }
 
 function build (name, patchNames) {
@@ -75,6 +91,10 @@ async function main () {
     }
     targets.push({ name, ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_APP: app } }) })
   }
+  if (PAIRED) {
+    await paired(targets, skipped)
+    return
+  }
   settings.reps = 3
   const s = await scenario(LARGE ? '100 KB POST, 10 conns' : 'small POST, 10 conns', targets, { connections: 10, ...(LARGE ? { path: '/mcp?size=100k' } : {}) })
   await stopAll()
@@ -88,6 +108,30 @@ async function main () {
   process.stdout.write(`\nAblation (medians of ${settings.reps} x ${settings.duration} s, ${s.label})\n${table(rows)}\n`)
   for (const [name, why] of Object.entries(skipped)) process.stdout.write(`skipped ${name}: ${why}\n`)
   writeFileSync(fileURLToPath(new URL(LARGE ? 'ablation-large.json' : 'ablation.json', import.meta.url)), `${JSON.stringify({ date: new Date().toISOString(), scenario: s, skipped, variants: VARIANTS }, null, 2)}\n`)
+}
+
+/** Every target but the reference, 5 times 3 s each, loaded together with the reference: medians of the per-run ratios. */
+async function paired (targets, skipped) {
+  const [reference, ...others] = targets
+  const opts = { connections: 10, ...(LARGE ? { path: '/mcp?size=100k' } : {}) }
+  for (const t of targets) await load(t, { ...opts, duration: settings.warmup })
+  const rows = [['variant', 'CPU ÷ reference, each run', 'median', 'req/s ÷ reference (median)', 'reference µs/req']]
+  const results = {}
+  for (const t of others) {
+    const runs = []
+    for (let i = 0; i < 5; i++) {
+      const [r, g] = await Promise.all([load(reference, { ...opts, duration: 3 }), load(t, { ...opts, duration: 3 })])
+      runs.push({ cpu: g.cpuUsPerReq / r.cpuUsPerReq, rps: g.rps / r.rps, referenceCpu: r.cpuUsPerReq })
+    }
+    results[t.name] = runs
+    log(`${t.name}: ${runs.map((x) => x.cpu.toFixed(2)).join(' ')}`)
+    rows.push([t.name, runs.map((x) => x.cpu.toFixed(2)).join(' '), median(runs.map((x) => x.cpu)).toFixed(2), median(runs.map((x) => x.rps)).toFixed(2), runs.map((x) => x.referenceCpu.toFixed(0)).join(' ')])
+  }
+  await stopAll()
+  rmSync(cacheDir, { recursive: true, force: true })
+  process.stdout.write(`\nPaired ablation (each variant and the reference loaded together, 5 x 3 s, ${LARGE ? '100 KB' : 'small'} POST, 10 conns)\n${table(rows)}\n`)
+  for (const [name, why] of Object.entries(skipped)) process.stdout.write(`skipped ${name}: ${why}\n`)
+  writeFileSync(fileURLToPath(new URL('ablation-paired.json', import.meta.url)), `${JSON.stringify({ date: new Date().toISOString(), results, skipped, variants: VARIANTS }, null, 2)}\n`)
 }
 
 main().catch(async (err) => {
