@@ -7,10 +7,9 @@
 //   node bench/ablate.mjs [--large] [--paired]
 //   --large: the 100 KB response instead of the small one; --paired: each variant loaded at the same time
 //   as the reference, ratios per run (both see the same machine, which sequential runs do not)
-import { randomBytes } from 'node:crypto'
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { load, log, median, round, scenario, setUpstream, settings, spawn, startGateway, stopAll, table } from './harness.mjs'
+import { load, log, median, round, scenario, settings, startGateway, startUpstreamAndReference, stopAll, table } from './harness.mjs'
 
 const LARGE = process.argv.includes('--large')
 // --paired: each variant loaded at the same time as the reference, so both see the same machine.
@@ -69,16 +68,8 @@ function build (name, patchNames) {
 
 async function main () {
   if (!existsSync(`${root}dist/app.js`)) throw new Error('run `npm run build` first')
-  const upstreamToken = `gho_${randomBytes(27).toString('base64url')}`
-  const upstreamProc = await spawn('upstream.mjs', { UPSTREAM_TOKEN: upstreamToken })
-  setUpstream(upstreamProc)
-  const upstreamOrigin = `http://127.0.0.1:${upstreamProc.info.port}`
-  const refToken = `ref_${randomBytes(32).toString('base64url')}`
-  const refProc = await spawn('reference.mjs', { UPSTREAM_ORIGIN: upstreamOrigin, UPSTREAM_TOKEN: upstreamToken, CLIENT_TOKEN: refToken })
-  const targets = [
-    { name: 'reference', origin: `http://127.0.0.1:${refProc.info.port}`, token: refToken, proc: refProc },
-    { name: 'gateway', ...await startGateway(upstreamOrigin, upstreamToken) }
-  ]
+  const { upstreamOrigin, upstreamToken, reference } = await startUpstreamAndReference()
+  const targets = [reference, { name: 'gateway', ...await startGateway(upstreamOrigin, upstreamToken) }]
   const skipped = {}
   for (const [name, patches] of Object.entries(VARIANTS)) {
     let app

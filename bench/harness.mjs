@@ -1,5 +1,6 @@
 // Shared by run.mjs and ablate.mjs: child processes, autocannon runs, medians, tables.
 import autocannon from 'autocannon'
+import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { obtainToken } from './flow.mjs'
 import { start } from './ipc.mjs'
@@ -44,6 +45,19 @@ export const round = (x, digits = 2) => Number.isFinite(x) ? Number(x.toFixed(di
 
 // ---------------------------------------------------------------------------------------------
 // Processes
+
+/** The fake upstream MCP server and the reference proxy in front of it, with the tokens they use. */
+export async function startUpstreamAndReference () {
+  const upstreamToken = `gho_${randomBytes(27).toString('base64url')}`
+  const upstream = await spawn('upstream.mjs', { UPSTREAM_TOKEN: upstreamToken })
+  setUpstream(upstream)
+  const upstreamOrigin = `http://127.0.0.1:${upstream.info.port}`
+  // The reference gets a client token of the gateway's token length (gwa_ + 43).
+  const refToken = `ref_${randomBytes(32).toString('base64url')}`
+  const proc = await spawn('reference.mjs', { UPSTREAM_ORIGIN: upstreamOrigin, UPSTREAM_TOKEN: upstreamToken, CLIENT_TOKEN: refToken })
+  const reference = { name: 'reference', origin: `http://127.0.0.1:${proc.info.port}`, token: refToken, proc }
+  return { upstream, upstreamOrigin, upstreamToken, reference }
+}
 
 export async function startGateway (upstreamOrigin, upstreamToken, { env = {}, execArgv = [] } = {}) {
   const proc = await spawn('gateway.mjs', { UPSTREAM_ORIGIN: upstreamOrigin, UPSTREAM_TOKEN: upstreamToken, ...env }, execArgv)

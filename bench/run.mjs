@@ -5,13 +5,12 @@
 //
 // --quick: 1 repetition of 1 s runs (a smoke test; the figures are not worth quoting).
 // --profile: always profile; --no-profile: never; default: profile when the gateway misses a target.
-import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { MCP_HEADERS, RPC_BODY, elapsedS, load, log, percentile, round, scenario, setUpstream, settings, spawn, startGateway, stopAll, table } from './harness.mjs'
+import { MCP_HEADERS, RPC_BODY, elapsedS, load, log, percentile, round, scenario, settings, spawn, startGateway, startUpstreamAndReference, stopAll, table } from './harness.mjs'
 import { micro } from './micro.mjs'
 import { analyseProfile } from './profile.mjs'
 
@@ -176,19 +175,11 @@ async function main () {
   }
   log(`machine: ${machine.nproc} cores (${machine.cpu}), node ${machine.node}, load average ${machine.loadavgAtStart.join(' ')}`)
 
-  const upstreamToken = `gho_${randomBytes(27).toString('base64url')}`
-  const upstreamProc = await spawn('upstream.mjs', { UPSTREAM_TOKEN: upstreamToken })
-  setUpstream(upstreamProc)
-  const upstreamOrigin = `http://127.0.0.1:${upstreamProc.info.port}`
+  const { upstream: upstreamProc, upstreamOrigin, upstreamToken, reference } = await startUpstreamAndReference()
   const direct = { name: 'direct', origin: upstreamOrigin, token: upstreamToken, proc: upstreamProc }
 
-  // The reference gets a client token of the gateway's token length (gwa_ + 43).
-  const refToken = `ref_${randomBytes(32).toString('base64url')}`
-  const refProc = await spawn('reference.mjs', { UPSTREAM_ORIGIN: upstreamOrigin, UPSTREAM_TOKEN: upstreamToken, CLIENT_TOKEN: refToken })
-  const reference = { name: 'reference', origin: `http://127.0.0.1:${refProc.info.port}`, token: refToken, proc: refProc }
-
   const gateway = { name: 'gateway', ...await startGateway(upstreamOrigin, upstreamToken) }
-  log(`upstream pid ${upstreamProc.pid}, reference pid ${refProc.pid}, gateway pid ${gateway.proc.pid} (token via the login flow: ${gateway.token.slice(0, 8)}…)`)
+  log(`upstream pid ${upstreamProc.pid}, reference pid ${reference.proc.pid}, gateway pid ${gateway.proc.pid} (token via the login flow: ${gateway.token.slice(0, 8)}…)`)
 
   // Sanity: the same bytes through every hop; the gateway refuses a wrong token; the upstream saw no 401.
   const sanity = {}
@@ -265,8 +256,8 @@ async function main () {
     results.profiles = {
       gateway: await profileOne('gateway', (execArgv) => startGateway(upstreamOrigin, upstreamToken, { execArgv }), profDir),
       reference: await profileOne('reference', async (execArgv) => {
-        const proc = await spawn('reference.mjs', { UPSTREAM_ORIGIN: upstreamOrigin, UPSTREAM_TOKEN: upstreamToken, CLIENT_TOKEN: refToken }, execArgv)
-        return { origin: `http://127.0.0.1:${proc.info.port}`, token: refToken, proc }
+        const proc = await spawn('reference.mjs', { UPSTREAM_ORIGIN: upstreamOrigin, UPSTREAM_TOKEN: upstreamToken, CLIENT_TOKEN: reference.token }, execArgv)
+        return { origin: `http://127.0.0.1:${proc.info.port}`, token: reference.token, proc }
       }, profDir)
     }
     log('micro-benchmarks of the per-request steps')

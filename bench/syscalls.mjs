@@ -2,11 +2,10 @@
 // per request, counted by `strace -c -f` over a fixed number of small POSTs at 10 connections. Unlike CPU time,
 // the counts do not depend on what else the machine is doing: equal counts mean a CPU difference is JavaScript.
 import { spawn as spawnProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
-import { MCP_HEADERS, RPC_BODY, setUpstream, spawn, startGateway, stopAll, table } from './harness.mjs'
+import { MCP_HEADERS, RPC_BODY, startGateway, startUpstreamAndReference, stopAll, table } from './harness.mjs'
 
 const REQUESTS = 4000
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -37,16 +36,8 @@ async function countSyscalls (pid, work) {
 
 async function main () {
   if (!existsSync(`${root}dist/app.js`)) throw new Error('run `npm run build` first')
-  const upstreamToken = `gho_${randomBytes(27).toString('base64url')}`
-  const upstream = await spawn('upstream.mjs', { UPSTREAM_TOKEN: upstreamToken })
-  setUpstream(upstream)
-  const upstreamOrigin = `http://127.0.0.1:${upstream.info.port}`
-  const refToken = `ref_${randomBytes(32).toString('base64url')}`
-  const reference = await spawn('reference.mjs', { UPSTREAM_ORIGIN: upstreamOrigin, UPSTREAM_TOKEN: upstreamToken, CLIENT_TOKEN: refToken })
-  const targets = [
-    { name: 'reference', origin: `http://127.0.0.1:${reference.info.port}`, token: refToken, proc: reference },
-    { name: 'gateway', ...await startGateway(upstreamOrigin, upstreamToken) }
-  ]
+  const { upstreamOrigin, upstreamToken, reference } = await startUpstreamAndReference()
+  const targets = [reference, { name: 'gateway', ...await startGateway(upstreamOrigin, upstreamToken) }]
   for (const target of targets) await post(target, 2000) // warm: JIT, pool connections
   const counts = {}
   for (const target of targets) {
