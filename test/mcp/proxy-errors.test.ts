@@ -1,11 +1,10 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import type { GatewayPluginOptions } from '../../app.js'
 import type { FakeGithub, FakeGithubOptions } from '../helpers/fake-github.js'
-import { startFakeMcp, type FakeMcp } from '../helpers/fake-mcp.js'
-import { authorizeFully, Browser, buildGateway, exchangeCode, PUBLIC_URL, registerClient, tokenRequest, type RegisteredClient } from '../helpers/gateway.js'
+import { authorizeFully, Browser, buildGateway, exchangeCode, PUBLIC_URL, registerClient, tokenRequest } from '../helpers/gateway.js'
+import { callMcp, challengeParams, echo, mcpStack } from '../helpers/mcp-stack.js'
 
 /*
  * What the proxy does when the upstream says no (401, 403 insufficient_scope), is away or is slow:
@@ -17,50 +16,10 @@ interface Teardown { teardown (fn: () => unknown): void }
 const PRM = `${PUBLIC_URL}/.well-known/oauth-protected-resource/mcp`
 const STACK = /\bat\s+\S+\s+\(|\.[jt]s:\d+:\d+|"stack"/
 
-interface Stack {
-  app: FastifyInstance
-  github: FakeGithub
-  mcp: FakeMcp
-  client: RegisteredClient
-  /** A fresh grant: its gateway access and refresh tokens. */
-  login: (browser?: Browser) => Promise<{ access: string, refresh: string }>
-}
-
-async function stack (t: Teardown, overrides: Partial<GatewayPluginOptions> = {}, github: FakeGithubOptions = {}): Promise<Stack> {
-  // The fake MCP server needs the fake GitHub, which buildGateway starts after it: a late reference.
-  const ref: { github?: FakeGithub } = {}
-  const mcp = await startFakeMcp({ mode: 'stateless', isValidToken: (token) => ref.github?.isValidAccessToken(token) ?? false })
-  t.teardown(() => mcp.close())
-  const built = await buildGateway(t, { upstreamRs: mcp.url, ...overrides }, github)
-  ref.github = built.github
-  const { app } = built
-  const client = await registerClient(app)
-  const login = async (browser?: Browser): Promise<{ access: string, refresh: string }> => {
-    const flow = await authorizeFully(app, client, {}, browser)
-    const res = await exchangeCode(app, client, flow.code, flow.verifier)
-    if (res.statusCode !== 200) throw new Error(`token: ${res.statusCode} ${res.body}`)
-    const body = res.json() as { access_token: string, refresh_token: string }
-    return { access: body.access_token, refresh: body.refresh_token }
-  }
-  return { app: built.app, github: built.github, mcp, client, login }
-}
-
-const echo = (id: number, text: string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text } } })
-
-async function call (app: FastifyInstance, token: string, body: unknown): Promise<LightMyRequestResponse> {
-  return await app.inject({
-    method: 'POST',
-    url: '/mcp',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
-    payload: body as Record<string, unknown>
-  })
-}
-
-function challengeParams (header: unknown): Record<string, string> {
-  const params: Record<string, string> = {}
-  for (const match of String(header).matchAll(/([a-z_]+)="([^"]*)"/g)) params[match[1] as string] = match[2] as string
-  return params
-}
+/** The stack of test/helpers/mcp-stack.ts with a stateless MCP server. */
+const stack = async (t: Teardown, overrides: Partial<GatewayPluginOptions> = {}, github: FakeGithubOptions = {}) =>
+  await mcpStack(t, overrides, { mode: 'stateless' }, github)
+const call = callMcp
 
 const upstreamRefreshes = (github: FakeGithub): URLSearchParams[] => github.requests
   .filter((r) => r.method === 'POST' && r.path.startsWith('/login/oauth/access_token'))

@@ -1,49 +1,18 @@
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import type { GatewayPluginOptions } from '../../app.js'
-import type { FakeGithub, FakeGithubOptions } from '../helpers/fake-github.js'
-import { startFakeMcp, type FakeMcp, type FakeMcpOptions } from '../helpers/fake-mcp.js'
-import { authorizeFully, buildGateway, exchangeCode, PUBLIC_URL, registerClient, type RegisteredClient } from '../helpers/gateway.js'
-import type { ManualClock } from '../../lib/clock.js'
+import { PUBLIC_URL } from '../helpers/gateway.js'
+import { challengeParams, mcpStack } from '../helpers/mcp-stack.js'
 
 /*
  * The resource server and proxy (routes/mcp) through app.inject, in front of a real MCP server (the
  * SDK's, test/helpers/fake-mcp.ts) that accepts only the fake GitHub's tokens.
  */
 
-interface Teardown { teardown (fn: () => unknown): void }
-
 const PRM = `${PUBLIC_URL}/.well-known/oauth-protected-resource/mcp`
 const UPSTREAM_TOKEN = /^Bearer gh[ou]_[\w-]+$/
 const STACK = /\bat\s+\S+\s+\(|\.[jt]s:\d+:\d+|"stack"/
 
-interface Stack {
-  app: FastifyInstance
-  github: FakeGithub
-  clock: ManualClock
-  mcp: FakeMcp
-  client: RegisteredClient
-  /** A fresh grant's gateway access token. */
-  token: () => Promise<string>
-}
-
-async function stack (t: Teardown, overrides: Partial<GatewayPluginOptions> = {}, fake: Partial<FakeMcpOptions> = {}, github: FakeGithubOptions = {}): Promise<Stack> {
-  // The fake MCP server needs the fake GitHub, which buildGateway starts after it: a late reference.
-  const ref: { github?: FakeGithub } = {}
-  const mcp = await startFakeMcp({ isValidToken: (token) => ref.github?.isValidAccessToken(token) ?? false, ...fake })
-  t.teardown(() => mcp.close())
-  const built = await buildGateway(t, { upstreamRs: mcp.url, ...overrides }, github)
-  ref.github = built.github
-  const { app } = built
-  const client = await registerClient(app)
-  const token = async (): Promise<string> => {
-    const flow = await authorizeFully(app, client)
-    const res = await exchangeCode(app, client, flow.code, flow.verifier)
-    if (res.statusCode !== 200) throw new Error(`token: ${res.statusCode} ${res.body}`)
-    return (res.json() as { access_token: string }).access_token
-  }
-  return { ...built, mcp, client, token }
-}
+const stack = mcpStack
 
 const INITIALIZE = {
   jsonrpc: '2.0',
@@ -60,14 +29,6 @@ function mcpHeaders (token: string, extra: Record<string, string> = {}): Record<
 function messages (res: LightMyRequestResponse): Array<Record<string, unknown>> {
   if (String(res.headers['content-type']).startsWith('application/json')) return [res.json()]
   return res.body.split('\n').filter((line) => line.startsWith('data: ')).map((line) => JSON.parse(line.slice(6)) as Record<string, unknown>)
-}
-
-/** RFC 6750 §3 auth-params of a Bearer challenge. */
-function challengeParams (header: unknown): Record<string, string> {
-  const value = String(header)
-  const params: Record<string, string> = {}
-  for (const match of value.matchAll(/([a-z_]+)="([^"]*)"/g)) params[match[1] as string] = match[2] as string
-  return params
 }
 
 t.test('§1.1 items 3, 4, 7, 41: no token → 401 naming the gateway PRM and scope, without an error attribute', async (t) => {

@@ -1,15 +1,15 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { register as globalRegistry } from 'prom-client'
 import t from 'tap'
 import type { GatewayPluginOptions } from '../../app.js'
 import { createPkcePair } from '../../lib/pkce.js'
-import type { FakeGithub, FakeGithubOptions } from '../helpers/fake-github.js'
-import { startFakeMcp, type FakeMcp } from '../helpers/fake-mcp.js'
-import { authorizeFully, Browser, exchangeCode, pathOf, registerClient, SECRET, startFlow, tokenRequest, visitUpstream, type RegisteredClient } from '../helpers/gateway.js'
-import { buildWithMetrics, sample, type BuildOptions } from '../helpers/metrics.js'
+import type { FakeGithubOptions } from '../helpers/fake-github.js'
+import { authorizeFully, Browser, exchangeCode, pathOf, registerClient, SECRET, startFlow, tokenRequest, visitUpstream } from '../helpers/gateway.js'
+import { callMcp, echo, mcpStack } from '../helpers/mcp-stack.js'
+import { buildWithMetrics, sample } from '../helpers/metrics.js'
 
 /*
  * plugins/metrics.ts and the events behind it, through app.inject: what an operator scraping /metrics
@@ -165,40 +165,10 @@ t.test('a full OAuth story, then /metrics: every counter with its value and labe
   t.notMatch(eventText, /gh[our]_|gw[oar]_/, 'event lines carry grant ids (gwg_) but no token')
 })
 
-interface ProxyStack {
-  app: FastifyInstance
-  github: FakeGithub
-  mcp: FakeMcp
-  client: RegisteredClient
-  login: () => Promise<{ access: string, refresh: string }>
-}
-
-async function proxyStack (t: Teardown, gateway: Partial<GatewayPluginOptions> = {}, github: FakeGithubOptions = {}, more: BuildOptions = {}): Promise<ProxyStack> {
-  const ref: { github?: FakeGithub } = {}
-  const mcp = await startFakeMcp({ mode: 'stateless', isValidToken: (token) => ref.github?.isValidAccessToken(token) ?? false })
-  t.teardown(() => mcp.close())
-  const built = await buildWithMetrics(t, { ...more, gateway: { upstreamRs: mcp.url, ...gateway }, github })
-  ref.github = built.github
-  const { app } = built
-  const client = await registerClient(app)
-  const login = async (): Promise<{ access: string, refresh: string }> => {
-    const flow = await authorizeFully(app, client)
-    const body = (await exchangeCode(app, client, flow.code, flow.verifier)).json() as { access_token: string, refresh_token: string }
-    return { access: body.access_token, refresh: body.refresh_token }
-  }
-  return { app, github: built.github, mcp, client, login }
-}
-
-const echo = (id: number, text: string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { text } } })
-
-async function call (app: FastifyInstance, token: string, body: unknown): Promise<LightMyRequestResponse> {
-  return await app.inject({
-    method: 'POST',
-    url: '/mcp',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
-    payload: body as Record<string, unknown>
-  })
-}
+/** The stack of test/helpers/mcp-stack.ts (metrics are on by default) with a stateless MCP server. */
+const proxyStack = async (t: Teardown, gateway: Partial<GatewayPluginOptions> = {}, github: FakeGithubOptions = {}) =>
+  await mcpStack(t, gateway, { mode: 'stateless' }, github)
+const call = callMcp
 
 t.test('a proxied call lands in the latency histogram; its SSE answer opens and closes a stream', async (t) => {
   const { app, mcp, login } = await proxyStack(t)
