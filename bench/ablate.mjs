@@ -29,7 +29,7 @@ const PATCHES = {
   // No CORS hook on /mcp.
   'no-cors': [{ file: MCP, find: 'await app.register(cors, {', replace: 'false && await app.register(cors, {' }],
   // No session-ownership check.
-  'no-claim': [{ file: MCP, find: "typeof sessionId === 'string' && !await sessions.claim(sessionId, auth.grant.id)", replace: 'false' }],
+  'no-session-check': [{ file: MCP, find: "typeof sessionId === 'string' && !await sessions.mayUse(sessionId, auth.grant.id)", replace: 'false' }],
   // No client-leave listener (and so no upstream abort).
   'no-close': [{ file: MCP, find: "reply.raw.on('close', () => {", replace: "false && reply.raw.on('close', () => {" }],
   // No abort signal handed to undici.
@@ -40,7 +40,7 @@ const PATCHES = {
   'auth-memo': [{ file: MCP, find: 'const found = await grants.authenticate(match[1]);', replace: 'const found = globalThis.__benchAuth ??= await grants.authenticate(match[1]);' }]
 }
 
-const EVERYTHING = ['no-metrics', 'no-proxy-event', 'no-fresh', 'no-cors', 'no-claim', 'no-close', 'no-signal']
+const EVERYTHING = ['no-metrics', 'no-proxy-event', 'no-fresh', 'no-cors', 'no-session-check', 'no-close', 'no-signal']
 const VARIANTS = {
   'gw:copy': [],
   'gw:nometrics': ['no-metrics'],

@@ -50,7 +50,7 @@ export async function micro () {
   add('hashSecret(access token) (SHA-256)', 'lib/crypto.ts hashSecret ← grants.authenticate', cost(() => hashSecret(token)))
   add('store.get access record (JSON.parse)', 'lib/stores/memory.ts #read ← grants.authenticate', await costAsync(() => store.get(`access:${hashSecret(token)}`)), 'includes the hash')
   add('store.get grant record (JSON.parse)', 'lib/stores/memory.ts #read ← grants.authenticate', await costAsync(() => store.get(`grant:${grantId}`)))
-  add('session claim: hash + store.get', 'lib/sessions.ts claim', await costAsync(() => store.get(`mcp-session:${hashSecret('bench-session')}`)))
+  add('session check: hash + store.get', 'lib/sessions.ts mayUse', await costAsync(() => store.get(`mcp-session:${hashSecret('bench-session')}`)))
   add('unseal upstream token (AES-256-GCM + JSON.parse)', 'lib/crypto.ts unseal ← grants.upstreamAccessToken', cost(() => JSON.parse(unseal([key], sealed, grantId)).a))
   add('new AbortController() + .signal', 'routes/mcp/index.ts forward (aborter)', cost(() => new AbortController().signal))
   add('new AbortController() + listener + abort()', 'node:stream pipeline() finish (per response)', cost(() => { const ac = new AbortController(); ac.signal.addEventListener('abort', () => {}); ac.abort() }), 'the DOMException in the profile')

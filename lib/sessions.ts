@@ -7,17 +7,20 @@ const CACHE_MAX = 10_000
 interface SessionOwner { grantId: string }
 
 /**
- * MCP session ids bound to the grant that first used them (MCP security best practices, session
- * hijacking: "bind session IDs to user-specific data"). A session id is a handle, never a
- * credential: presented with another grant's token it is unknown (404), as if it did not exist.
+ * MCP session ids bound to the grant they were issued to (MCP security best practices, session
+ * hijacking: "bind session IDs to user-specific data"). Only ids the upstream hands out through the
+ * gateway are bound (`bind`, when its answer carries a new one): an id nobody was given binds nothing,
+ * so made-up ids cannot fill the store, and the upstream answers for them itself. A session id is a
+ * handle, never a credential: presented with another grant's token it is unknown (404), as if it did
+ * not exist.
  */
 export class SessionStore {
   readonly #store: Store
   readonly #clock: Clock
   readonly #ttlMs: number
   readonly #cacheTtlMs: number
-  /** Recent successful claims, so a session's every request does not cost a store round trip. */
-  readonly #claims = new Map<string, number>()
+  /** Owners read recently, so a session's every request does not cost a store round trip. A session has one owner. */
+  readonly #owners = new Map<string, { grantId: string, until: number }>()
 
   constructor (deps: { store: Store, clock: Clock, ttlMs: number, cacheTtlMs: number }) {
     this.#store = deps.store
@@ -26,30 +29,31 @@ export class SessionStore {
     this.#cacheTtlMs = deps.cacheTtlMs
   }
 
-  /** True when the session is this grant's, or nobody's yet (and now this grant's). */
-  async claim (sessionId: string, grantId: string): Promise<boolean> {
+  /** False only when the session id is bound to another grant. */
+  async mayUse (sessionId: string, grantId: string): Promise<boolean> {
     const now = this.#clock.now()
-    const cacheKey = `${grantId}\n${sessionId}`
-    if ((this.#claims.get(cacheKey) ?? 0) > now) return true
+    const cached = this.#owners.get(sessionId)
+    if (cached !== undefined && cached.until > now) return cached.grantId === grantId
     const owner = await this.#store.get<SessionOwner>(key(sessionId))
-    if (owner !== undefined && owner.grantId !== grantId) return false
-    if (owner === undefined) await this.bind(sessionId, grantId)
-    if (this.#cacheTtlMs > 0) {
-      if (this.#claims.size >= CACHE_MAX) this.#claims.delete(this.#claims.keys().next().value as string)
-      this.#claims.set(cacheKey, now + this.#cacheTtlMs)
-    }
-    return true
+    if (owner === undefined) return true
+    this.#remember(sessionId, owner.grantId, now)
+    return owner.grantId === grantId
   }
 
   async bind (sessionId: string, grantId: string): Promise<void> {
     await this.#store.set<SessionOwner>(key(sessionId), { grantId }, this.#ttlMs)
+    this.#remember(sessionId, grantId, this.#clock.now())
   }
 
   async forget (sessionId: string): Promise<void> {
-    for (const cacheKey of this.#claims.keys()) {
-      if (cacheKey.endsWith(`\n${sessionId}`)) this.#claims.delete(cacheKey)
-    }
+    this.#owners.delete(sessionId)
     await this.#store.delete(key(sessionId))
+  }
+
+  #remember (sessionId: string, grantId: string, now: number): void {
+    if (this.#cacheTtlMs <= 0) return
+    if (this.#owners.size >= CACHE_MAX) this.#owners.delete(this.#owners.keys().next().value as string)
+    this.#owners.set(sessionId, { grantId, until: now + this.#cacheTtlMs })
   }
 }
 

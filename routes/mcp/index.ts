@@ -117,7 +117,7 @@ const mcp: FastifyPluginAsync = async (app) => {
       return await reply.code(400).send({ error: 'invalid_request', error_description: 'the path may not leave /mcp' })
     }
     const sessionId = req.headers['mcp-session-id']
-    if (typeof sessionId === 'string' && !await sessions.claim(sessionId, auth.grant.id)) {
+    if (typeof sessionId === 'string' && !await sessions.mayUse(sessionId, auth.grant.id)) {
       req.log.warn({ grantId: auth.grant.id }, 'mcp session id of another grant refused')
       return await reply.code(404).send({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null })
     }
