@@ -159,7 +159,14 @@ const mcp: FastifyPluginAsync = async (app) => {
       if (upstream.statusCode === 401) {
         // Always consume a body we do not pass on, or its socket is never released.
         await upstream.body.dump()
-        const recovered = await grants.recoverUpstream(grant, req.log).catch(() => undefined)
+        let recovered: UnlockedGrant | undefined
+        try {
+          recovered = await grants.recoverUpstream(grant, req.log)
+        } catch (err) {
+          // Refused upstream (invalid_grant): the login is over. Anything else (the upstream's token
+          // endpoint or our store away) passes: a 503, and the grant stays.
+          if (!(err instanceof OAuthError && err.error === 'invalid_grant')) return await upstreamTokenLost(req, reply, err)
+        }
         if (recovered === undefined) return await upstreamRejected(req, reply, grant)
         grant = recovered
         upstream = await send(grant)

@@ -62,6 +62,22 @@ t.test('§4.1 item 8, §4.4: upstream 401 with an upstream refresh token → one
   t.equal(upstreamRefreshes(github).length, 1, 'no further refresh')
 })
 
+t.test('§4.1 item 8: upstream 401 while the upstream token endpoint is down → 503, and the grant survives the outage', async (t) => {
+  const { app, github, mcp, login } = await stack(t, {}, { mode: 'expiring' })
+  const { access } = await login()
+  t.equal((await call(app, access, echo(1, 'one'))).statusCode, 200)
+  mcp.rejectSeenTokens()
+  github.tokenFailure = 'http500'
+  const during = await call(app, access, echo(2, 'two'))
+  t.equal(during.statusCode, 503, 'a passing outage, not the end of the login')
+  t.match(during.json(), { error: 'temporarily_unavailable' })
+  t.equal(during.headers['www-authenticate'], undefined, 'no invalid_token challenge: the client keeps its tokens')
+  github.tokenFailure = null
+  const after = await call(app, access, echo(3, 'three'))
+  t.equal(after.statusCode, 200, 'the same access token works once the upstream is back')
+  t.match(after.body, '"text":"three"')
+})
+
 t.test('§4.1 item 8 (single flight): concurrent upstream 401s share one upstream refresh', async (t) => {
   const { app, github, mcp, login } = await stack(t, {}, { mode: 'expiring' })
   const { access } = await login()
