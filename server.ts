@@ -70,9 +70,6 @@ app.setNotFoundHandler(async (req, reply) => {
   return await reply.code(404).send({ message: `Route ${req.method}:${path} not found`, error: 'Not Found', statusCode: 404 })
 })
 
-// Resolved and reported above: registered as is, so no warning is logged twice.
-await app.register(standaloneGateway, { options })
-
 /*
  * SIGTERM/SIGINT: stop accepting connections, let requests in flight finish for up to the grace time, end
  * open streams, close the store, exit 0. A second signal, or the end of the grace time, destroys what is
@@ -123,6 +120,9 @@ process.on('SIGTERM', stop)
 process.on('SIGINT', stop)
 
 try {
+  // Resolved and reported above: registered as is, so no warning is logged twice. Inside the try: a store
+  // that cannot be reached at start is a fatal log line like a taken port, not an uncaught rejection.
+  await app.register(standaloneGateway, { options })
   await app.listen({ port: server.port, host: server.host })
 } catch (err) {
   app.log.fatal({ err }, 'could not start')

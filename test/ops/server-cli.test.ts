@@ -56,3 +56,13 @@ t.test('each start-up warning is logged once, with the flag and variable names (
   t.match(warnings.join('\n'), /--upstream-scopes \(MCP_GATEWAY_UPSTREAM_SCOPES\)/, 'named as the operator sets it')
   t.equal(warnings.length, 3)
 })
+
+t.test('a store that cannot be reached at start: a fatal log line (no password in it) and exit 1', async (t) => {
+  const { code, stdout, stderr } = await runServer(['--host', '127.0.0.1', '--port', '0', '--upstream-rs', 'https://api.githubcopilot.com/mcp',
+    '--store', 'redis://:store-password-1234@127.0.0.1:1', '--secret', 'a-secret-of-at-least-32-characters-long!'])
+  t.equal(code, 1)
+  t.match(stdout, /"level":60.*"msg":"could not start"/, 'logged at fatal, as JSON')
+  t.match(stdout, /the store is unavailable/, 'with the cause')
+  t.equal(stderr, '', 'no uncaught rejection on stderr')
+  t.notMatch(stdout + stderr, /store-password-1234/, 'the store password is not in the output')
+})
