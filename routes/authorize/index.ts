@@ -220,6 +220,17 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     return redirectToClient(reply, flow, { code }, 302)
   })
 
+  /**
+   * The 502 page for an upstream that cannot be reached or resolved. Our own store failing on the way
+   * is not the upstream's: it goes on to the error handler's 503.
+   */
+  function upstreamUnavailable (req: FastifyRequest, reply: FastifyReply, flow: FlowRecord, err: unknown): FastifyReply {
+    if (err instanceof StoreUnavailableError) throw err
+    upstreamFailed(err)
+    req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream unavailable')
+    return page(reply, 502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute; if it persists, tell the gateway's operator.`)
+  }
+
   /** Counts an upstream failure by kind (the caller logs it); anything else (the store) is not the upstream's. */
   function upstreamFailed (err: unknown): void {
     if (err instanceof UpstreamError) events.emit('upstream_error', { kind: err.kind })
@@ -262,9 +273,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     try {
       return { scopes: await upstreamScopes(flow) }
     } catch (err) {
-      upstreamFailed(err)
-      req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream unavailable')
-      page(reply, 502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute; if it persists, tell the gateway's operator.`)
+      upstreamUnavailable(req, reply, flow, err)
       return {}
     }
   }
@@ -283,9 +292,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       const state = await flows.beginUpstream(flow, verifier)
       target = await upstream.authorizeUrl({ state, codeChallenge: challenge, scopes: await upstreamScopes(flow) })
     } catch (err) {
-      upstreamFailed(err)
-      req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream unavailable')
-      return page(reply, 502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute.`)
+      return upstreamUnavailable(req, reply, flow, err)
     }
     flow.approved = true
     await flows.save(flow)
