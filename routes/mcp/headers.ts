@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import { normaliseScopes } from '../../lib/upstream.js'
 
 /** Client request headers that always go upstream: the MCP transport's own. */
 const ALWAYS_FORWARDED = new Set(['content-type', 'accept', 'last-event-id'])
@@ -36,6 +37,5 @@ export function clientResponseHeaders (upstream: IncomingHttpHeaders | Record<st
 export function insufficientScope (header: string | string[] | undefined): string[] | undefined {
   const value = Array.isArray(header) ? header.join(', ') : header
   if (value === undefined || !/error="?insufficient_scope"?/i.test(value)) return undefined
-  const scope = /scope="([^"]*)"/i.exec(value)?.[1] ?? ''
-  return scope.split(/[\s,]+/).filter(Boolean)
+  return normaliseScopes(/scope="([^"]*)"/i.exec(value)?.[1] ?? '')
 }
