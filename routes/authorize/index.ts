@@ -328,7 +328,11 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   }
 }
 
-/** One cookie's value from a Cookie header (RFC 6265 §5.4: `name=value` pairs separated by `; `). */
+/**
+ * One cookie's value from a Cookie header (RFC 6265 §5.4: `name=value` pairs separated by `; `). Not
+ * @fastify/cookie's parse/serialize: they work only once that plugin is registered (it loads the ESM
+ * `cookie` module then), and the gateway uses only its signer so a host's own registration never clashes.
+ */
 function cookieValue (header: string | undefined, name: string): string | undefined {
   for (const pair of (header ?? '').split(';')) {
     const eq = pair.indexOf('=')
