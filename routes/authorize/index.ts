@@ -142,7 +142,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     const { scopes } = await resolveUpstream(req, reply, flow)
     if (scopes === undefined) return reply
     if (await consents.covers(flow.userId, client.clientId, scopes)) {
-      return await goUpstream(req, reply, flow)
+      return await goUpstream(req, reply, flow, scopes)
     }
     return reply.redirect(`${consentPath}?flow=${flow.id}`, 303)
   })
@@ -154,7 +154,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     if (flow.userId === undefined) return reply.redirect(`${loginPath}?flow=${flow.id}`, 303)
     const { scopes } = await resolveUpstream(req, reply, flow)
     if (scopes === undefined) return reply
-    return page(reply, 200, consentPage({ action: consentPath, flowId: flow.id, csrf: flow.csrf, flow: await view(flow, client), username: flow.userId }))
+    return page(reply, 200, consentPage({ action: consentPath, flowId: flow.id, csrf: flow.csrf, flow: await view(flow, client, scopes), username: flow.userId }))
   })
 
   app.post('/consent', { schema: { body: ConsentBody } }, async (req, reply) => {
@@ -168,13 +168,14 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       events.emit('consent_denied', { clientId: client.clientId }, req.log)
       return redirectToClient(reply, flow, { error: 'access_denied', error_description: 'the user denied access' }, 303)
     }
+    let scopes: string[] | undefined
     if (body.remember === 'on') {
-      const { scopes } = await resolveUpstream(req, reply, flow)
+      ({ scopes } = await resolveUpstream(req, reply, flow))
       if (scopes === undefined) return reply
       await consents.remember(flow.userId, client.clientId, scopes)
     }
     events.emit('consent_given', { clientId: client.clientId, remembered: body.remember === 'on' }, req.log)
-    return await goUpstream(req, reply, flow)
+    return await goUpstream(req, reply, flow, scopes)
   })
 
   app.get('/upstream/callback', { schema: { querystring: CallbackQuery } }, async (req, reply) => {
@@ -284,13 +285,13 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     return flow.userId === undefined ? scopes : union(scopes, await scopeNeeds.get(flow.userId))
   }
 
-  /** Screen 2: the upstream's own authorize page, reached only after sign-in and consent. */
-  async function goUpstream (req: FastifyRequest, reply: FastifyReply, flow: FlowRecord): Promise<FastifyReply> {
+  /** Screen 2: the upstream's own authorize page, reached only after sign-in and consent; `scopes` when already resolved in this request. */
+  async function goUpstream (req: FastifyRequest, reply: FastifyReply, flow: FlowRecord, scopes?: string[]): Promise<FastifyReply> {
     const { verifier, challenge } = createPkcePair()
     let target: string
     try {
       const state = await flows.beginUpstream(flow, verifier)
-      target = await upstream.authorizeUrl({ state, codeChallenge: challenge, scopes: await upstreamScopes(flow) })
+      target = await upstream.authorizeUrl({ state, codeChallenge: challenge, scopes: scopes ?? await upstreamScopes(flow) })
     } catch (err) {
       return upstreamUnavailable(req, reply, flow, err)
     }
@@ -299,13 +300,8 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(target, 303)
   }
 
-  async function view (flow: FlowRecord, client: ClientRecord): Promise<FlowView> {
-    let scopes: string[] = []
-    try {
-      scopes = await upstreamScopes(flow)
-    } catch {
-      // The login page can show without them; the consent step resolves the upstream again.
-    }
+  /** What the pages show; `scopes` when the upstream's are already resolved in this request. */
+  async function view (flow: FlowRecord, client: ClientRecord, scopes?: string[]): Promise<FlowView> {
     return {
       clientName: client.metadata.client_name ?? '',
       clientId: client.clientId,
@@ -313,7 +309,8 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       redirectHost: redirectHost(flow.redirectUri),
       localhostOnly: client.metadata.redirect_uris.every(isLoopback),
       upstreamName: upstream.displayName,
-      upstreamScopes: scopes
+      // Without them if the upstream cannot be resolved: the login page can show, the consent step resolves it again.
+      upstreamScopes: scopes ?? await upstreamScopes(flow).catch(() => [])
     }
   }
 
