@@ -1,9 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { OAuthClientProvider, OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js'
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js'
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
+import type { OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
 import Fastify from 'fastify'
 import t from 'tap'
 import { request } from 'undici'
@@ -11,6 +10,7 @@ import gateway from '../../app.js'
 import { ManualClock } from '../../lib/clock.js'
 import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from '../helpers/fake-github.js'
 import { gatewayOptions, hiddenField, visitUpstream } from '../helpers/gateway.js'
+import { MemoryProvider } from '../helpers/sdk-provider.js'
 
 /*
  * The official MCP TypeScript SDK client (`auth()` from @modelcontextprotocol/sdk) against the
@@ -55,82 +55,6 @@ async function startGateway (t: Teardown, fake: FakeGithubOptions): Promise<Star
   await app.register(gateway, gatewayOptions(github, clock, { publicUrl: origin }))
   await app.ready()
   return { origin, github, clock }
-}
-
-/** An OAuthClientProvider that keeps everything in memory, exactly as the SDK hands it over. */
-class MemoryProvider implements OAuthClientProvider {
-  client: OAuthClientInformationMixed | undefined
-  saved: OAuthTokens | undefined
-  verifier: string | undefined
-  discovery: OAuthDiscoveryState | undefined
-  readonly authorizationUrls: URL[] = []
-  readonly states: string[] = []
-  readonly invalidated: string[] = []
-
-  get redirectUrl (): string {
-    return REDIRECT_URL
-  }
-
-  get clientMetadata (): OAuthClientMetadata {
-    return {
-      client_name: 'SDK e2e client',
-      redirect_uris: [REDIRECT_URL],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none'
-    }
-  }
-
-  state (): string {
-    const state = randomBytes(16).toString('base64url')
-    this.states.push(state)
-    return state
-  }
-
-  clientInformation (): OAuthClientInformationMixed | undefined {
-    return this.client
-  }
-
-  saveClientInformation (info: OAuthClientInformationMixed): void {
-    this.client = info
-  }
-
-  tokens (): OAuthTokens | undefined {
-    return this.saved
-  }
-
-  saveTokens (tokens: OAuthTokens): void {
-    this.saved = tokens
-  }
-
-  redirectToAuthorization (url: URL): void {
-    this.authorizationUrls.push(url)
-  }
-
-  saveCodeVerifier (verifier: string): void {
-    this.verifier = verifier
-  }
-
-  codeVerifier (): string {
-    if (this.verifier === undefined) throw new Error('no code verifier saved')
-    return this.verifier
-  }
-
-  saveDiscoveryState (state: OAuthDiscoveryState): void {
-    this.discovery = state
-  }
-
-  discoveryState (): OAuthDiscoveryState | undefined {
-    return this.discovery
-  }
-
-  invalidateCredentials (scope: 'all' | 'client' | 'tokens' | 'verifier' | 'discovery'): void {
-    this.invalidated.push(scope)
-    if (scope === 'all' || scope === 'tokens') this.saved = undefined
-    if (scope === 'all' || scope === 'client') this.client = undefined
-    if (scope === 'all' || scope === 'verifier') this.verifier = undefined
-    if (scope === 'all' || scope === 'discovery') this.discovery = undefined
-  }
 }
 
 interface Exchange {
@@ -224,7 +148,7 @@ for (const variant of variants) {
   t.test(`MCP SDK auth() end to end: ${variant.name}`, async (t) => {
     const { origin, github, clock } = await startGateway(t, variant.fake)
     const serverUrl = `${origin}/mcp`
-    const provider = new MemoryProvider()
+    const provider = new MemoryProvider(REDIRECT_URL, 'SDK e2e client')
     const { fetchFn, log } = recordingFetch()
     let authorizationUrl: URL | undefined
     let code = ''

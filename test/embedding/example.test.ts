@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { auth, type OAuthClientProvider, type OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js'
+import { auth } from '@modelcontextprotocol/sdk/client/auth.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
 import t from 'tap'
 import { request } from 'undici'
 import { build } from '../../examples/host-app/app.js'
@@ -17,6 +16,7 @@ import { ManualClock } from '../../lib/clock.js'
 import { startFakeGithub } from '../helpers/fake-github.js'
 import { startFakeMcp } from '../helpers/fake-mcp.js'
 import { gatewayOptions, hiddenField, visitUpstream } from '../helpers/gateway.js'
+import { MemoryProvider } from '../helpers/sdk-provider.js'
 import { HttpBrowser, freePort, waitFor } from '../helpers/process.js'
 
 /*
@@ -28,40 +28,6 @@ import { HttpBrowser, freePort, waitFor } from '../helpers/process.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const REDIRECT_URL = 'http://127.0.0.1:33421/callback'
-
-class MemoryProvider implements OAuthClientProvider {
-  client: OAuthClientInformationMixed | undefined
-  saved: OAuthTokens | undefined
-  verifier: string | undefined
-  discovery: OAuthDiscoveryState | undefined
-  readonly authorizationUrls: URL[] = []
-  readonly states: string[] = []
-
-  get redirectUrl (): string { return REDIRECT_URL }
-  get clientMetadata (): OAuthClientMetadata {
-    return { client_name: 'embedding example', redirect_uris: [REDIRECT_URL], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' }
-  }
-
-  state (): string {
-    const state = randomBytes(16).toString('base64url')
-    this.states.push(state)
-    return state
-  }
-
-  clientInformation (): OAuthClientInformationMixed | undefined { return this.client }
-  saveClientInformation (info: OAuthClientInformationMixed): void { this.client = info }
-  tokens (): OAuthTokens | undefined { return this.saved }
-  saveTokens (tokens: OAuthTokens): void { this.saved = tokens }
-  redirectToAuthorization (url: URL): void { this.authorizationUrls.push(url) }
-  saveCodeVerifier (verifier: string): void { this.verifier = verifier }
-  codeVerifier (): string {
-    if (this.verifier === undefined) throw new Error('no code verifier saved')
-    return this.verifier
-  }
-
-  saveDiscoveryState (state: OAuthDiscoveryState): void { this.discovery = state }
-  discoveryState (): OAuthDiscoveryState | undefined { return this.discovery }
-}
 
 /** Log lines, parsed, as the host's logger writes them. */
 function logSink (): { stream: Writable, lines: Array<Record<string, unknown>> } {
@@ -100,7 +66,7 @@ t.test('examples/host-app in-process: its own routes, and the MCP SDK through th
 
   const issuer = `${origin}/gw`
   const serverUrl = `${issuer}/mcp`
-  const provider = new MemoryProvider()
+  const provider = new MemoryProvider(REDIRECT_URL, 'embedding example')
   const fetched: Array<{ url: string, status: number }> = []
   const fetchFn = async (url: string | URL, init?: RequestInit): Promise<Response> => {
     const res = await fetch(url, init)
