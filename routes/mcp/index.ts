@@ -2,13 +2,13 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { OutgoingHttpHeaders } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
-import { EventEmitter } from 'node:events'
 import type { AuthenticatedRequest, UnlockedGrant } from '../../lib/grants.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { SessionStore } from '../../lib/sessions.js'
 import { StoreUnavailableError } from '../../lib/stores/index.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import cors from '../../plugins/cors.js'
+import { UpstreamExchange } from './exchange.js'
 import { clientResponseHeaders, insufficientScope, upstreamRequestHeaders } from './headers.js'
 
 declare module 'fastify' {
@@ -131,34 +131,30 @@ const mcp: FastifyPluginAsync = async (app) => {
     const path = `${upstreamBase}${restPath}${search === '' ? '' : `?${search}`}`
     const body = req.method === 'POST' ? req.body as Buffer : null
 
-    // A plain emitter is all undici needs as a signal, and far cheaper than an AbortController.
-    const aborter = new EventEmitter()
+    // The exchange in flight, for the client-leave handler to cancel.
+    let exchange: UpstreamExchange | undefined
     let clientLeft = false
     // 'close' before the response finished means the client left: cancel the upstream request now.
     reply.raw.on('close', () => {
       if (reply.raw.writableFinished) return
       clientLeft = true
-      aborter.emit('abort')
+      exchange?.abort(new undiciErrors.RequestAbortedError())
     })
-    const send = async (g: UnlockedGrant) => {
+    const send = async (g: UnlockedGrant): Promise<UpstreamExchange> => {
       const started = performance.now()
-      const res = await pool.request({
-        method: req.method as Dispatcher.HttpMethod,
-        path,
-        headers: upstreamRequestHeaders(req.headers, forwarded, options.upstreamHeaders, g === auth ? auth.upstreamToken : grants.upstreamAccessToken(g)),
-        body,
-        signal: aborter
-      })
+      const headers = upstreamRequestHeaders(req.headers, forwarded, options.upstreamHeaders, g === auth ? auth.upstreamToken : grants.upstreamAccessToken(g))
+      exchange = new UpstreamExchange(pool, { method: req.method as Dispatcher.HttpMethod, path, headers, body })
+      if (clientLeft) exchange.abort(new undiciErrors.RequestAbortedError())
+      await exchange.responded()
       events.emit('proxy_response', { method: req.method, seconds: (performance.now() - started) / 1000 })
-      return res
+      return exchange
     }
 
-    let upstream: Dispatcher.ResponseData
+    let upstream: UpstreamExchange
     try {
       upstream = await send(grant)
       if (upstream.statusCode === 401) {
-        // Always consume a body we do not pass on, or its socket is never released.
-        await upstream.body.dump()
+        upstream.dump()
         let recovered: UnlockedGrant | undefined
         try {
           recovered = await grants.recoverUpstream(grant, req.log)
@@ -171,7 +167,7 @@ const mcp: FastifyPluginAsync = async (app) => {
         grant = recovered
         upstream = await send(grant)
         if (upstream.statusCode === 401) {
-          await upstream.body.dump()
+          upstream.dump()
           return await upstreamRejected(req, reply, grant)
         }
       }
@@ -182,7 +178,7 @@ const mcp: FastifyPluginAsync = async (app) => {
     if (upstream.statusCode === 403) {
       const needed = insufficientScope(upstream.headers['www-authenticate'])
       if (needed !== undefined) {
-        await upstream.body.dump()
+        upstream.dump()
         await scopeNeeds.add(grant.grant.userId, needed)
         events.emit('upstream_error', { kind: 'upstream_403_scope' })
         req.log.info({ grantId: grant.grant.id, scopes: needed }, 'upstream asked for more scopes')
@@ -203,21 +199,23 @@ const mcp: FastifyPluginAsync = async (app) => {
       // headers and body, without a stream between undici and the socket. Anything larger, or of
       // unknown length, streams.
       if (Number(upstream.headers['content-length']) <= WHOLE_BODY_MAX) {
-        // The client has nothing yet, so an upstream that stalls mid-answer gets the same bound as one
-        // that is slow to answer at all.
-        let stalled = false
-        const timer = setTimeout(() => { stalled = true; aborter.emit('abort') }, options.proxyTimeout)
-        let body: Buffer
-        try {
-          body = Buffer.from(await upstream.body.arrayBuffer())
-        } catch (err) {
-          return stalled ? await upstreamTimeout(req, reply) : await upstreamFailure(req, reply, err, clientLeft)
-        } finally {
-          clearTimeout(timer)
+        let body = upstream.received
+        if (body === undefined) {
+          // The client has nothing yet, so an upstream that stalls mid-answer gets the same bound as one
+          // that is slow to answer at all.
+          let stalled = false
+          const timer = setTimeout(() => { stalled = true; upstream.abort(new Error('the upstream stalled mid-answer')) }, options.proxyTimeout)
+          try {
+            body = await upstream.whole()
+          } catch (err) {
+            return stalled ? await upstreamTimeout(req, reply) : await upstreamFailure(req, reply, err, clientLeft)
+          } finally {
+            clearTimeout(timer)
+          }
         }
         return await reply.code(upstream.statusCode).headers(headers).send(body)
       }
-      return await reply.code(upstream.statusCode).headers(headers).send(upstream.body)
+      return await reply.code(upstream.statusCode).headers(headers).send(upstream.stream())
     }
     // Proxies in front of us (nginx) would buffer events otherwise.
     headers['x-accel-buffering'] = 'no'
@@ -228,7 +226,7 @@ const mcp: FastifyPluginAsync = async (app) => {
     reply.hijack()
     reply.raw.writeHead(upstream.statusCode, { ...reply.getHeaders(), ...headers } as OutgoingHttpHeaders)
     reply.raw.flushHeaders()
-    const stream = upstream.body
+    const stream = upstream.stream()
     // pipe() keeps backpressure; a client that leaves ends the upstream stream, and an upstream that
     // leaves ends the client's.
     stream.pipe(reply.raw)

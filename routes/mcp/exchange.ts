@@ -1,0 +1,138 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+
+/** Bytes of a discarded body read before the connection is given up on instead (undici's dump() reads 128 KiB). */
+const DUMP_MAX = 64 * 1024
+
+type BodyMode = 'pending' | 'whole' | 'stream' | 'dump'
+
+interface Settle<T> { resolve: (value: T) => void, reject: (err: Error) => void }
+
+/**
+ * One request to the upstream MCP server, through undici's `dispatch`, and its answer: status and headers
+ * first, for the proxy to decide on, then the body in the one form the proxy asked for: whole (a small
+ * JSON-RPC answer), as a stream with backpressure (an event stream, a large answer), or thrown away.
+ *
+ * Written for the proxy's hot path: `request()` wraps every answer in an async resource, a Readable and
+ * a promise chain, even one that is read whole at once; here a small answer costs one promise for its
+ * headers and one for its body. Data that arrives before the proxy has chosen is held (and the upstream
+ * paused past `DUMP_MAX` bytes) until it does.
+ */
+export class UpstreamExchange implements Dispatcher.DispatchHandler {
+  statusCode = 0
+  headers: IncomingHttpHeaders = {}
+  #controller: Dispatcher.DispatchController | undefined
+  #abortReason: Error | undefined
+  #responded: Settle<void> | undefined
+  #mode: BodyMode = 'pending'
+  #chunks: Buffer[] = []
+  #bytes = 0
+  #ended = false
+  #error: Error | undefined
+  #whole: Settle<void> | undefined
+  #stream: Readable | undefined
+
+  /** Sends the request; `responded()` then tells when the upstream's status and headers are in. */
+  constructor (dispatcher: Dispatcher, options: Dispatcher.DispatchOptions) {
+    dispatcher.dispatch(options, this)
+  }
+
+  /** Resolves once status and headers are in; rejects if the exchange failed or was aborted before. */
+  async responded (): Promise<void> {
+    if (this.statusCode !== 0) return
+    if (this.#error !== undefined) throw this.#error
+    await new Promise<void>((resolve, reject) => { this.#responded = { resolve, reject } })
+  }
+
+  /** The whole body, if it has all arrived already (a small answer usually comes with its headers). */
+  get received (): Buffer | undefined {
+    if (!this.#ended || this.#mode === 'stream' || this.#mode === 'dump') return undefined
+    return this.#chunks.length === 1 ? this.#chunks[0] as Buffer : Buffer.concat(this.#chunks, this.#bytes)
+  }
+
+  /** The whole body; rejects if the upstream stops short of its Content-Length or the exchange is aborted. */
+  async whole (): Promise<Buffer> {
+    this.#mode = 'whole'
+    if (this.#error !== undefined) throw this.#error
+    if (!this.#ended) {
+      this.#controller?.resume()
+      await new Promise<void>((resolve, reject) => { this.#whole = { resolve, reject } })
+    }
+    return this.received as Buffer
+  }
+
+  /** The body as a stream; destroying it aborts the exchange, an upstream failure destroys it. */
+  stream (): Readable {
+    this.#mode = 'stream'
+    const stream = new Readable({
+      read: () => { this.#controller?.resume() },
+      destroy: (err, callback) => {
+        if (!this.#ended) this.abort(err ?? new Error('the body stream was destroyed'))
+        callback(err)
+      }
+    })
+    this.#stream = stream
+    for (const chunk of this.#chunks.splice(0)) stream.push(chunk)
+    if (this.#error !== undefined) stream.destroy(this.#error)
+    else if (this.#ended) stream.push(null)
+    return stream
+  }
+
+  /** Throws the body away: read to its end (so the connection is reused) unless it is long. */
+  dump (): void {
+    this.#mode = 'dump'
+    this.#chunks = []
+    if (this.#bytes > DUMP_MAX) this.abort(new Error('discarded body too long'))
+    else this.#controller?.resume()
+  }
+
+  /** Cancels the request at any point; what waits on it rejects with `reason`. */
+  abort (reason: Error): void {
+    if (this.#ended || this.#error !== undefined) return
+    if (this.#controller === undefined) this.#abortReason = reason
+    else this.#controller.abort(reason)
+  }
+
+  onRequestStart (controller: Dispatcher.DispatchController): void {
+    this.#controller = controller
+    if (this.#abortReason !== undefined) controller.abort(this.#abortReason)
+  }
+
+  onResponseStart (_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // 1xx answers (103 Early Hints) come before the real one.
+    if (statusCode < 200) return
+    this.statusCode = statusCode
+    this.headers = headers
+    this.#responded?.resolve()
+  }
+
+  onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#bytes += chunk.length
+    switch (this.#mode) {
+      case 'stream':
+        if (!(this.#stream as Readable).push(chunk)) controller.pause()
+        return
+      case 'dump':
+        if (this.#bytes > DUMP_MAX) controller.abort(new Error('discarded body too long'))
+        return
+      case 'pending':
+        // Nobody reads yet: hold a small answer, pause a large one until the proxy decides.
+        if (this.#bytes > DUMP_MAX) controller.pause()
+    }
+    this.#chunks.push(chunk)
+  }
+
+  onResponseEnd (): void {
+    this.#ended = true
+    if (this.#mode === 'stream') (this.#stream as Readable).push(null)
+    else this.#whole?.resolve()
+  }
+
+  onResponseError (_controller: Dispatcher.DispatchController, err: Error): void {
+    this.#error = err
+    if (this.statusCode === 0) this.#responded?.reject(err)
+    else if (this.#mode === 'stream') (this.#stream as Readable).destroy(err)
+    else this.#whole?.reject(err)
+  }
+}
