@@ -4,9 +4,12 @@
 // build and the reference proxy (small POST, 10 connections). The app's sources are never touched:
 // these are experiments to size suggestions, not fixes. A patch whose anchor is gone (the code
 // changed) is reported and its variant skipped. Takes about 2 minutes (--paired: about 3.5).
-//   node bench/ablate.mjs [--large] [--paired]
+//   node bench/ablate.mjs [--large] [--paired] [--instructions]
 //   --large: the 100 KB response instead of the small one; --paired: each variant loaded at the same time
-//   as the reference, ratios per run (both see the same machine, which sequential runs do not)
+//   as the reference, ratios per run (both see the same machine, which sequential runs do not);
+//   --instructions: each patch alone, counted in instructions per request by bench/instructions.mjs
+//   (callgrind: the same count whatever the machine does; about 3 minutes per variant)
+import { execFileSync } from 'node:child_process'
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { load, log, median, round, scenario, settings, startGateway, startUpstreamAndReference, stopAll, table } from './harness.mjs'
@@ -14,6 +17,7 @@ import { load, log, median, round, scenario, settings, startGateway, startUpstre
 const LARGE = process.argv.includes('--large')
 // --paired: each variant loaded at the same time as the reference, so both see the same machine.
 const PAIRED = process.argv.includes('--paired')
+const INSTRUCTIONS = process.argv.includes('--instructions')
 const root = fileURLToPath(new URL('..', import.meta.url))
 const cacheDir = `${root}node_modules/.cache/mcp-gateway-bench-ablate`
 
@@ -32,15 +36,13 @@ const PATCHES = {
   'no-session-check': [{ file: MCP, find: "typeof sessionId === 'string' && !await sessions.mayUse(sessionId, auth.grant.id)", replace: 'false' }],
   // No client-leave listener (and so no upstream abort).
   'no-close': [{ file: MCP, find: "reply.raw.on('close', () => {", replace: "false && reply.raw.on('close', () => {" }],
-  // No abort signal handed to undici.
-  'no-signal': [{ file: MCP, find: 'signal: aborter', replace: 'signal: undefined' }],
-  // Small answers streamed like large ones instead of read whole.
+  // Small answers streamed like large ones instead of sent whole.
   'stream-small': [{ file: MCP, find: "Number(upstream.headers['content-length']) <= WHOLE_BODY_MAX", replace: 'false' }],
   // The bearer check answered from a process-wide memo: no hash, no cache lookup, no await (an upper bound).
   'auth-memo': [{ file: MCP, find: 'const found = await grants.authenticate(match[1]);', replace: 'const found = globalThis.__benchAuth ??= await grants.authenticate(match[1]);' }]
 }
 
-const EVERYTHING = ['no-metrics', 'no-proxy-event', 'no-fresh', 'no-cors', 'no-session-check', 'no-close', 'no-signal']
+const EVERYTHING = ['no-metrics', 'no-proxy-event', 'no-fresh', 'no-cors', 'no-session-check', 'no-close']
 const VARIANTS = {
   'gw:copy': [],
   'gw:nometrics': ['no-metrics'],
@@ -68,6 +70,7 @@ function build (name, patchNames) {
 
 async function main () {
   if (!existsSync(`${root}dist/app.js`)) throw new Error('run `npm run build` first')
+  if (INSTRUCTIONS) return countInstructions()
   const { upstreamOrigin, upstreamToken, reference } = await startUpstreamAndReference()
   const targets = [reference, { name: 'gateway', ...await startGateway(upstreamOrigin, upstreamToken) }]
   const skipped = {}
@@ -99,6 +102,24 @@ async function main () {
   process.stdout.write(`\nAblation (medians of ${settings.reps} x ${settings.duration} s, ${s.label})\n${table(rows)}\n`)
   for (const [name, why] of Object.entries(skipped)) process.stdout.write(`skipped ${name}: ${why}\n`)
   writeFileSync(fileURLToPath(new URL(LARGE ? 'ablation-large.json' : 'ablation.json', import.meta.url)), `${JSON.stringify({ date: new Date().toISOString(), scenario: s, skipped, variants: VARIANTS }, null, 2)}\n`)
+}
+
+/** Each patch alone, and all of them together, under callgrind (bench/instructions.mjs): a difference of 1% shows. */
+function countInstructions () {
+  const variants = { ...Object.fromEntries(Object.keys(PATCHES).map((name) => [name, [name]])), 'bare+auth': [...EVERYTHING, 'auth-memo'] }
+  const apps = []
+  for (const [name, patches] of Object.entries(variants)) {
+    try {
+      apps.push('--app', `${name}=${build(name, patches)}`)
+    } catch (err) {
+      log(`${name} skipped: ${err.message}`)
+    }
+  }
+  try {
+    execFileSync(process.execPath, [fileURLToPath(new URL('instructions.mjs', import.meta.url)), ...apps], { stdio: 'inherit' })
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true })
+  }
 }
 
 /** Every target but the reference, 5 times 3 s each, loaded together with the reference: medians of the per-run ratios. */

@@ -67,3 +67,18 @@ export async function obtainToken (origin, { username, password }) {
   }), 200, 'token')
   return JSON.parse(token.text)
 }
+
+/**
+ * What an MCP client sends first: initialize, with no session id. The upstream answers with one, which
+ * the gateway binds to the grant (the session ownership check of every later request is then what it is
+ * in production: a cache hit, not a lookup of an id nobody was given). Returns the session id.
+ */
+export async function initializeSession (origin, token, headers) {
+  const { 'mcp-session-id': _, ...initHeaders } = headers
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: initHeaders['mcp-protocol-version'], capabilities: {}, clientInfo: { name: 'bench', version: '1' } } })
+  const res = await request(new URL('/mcp', origin), { method: 'POST', headers: { ...initHeaders, authorization: `Bearer ${token}` }, body })
+  await res.body.dump()
+  const session = res.headers['mcp-session-id']
+  if (res.statusCode !== 200 || session !== headers['mcp-session-id']) throw new Error(`initialize: expected 200 and session ${headers['mcp-session-id']}, got ${res.statusCode} and ${session}`)
+  return session
+}

@@ -2,7 +2,7 @@
 import autocannon from 'autocannon'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { obtainToken } from './flow.mjs'
+import { initializeSession, obtainToken } from './flow.mjs'
 import { start } from './ipc.mjs'
 
 export const settings = { duration: 3, warmup: 2, reps: 3 }
@@ -19,8 +19,8 @@ export const MCP_HEADERS = { 'content-type': 'application/json', accept: 'applic
 const children = []
 let upstreamProc // the fake upstream, for its CPU figures
 export function setUpstream (proc) { upstreamProc = proc }
-export async function spawn (name, env, execArgv = []) {
-  const child = await start(file(name), { env, execArgv })
+export async function spawn (name, env, execArgv = [], { wrapper = [], timeoutMs } = {}) {
+  const child = await start(file(name), { env, execArgv, wrapper, timeoutMs })
   children.push(child)
   return child
 }
@@ -52,17 +52,23 @@ export async function startUpstreamAndReference () {
   const upstream = await spawn('upstream.mjs', { UPSTREAM_TOKEN: upstreamToken })
   setUpstream(upstream)
   const upstreamOrigin = `http://127.0.0.1:${upstream.info.port}`
-  // The reference gets a client token of the gateway's token length (gwa_ + 43).
-  const refToken = `ref_${randomBytes(32).toString('base64url')}`
-  const proc = await spawn('reference.mjs', { UPSTREAM_ORIGIN: upstreamOrigin, UPSTREAM_TOKEN: upstreamToken, CLIENT_TOKEN: refToken })
-  const reference = { name: 'reference', origin: `http://127.0.0.1:${proc.info.port}`, token: refToken, proc }
+  const reference = await startReference(upstreamOrigin, upstreamToken)
   return { upstream, upstreamOrigin, upstreamToken, reference }
 }
 
-export async function startGateway (upstreamOrigin, upstreamToken, { env = {}, execArgv = [] } = {}) {
-  const proc = await spawn('gateway.mjs', { UPSTREAM_ORIGIN: upstreamOrigin, UPSTREAM_TOKEN: upstreamToken, ...env }, execArgv)
+/** `execArgv`: Node's flags; `spawnOptions`: see `spawn` (a wrapper command such as valgrind, and how long start-up may take). */
+export async function startReference (upstreamOrigin, upstreamToken, { execArgv = [], ...spawnOptions } = {}) {
+  // The reference gets a client token of the gateway's token length (gwa_ + 43).
+  const token = `ref_${randomBytes(32).toString('base64url')}`
+  const proc = await spawn('reference.mjs', { UPSTREAM_ORIGIN: upstreamOrigin, UPSTREAM_TOKEN: upstreamToken, CLIENT_TOKEN: token }, execArgv, spawnOptions)
+  return { name: 'reference', origin: `http://127.0.0.1:${proc.info.port}`, token, proc }
+}
+
+export async function startGateway (upstreamOrigin, upstreamToken, { env = {}, execArgv = [], ...spawnOptions } = {}) {
+  const proc = await spawn('gateway.mjs', { UPSTREAM_ORIGIN: upstreamOrigin, UPSTREAM_TOKEN: upstreamToken, ...env }, execArgv, spawnOptions)
   const origin = `http://127.0.0.1:${proc.info.port}`
   const tokens = await obtainToken(origin, proc.info)
+  await initializeSession(origin, tokens.access_token, MCP_HEADERS)
   return { origin, token: tokens.access_token, proc }
 }
 

@@ -37,9 +37,17 @@ export function ready (info) {
   process.send({ ready: true, ...info })
 }
 
-/** Parent side: forks `file`, waits for its ready message, returns { pid, info, call, stop }. */
-export async function start (file, { env = {}, execArgv = [], timeoutMs = 30_000 } = {}) {
-  const child = fork(file, [], { env: { ...process.env, ...env }, execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+/**
+ * Parent side: forks `file`, waits for its ready message, returns { pid, info, call, stop }. `wrapper`: a
+ * command that runs Node (e.g. `['valgrind', '--tool=callgrind']`); it keeps the process and the IPC channel.
+ */
+export async function start (file, { env = {}, execArgv = [], wrapper = [], timeoutMs = 30_000 } = {}) {
+  const nodeArgv = ['--expose-gc', ...execArgv]
+  const child = fork(file, [], {
+    env: { ...process.env, ...env },
+    ...(wrapper.length === 0 ? { execArgv: nodeArgv } : { execPath: wrapper[0], execArgv: [...wrapper.slice(1), process.execPath, ...nodeArgv] }),
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
   const pending = new Map()
   let next = 0
   const info = await new Promise((resolve, reject) => {

@@ -10,8 +10,7 @@ import http from 'node:http'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { MCP_HEADERS, RPC_BODY, elapsedS, load, log, percentile, round, scenario, settings, spawn, startGateway, startUpstreamAndReference, stopAll, table } from './harness.mjs'
-import { micro } from './micro.mjs'
+import { MCP_HEADERS, RPC_BODY, elapsedS, load, log, percentile, round, scenario, settings, startGateway, startReference, startUpstreamAndReference, stopAll, table } from './harness.mjs'
 import { analyseProfile } from './profile.mjs'
 
 const args = new Set(process.argv.slice(2))
@@ -255,13 +254,8 @@ async function main () {
     const profDir = `${benchDir}profiles`
     results.profiles = {
       gateway: await profileOne('gateway', (execArgv) => startGateway(upstreamOrigin, upstreamToken, { execArgv }), profDir),
-      reference: await profileOne('reference', async (execArgv) => {
-        const proc = await spawn('reference.mjs', { UPSTREAM_ORIGIN: upstreamOrigin, UPSTREAM_TOKEN: upstreamToken, CLIENT_TOKEN: reference.token }, execArgv)
-        return { origin: `http://127.0.0.1:${proc.info.port}`, token: reference.token, proc }
-      }, profDir)
+      reference: await profileOne('reference', (execArgv) => startReference(upstreamOrigin, upstreamToken, { execArgv }), profDir)
     }
-    log('micro-benchmarks of the per-request steps')
-    results.micro = await micro()
   }
 
   await stopAll()
@@ -312,10 +306,6 @@ function report (r) {
         out.push(table([[view === 'owners' ? 'owner' : 'category (self)', 'gateway', 'reference', 'difference'], ...rows2]))
       }
     }
-  }
-  if (r.micro !== undefined) {
-    out.push('\nper-request steps of the gateway, each measured alone (bench/micro.mjs), CPU µs per call')
-    out.push(table([['step', 'µs', 'where'], ...r.micro.map((m) => [m.step, m.usPerCall, m.where])]))
   }
   out.push(`\nwritten to bench/results.json (${r.elapsedS} s)\n`)
   return out.join('\n')
