@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Registry } from 'prom-client'
 import { GRANT_REVOCATION_REASONS, UPSTREAM_FAILURE_KINDS } from '../lib/events.js'
+import { LabelledHistogram } from '../lib/histogram.js'
 import type { GatewayContext } from './context.js'
 
 export interface MetricsPluginOptions {
@@ -29,18 +30,29 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
   const registry = new Registry()
   const registers = [registry]
 
-  const requests = new Counter({
+  // Counted on every request, so kept as plain numbers (route → method → status → count) and copied into
+  // the counter when metrics are scraped: prom-client's inc() validates and hashes its labels per call.
+  const requestCounts = new Map<string, Map<string, Map<number, number>>>()
+  registry.registerMetric(new Counter({
     name: 'http_requests_total',
     help: 'HTTP requests answered by the gateway, by route pattern, method and status (499: the client left before the response started)',
     labelNames: ['route', 'method', 'status'] as const,
-    registers
-  })
-  const proxyDuration = new Histogram({
+    registers: [],
+    collect () {
+      this.reset()
+      for (const [route, methods] of requestCounts) {
+        for (const [method, statuses] of methods) {
+          for (const [status, count] of statuses) this.inc({ route, method, status: String(status) }, count)
+        }
+      }
+    }
+  }))
+  // Also observed on every proxied request: see lib/histogram.ts.
+  const proxyDuration = new LabelledHistogram({
     name: 'mcp_proxy_duration_seconds',
     help: 'Time from forwarding an MCP request to the upstream MCP server\'s response headers, seconds',
-    labelNames: ['method'] as const,
-    buckets: PROXY_BUCKETS,
-    registers
+    labelName: 'method',
+    buckets: PROXY_BUCKETS
   })
   const openStreams = new Gauge({ name: 'mcp_open_streams', help: 'SSE streams open from the upstream MCP server to clients', registers })
   const clientsRegistered = new Counter({ name: 'oauth_clients_registered_total', help: 'Clients registered (RFC 7591)', registers })
@@ -72,7 +84,7 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
     events.on('code_replay_detected', () => { replay.inc() }),
     events.on('grant_revoked', (e) => { revoked.inc({ reason: e.reason }) }),
     events.on('upstream_error', (e) => { upstreamErrors.inc({ kind: e.kind }) }),
-    events.on('proxy_response', (e) => { proxyDuration.observe({ method: e.method }, e.seconds) }),
+    events.on('proxy_response', (e) => { proxyDuration.observe(e.method, e.seconds) }),
     events.on('stream_opened', () => { openStreams.inc() }),
     events.on('stream_closed', () => { openStreams.dec() })
   ]
@@ -84,17 +96,22 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
   // client leaves mid-way (an SSE stream usually ends so), where onResponse would not run. A callback
   // hook: no promise per request for something this small.
   app.addHook('onRequest', (req, reply, done) => {
-    reply.raw.once('close', () => {
+    reply.raw.on('close', () => {
       // A 404 never gets here (the gateway leaves not-found to the host), but the type allows no route.
       /* c8 ignore next */
       const route = req.routeOptions.url ?? 'unmatched'
-      requests.inc({ route, method: req.method, status: reply.raw.headersSent ? String(reply.raw.statusCode) : '499' })
+      const status = reply.raw.headersSent ? reply.raw.statusCode : 499
+      let methods = requestCounts.get(route)
+      if (methods === undefined) requestCounts.set(route, methods = new Map())
+      let statuses = methods.get(req.method)
+      if (statuses === undefined) methods.set(req.method, statuses = new Map())
+      statuses.set(status, (statuses.get(status) ?? 0) + 1)
     })
     done()
   })
 
   app.get(path, { logLevel: 'warn' }, async (_req, reply) => {
-    return await reply.header('content-type', registry.contentType).header('cache-control', 'no-store').send(await registry.metrics())
+    return await reply.header('content-type', registry.contentType).header('cache-control', 'no-store').send(await registry.metrics() + proxyDuration.exposition())
   })
 }
 
