@@ -96,7 +96,7 @@ const mcp: FastifyPluginAsync = async (app) => {
     const header = req.headers.authorization
     const match = header === undefined ? null : /^Bearer +([\x21-\x7e]+) *$/i.exec(header)
     if (match?.[1] === undefined) return await challenge(req, reply)
-    const found = await grants.authenticate(match[1])
+    const found = grants.authenticateFromMemory(match[1]) ?? await grants.authenticate(match[1])
     if (found === undefined || found.access.resource !== urls.resource) {
       return await challenge(req, reply, 'invalid_token', 'the access token is invalid or expired')
     }
@@ -117,15 +117,17 @@ const mcp: FastifyPluginAsync = async (app) => {
       return await reply.code(400).send({ error: 'invalid_request', error_description: 'the path may not leave /mcp' })
     }
     const sessionId = req.headers['mcp-session-id']
-    if (typeof sessionId === 'string' && !await sessions.mayUse(sessionId, auth.grant.id)) {
+    if (typeof sessionId === 'string' && !(sessions.mayUseFromMemory(sessionId, auth.grant.id) ?? await sessions.mayUse(sessionId, auth.grant.id))) {
       req.log.warn({ grantId: auth.grant.id }, 'mcp session id of another grant refused')
       return await reply.code(404).send({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null })
     }
 
-    try {
-      grant = await grants.freshUpstream(grant, req.log)
-    } catch (err) {
-      return await upstreamTokenLost(req, reply, err)
+    if (!grants.isUpstreamFresh(grant)) {
+      try {
+        grant = await grants.freshUpstream(grant, req.log)
+      } catch (err) {
+        return await upstreamTokenLost(req, reply, err)
+      }
     }
     const search = [upstreamQuery, query === -1 ? '' : raw.slice(query + 1)].filter(Boolean).join('&')
     const path = `${upstreamBase}${restPath}${search === '' ? '' : `?${search}`}`
