@@ -2,6 +2,9 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { GatewayPluginOptions } from '../../app.js'
+import { StoreUnavailableError } from '../../lib/stores/index.js'
+import { MemoryStore } from '../../lib/stores/memory.js'
+import type { Store } from '../../lib/stores/types.js'
 import type { FakeGithub, FakeGithubOptions } from '../helpers/fake-github.js'
 import { authorizeFully, Browser, buildGateway, exchangeCode, PUBLIC_URL, registerClient, tokenRequest } from '../helpers/gateway.js'
 import { callMcp, challengeParams, echo, mcpStack } from '../helpers/mcp-stack.js'
@@ -86,6 +89,22 @@ t.test('§4.1 item 8 (single flight): concurrent upstream 401s share one upstrea
   const results = await Promise.all([2, 3, 4, 5].map(async (id) => await call(app, access, echo(id, `n${id}`))))
   t.same(results.map((r) => r.statusCode), [200, 200, 200, 200], 'every request recovered')
   t.equal(upstreamRefreshes(github).length, 1, 'one refresh: GitHub rotates refresh tokens, a second would burn the first')
+})
+
+t.test('§4.4: upstream 401 again after a successful upstream refresh → no second refresh, the grant ends, the gateway\'s 401 invalid_token', async (t) => {
+  let upstreamAccepts = true
+  const { app, github, mcp, client, login } = await mcpStack(t, {}, { mode: 'stateless', isValidToken: () => upstreamAccepts }, { mode: 'expiring' })
+  const { access, refresh } = await login()
+  t.equal((await call(app, access, echo(1, 'before'))).statusCode, 200)
+  upstreamAccepts = false
+  const before = mcp.requests.length
+  const res = await call(app, access, echo(2, 'after'))
+  t.equal(res.statusCode, 401)
+  t.equal(challengeParams(String(res.headers['www-authenticate'])).error, 'invalid_token')
+  t.equal(upstreamRefreshes(github).length, 1, 'one upstream refresh, not a loop')
+  t.same(mcp.requests.slice(before).map((r) => r.status), [401, 401], 'the request and its one retry')
+  const refreshed = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: refresh, client_id: client.client_id })
+  t.equal(refreshed.json().error, 'invalid_grant', 'the grant is over')
 })
 
 t.test('§1.1 item 10, §4.4: upstream 401 without a refresh token → the gateway\'s own 401 invalid_token', async (t) => {
@@ -249,4 +268,38 @@ t.test('upstream errors other than 401/403 pass through as the upstream sent the
   })
   t.equal(res.statusCode, 400, 'the upstream\'s 400 for a JSON-RPC parse error')
   t.match(res.json(), { jsonrpc: '2.0', error: { code: -32700 } })
+})
+
+t.test('the store away while a bearer token or a session is checked → 503 temporarily_unavailable JSON with Retry-After, never a 500', async (t) => {
+  // A store that fails for one kind of record, as if Redis went away between two calls; no token cache,
+  // so every request asks the store.
+  const memory = new MemoryStore()
+  t.teardown(async () => { await memory.close() })
+  let broken: string | undefined
+  const store: Store = {
+    get: async <T>(key: string) => {
+      if (broken !== undefined && key.startsWith(broken)) throw new StoreUnavailableError(new Error('down'))
+      return await memory.get<T>(key)
+    },
+    set: async (key, value, ttlMs) => { await memory.set(key, value, ttlMs) },
+    take: async (key) => await memory.take(key),
+    swap: async (key, value, ttlMs) => await memory.swap(key, value, ttlMs),
+    delete: async (key) => { await memory.delete(key) },
+    ping: async () => true,
+    close: async () => {}
+  }
+  const { app, mcp, login } = await stack(t, { store, tokenCacheTtl: 0 })
+  const { access } = await login()
+  t.equal((await call(app, access, echo(1, 'up'))).statusCode, 200)
+  for (const [kind, headers] of [['access:', {}], ['mcp-session:', { 'mcp-session-id': 'some-session' }]] as const) {
+    broken = kind
+    const before = mcp.requests.length
+    const res = await app.inject({ method: 'POST', url: '/mcp', headers: { authorization: `Bearer ${access}`, 'content-type': 'application/json', ...headers }, payload: JSON.stringify(echo(2, 'down')) })
+    t.equal(res.statusCode, 503, kind)
+    t.equal(res.headers['retry-after'], '5')
+    t.same(res.json(), { error: 'temporarily_unavailable', error_description: 'the gateway cannot reach its storage' })
+    t.equal(mcp.requests.length, before, 'nothing went upstream')
+  }
+  broken = undefined
+  t.equal((await call(app, access, echo(3, 'back'))).statusCode, 200, 'and it works again once the store is back')
 })
