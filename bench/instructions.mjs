@@ -2,7 +2,8 @@
 // instructions, counted by callgrind in each proxy's process (every thread: JavaScript, JIT, GC, libuv)
 // over a fixed number of small POSTs at 10 connections. Unlike CPU time, an instruction count does not move
 // with what else the machine is doing, so a few per cent between the proxies can be told from noise.
-//   node bench/instructions.mjs [--app name=path/to/app.js ...]
+//   node bench/instructions.mjs [--large] [--app name=path/to/app.js ...]
+//   --large: the 100 KB answer instead of the small one.
 //   --app: also measure another build of the gateway (`node bench/ablate.mjs --instructions` passes its patched
 //   copies so); repeatable.
 // The proxies run about 50 times slower under valgrind; the upstream and the load generator run natively.
@@ -13,8 +14,10 @@ import autocannon from 'autocannon'
 import { log, median, MCP_HEADERS, round, RPC_BODY, spawn, startGateway, startReference, stopAll, table } from './harness.mjs'
 import { randomBytes } from 'node:crypto'
 
-const WARM = 12000
-const WINDOW = 4000
+const LARGE = process.argv.includes('--large')
+// 100 KB answers are ten times slower under valgrind: fewer of them.
+const WARM = LARGE ? 4000 : 12000
+const WINDOW = LARGE ? 2000 : 4000
 const WINDOWS = 5
 // No background compiler or GC threads, a GC schedule that does not depend on timing: the same work, the same count.
 const V8_FLAGS = ['--single-threaded', '--predictable-gc-schedule']
@@ -23,7 +26,7 @@ const outDir = `${root}bench/profiles/callgrind`
 const extraApps = Object.fromEntries(process.argv.flatMap((arg, i) => arg === '--app' ? [process.argv[i + 1].split('=')] : []))
 
 const post = (target, amount) => new Promise((resolve, reject) => {
-  autocannon({ url: `${target.origin}/mcp`, method: 'POST', headers: { ...MCP_HEADERS, authorization: `Bearer ${target.token}` }, body: RPC_BODY, connections: 10, amount, timeout: 120 },
+  autocannon({ url: `${target.origin}/mcp${LARGE ? '?size=100k' : ''}`, method: 'POST', headers: { ...MCP_HEADERS, authorization: `Bearer ${target.token}` }, body: RPC_BODY, connections: 10, amount, timeout: 120 },
     (err, result) => {
       if (err) reject(err)
       else if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) reject(new Error(`${target.name}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`))
@@ -81,8 +84,8 @@ async function main () {
   for (const [name, xs] of Object.entries(results)) {
     rows.push([name, ...xs.map((x) => Math.round(x).toLocaleString('en')), Math.round(median(xs)).toLocaleString('en'), `${round(median(xs) / ref, 3)}×`])
   }
-  process.stdout.write(`\nInstructions per request (callgrind, ${WINDOW} small POSTs per window at 10 connections, after ${WARM})\n${table(rows)}\n`)
-  writeFileSync(fileURLToPath(new URL('instructions.json', import.meta.url)), `${JSON.stringify({ date: new Date().toISOString(), window: WINDOW, warm: WARM, apps: extraApps, instructionsPerRequest: results }, null, 2)}\n`)
+  process.stdout.write(`\nInstructions per request (callgrind, ${WINDOW} ${LARGE ? '100 KB' : 'small'} POSTs per window at 10 connections, after ${WARM})\n${table(rows)}\n`)
+  writeFileSync(fileURLToPath(new URL(LARGE ? 'instructions-large.json' : 'instructions.json', import.meta.url)), `${JSON.stringify({ date: new Date().toISOString(), answer: LARGE ? '100 KB' : 'small', window: WINDOW, warm: WARM, apps: extraApps, instructionsPerRequest: results }, null, 2)}\n`)
 }
 
 main().catch(async (err) => {

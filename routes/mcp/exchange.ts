@@ -5,6 +5,13 @@ import type { Dispatcher } from 'undici'
 /** Bytes of a discarded body read before the connection is given up on instead (undici's dump() reads 128 KiB). */
 const DUMP_MAX = 64 * 1024
 
+/**
+ * What a streamed body holds before the upstream is paused; undici's own body streams hold as much. A pause
+ * stops undici's parser mid-chunk and puts the rest of the socket's chunk back (socket.unshift) to be parsed
+ * again on resume: with Node's default of 16 KiB, most 64 KiB chunks of a large answer went through that.
+ */
+const STREAM_HIGH_WATER_MARK = 64 * 1024
+
 type BodyMode = 'pending' | 'whole' | 'stream' | 'dump'
 
 interface Settle<T> { resolve: (value: T) => void, reject: (err: Error) => void }
@@ -66,6 +73,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   stream (): Readable {
     this.#mode = 'stream'
     const stream = new Readable({
+      highWaterMark: STREAM_HIGH_WATER_MARK,
       read: () => { this.#controller?.resume() },
       destroy: (err, callback) => {
         if (!this.#ended) this.abort(err ?? new Error('the body stream was destroyed'))
