@@ -28,18 +28,18 @@ const PATCHES = {
   'no-metrics': [{ file: 'app.js', find: 'path: options.metricsPath', replace: 'path: false' }],
   // The proxy's own event (latency histogram): no performance.now() or emit per request.
   'no-proxy-event': [{ file: MCP, find: "events.emit('proxy_response', { method: req.method, seconds: (performance.now() - started) / 1000 });", replace: '' }],
-  // No upstream-expiry check (an await per request).
+  // No upstream-expiry check.
   'no-fresh': [{ file: MCP, find: 'grant = await grants.freshUpstream(grant, req.log);', replace: '' }],
   // No CORS hook on /mcp.
   'no-cors': [{ file: MCP, find: 'await app.register(cors, {', replace: 'false && await app.register(cors, {' }],
   // No session-ownership check.
-  'no-session-check': [{ file: MCP, find: "typeof sessionId === 'string' && !await sessions.mayUse(sessionId, auth.grant.id)", replace: 'false' }],
+  'no-session-check': [{ file: MCP, find: "typeof sessionId === 'string' && !(sessions.mayUseFromMemory(sessionId, auth.grant.id) ?? await sessions.mayUse(sessionId, auth.grant.id))", replace: 'false' }],
   // No client-leave listener (and so no upstream abort).
   'no-close': [{ file: MCP, find: "reply.raw.on('close', () => {", replace: "false && reply.raw.on('close', () => {" }],
   // Small answers streamed like large ones instead of sent whole.
   'stream-small': [{ file: MCP, find: "Number(upstream.headers['content-length']) <= WHOLE_BODY_MAX", replace: 'false' }],
   // The bearer check answered from a process-wide memo: no hash, no cache lookup, no await (an upper bound).
-  'auth-memo': [{ file: MCP, find: 'const found = await grants.authenticate(match[1]);', replace: 'const found = globalThis.__benchAuth ??= await grants.authenticate(match[1]);' }]
+  'auth-memo': [{ file: MCP, find: 'const found = grants.authenticateFromMemory(match[1]) ?? await grants.authenticate(match[1]);', replace: 'const found = globalThis.__benchAuth ??= await grants.authenticate(match[1]);' }]
 }
 
 const EVERYTHING = ['no-metrics', 'no-proxy-event', 'no-fresh', 'no-cors', 'no-session-check', 'no-close']
