@@ -250,7 +250,7 @@ const mcp: FastifyPluginAsync = async (app) => {
       if (!stream.destroyed) stream.destroy()
     })
     stream.on('error', (err) => {
-      // Ended by us at shutdown: undici reports the destroyed body as aborted, which it is meant to be.
+      // Ended by us at shutdown: the upstream side is cut on purpose, and the client's stream already ended cleanly.
       if (shuttingDown) return
       if (!clientLeft) req.log.info({ err: { message: err.message } }, 'mcp stream ended early')
       reply.raw.destroy()
