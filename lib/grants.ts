@@ -190,7 +190,7 @@ export class GrantService {
         ...(code.upstreamExpiresAt === undefined ? {} : { upstreamExpiresAt: code.upstreamExpiresAt })
       }
     }
-    unlocked = await this.freshUpstream(unlocked, p.log)
+    if (!this.isUpstreamFresh(unlocked)) unlocked = await this.#renewUpstream(unlocked, p.log)
     const issued = await this.#issue(unlocked, client)
 
     // Consume last, so a code is never used up without its tokens being stored. The tombstone keeps
@@ -329,19 +329,25 @@ export class GrantService {
    */
   async freshUpstream (unlocked: UnlockedGrant, log?: EventLogger): Promise<UnlockedGrant> {
     if (this.isUpstreamFresh(unlocked)) return unlocked
-    const now = this.#o.clock.now()
-    const expiresAt = unlocked.grant.upstreamExpiresAt as number
     // The grant in hand may be an old copy (from the token cache, or another replica refreshed):
-    // the store's is the one to refresh from.
-    const current = await this.#o.store.get<GrantRecord>(`grant:${unlocked.grant.id}`) ?? unlocked.grant
+    // the store's is the one to refresh from. None there: another replica revoked it within the token
+    // cache period, and refreshing from the copy would write it back.
+    const current = await this.#o.store.get<GrantRecord>(`grant:${unlocked.grant.id}`)
+    if (current === undefined) throw invalidGrant('grant revoked or expired')
     if (current.sealedUpstream !== unlocked.grant.sealedUpstream) return await this.freshUpstream({ ...unlocked, grant: current }, log)
-    const { r: refreshToken } = unpackUpstream(unseal([unlocked.key], current.sealedUpstream, current.id))
+    return await this.#renewUpstream({ ...unlocked, grant: current }, log)
+  }
+
+  /** freshUpstream() for the grant in hand, without asking the store (exchangeCode's is not stored yet). */
+  async #renewUpstream (unlocked: UnlockedGrant, log: EventLogger | undefined): Promise<UnlockedGrant> {
+    const { grant, key } = unlocked
+    const { r: refreshToken } = unpackUpstream(unseal([key], grant.sealedUpstream, grant.id))
     if (refreshToken === undefined) {
-      if (expiresAt > now) return unlocked
-      await this.revokeGrant(current.id, 'upstream_expired', log)
+      if ((grant.upstreamExpiresAt as number) > this.#o.clock.now()) return unlocked
+      await this.revokeGrant(grant.id, 'upstream_expired', log)
       throw invalidGrant('upstream token expired and cannot be refreshed')
     }
-    return { ...unlocked, grant: await this.#singleFlight({ ...unlocked, grant: current }, refreshToken, log) }
+    return { ...unlocked, grant: await this.#singleFlight(unlocked, refreshToken, log) }
   }
 
   /**

@@ -1,0 +1,69 @@
+import t from 'tap'
+import type { ClientRecord } from '../../lib/clients.js'
+import { ManualClock } from '../../lib/clock.js'
+import { deriveKey } from '../../lib/crypto.js'
+import { GrantService } from '../../lib/grants.js'
+import { OAuthError } from '../../lib/oauth-errors.js'
+import { createPkcePair } from '../../lib/pkce.js'
+import { MemoryStore } from '../../lib/stores/memory.js'
+import type { UpstreamTokens } from '../../lib/upstream.js'
+
+/*
+ * lib/grants.ts on its own, for what only shows with two replicas on one store: each has its own token
+ * cache, so one can hold a grant that the other has already revoked.
+ */
+
+const RESOURCE = 'https://gw.example/mcp'
+const client = { clientId: 'c1', issuedAt: 0, lastSeenAt: 0, metadata: { grant_types: ['authorization_code', 'refresh_token'] } } as unknown as ClientRecord
+
+t.test('an upstream refresh from a replica\'s cached copy never writes back a grant another replica revoked', async (t) => {
+  const clock = new ManualClock(Date.now())
+  const store = new MemoryStore({ clock })
+  t.teardown(async () => { await store.close() })
+  const refreshed: string[] = []
+  const upstream = {
+    refresh: async (refreshToken: string): Promise<UpstreamTokens> => {
+      refreshed.push(refreshToken)
+      return { accessToken: 'ghu_new', refreshToken: 'ghr_new', expiresAt: clock.now() + 8 * 3600_000, scopes: [], tokenType: 'bearer' }
+    }
+  }
+  const replica = (): GrantService => new GrantService({
+    store,
+    clock,
+    upstream,
+    sealKeys: [deriveKey('a-secret-of-at-least-thirty-two-characters', 'upstream-token-seal')],
+    codeTtlMs: 60_000,
+    accessTtlMs: 3600_000,
+    refreshTtlMs: 30 * 86_400_000,
+    refreshGraceMs: 0,
+    tokenCacheTtlMs: 60_000
+  })
+  const a = replica()
+  const b = replica()
+  const pkce = createPkcePair()
+  // The upstream token expires in two minutes: past the one-minute margin now, inside it later.
+  const code = await a.createCode({
+    clientId: 'c1',
+    redirectUri: 'http://127.0.0.1/cb',
+    codeChallenge: pkce.challenge,
+    resource: RESOURCE,
+    scope: 'mcp',
+    userId: 'u1',
+    upstream: { accessToken: 'ghu_old', refreshToken: 'ghr_old', expiresAt: clock.now() + 120_000, scopes: [], tokenType: 'bearer' }
+  })
+  const tokens = await a.exchangeCode(client, { code, codeVerifier: pkce.verifier })
+  const cached = await a.authenticate(tokens.access_token)
+  if (cached === undefined) throw new Error('no grant')
+  t.equal(a.authenticateFromMemory(tokens.access_token)?.grant.id, cached.grant.id, 'replica A holds the grant in memory')
+
+  await b.revoke(client, tokens.access_token)
+  t.equal(await store.get(`grant:${cached.grant.id}`), undefined, 'replica B revoked it')
+  t.equal(a.authenticateFromMemory(tokens.access_token)?.grant.id, cached.grant.id, 'A still has its copy within the cache period')
+
+  clock.advance(90_000)
+  t.notOk(a.isUpstreamFresh(cached), 'the upstream token is inside the expiry margin')
+  const failure: unknown = await a.freshUpstream(cached).then(() => undefined, (err: unknown) => err)
+  t.equal(failure instanceof OAuthError ? failure.error : failure, 'invalid_grant', 'the grant is over: the proxy answers invalid_token')
+  t.same(refreshed, [], 'no upstream refresh for a revoked grant')
+  t.equal(await store.get(`grant:${cached.grant.id}`), undefined, 'and the grant stays gone')
+})
