@@ -2,10 +2,8 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { GatewayPluginOptions } from '../../app.js'
-import { StoreUnavailableError } from '../../lib/stores/index.js'
-import { MemoryStore } from '../../lib/stores/memory.js'
-import type { Store } from '../../lib/stores/types.js'
 import type { FakeGithub, FakeGithubOptions } from '../helpers/fake-github.js'
+import { failingStore } from '../helpers/failing-store.js'
 import { authorizeFully, Browser, buildGateway, exchangeCode, PUBLIC_URL, registerClient, tokenRequest } from '../helpers/gateway.js'
 import { callMcp, challengeParams, echo, mcpStack } from '../helpers/mcp-stack.js'
 
@@ -273,26 +271,12 @@ t.test('upstream errors other than 401/403 pass through as the upstream sent the
 t.test('the store away while a bearer token or a session is checked → 503 temporarily_unavailable JSON with Retry-After, never a 500', async (t) => {
   // A store that fails for one kind of record, as if Redis went away between two calls; no token cache,
   // so every request asks the store.
-  const memory = new MemoryStore()
-  t.teardown(async () => { await memory.close() })
-  let broken: string | undefined
-  const store: Store = {
-    get: async <T>(key: string) => {
-      if (broken !== undefined && key.startsWith(broken)) throw new StoreUnavailableError(new Error('down'))
-      return await memory.get<T>(key)
-    },
-    set: async (key, value, ttlMs) => { await memory.set(key, value, ttlMs) },
-    take: async (key) => await memory.take(key),
-    swap: async (key, value, ttlMs) => await memory.swap(key, value, ttlMs),
-    delete: async (key) => { await memory.delete(key) },
-    ping: async () => true,
-    close: async () => {}
-  }
+  const { store, failing } = failingStore(t)
   const { app, mcp, login } = await stack(t, { store, tokenCacheTtl: 0 })
   const { access } = await login()
   t.equal((await call(app, access, echo(1, 'up'))).statusCode, 200)
   for (const [kind, headers] of [['access:', {}], ['mcp-session:', { 'mcp-session-id': 'some-session' }]] as const) {
-    broken = kind
+    failing.prefix = kind
     const before = mcp.requests.length
     const res = await app.inject({ method: 'POST', url: '/mcp', headers: { authorization: `Bearer ${access}`, 'content-type': 'application/json', ...headers }, payload: JSON.stringify(echo(2, 'down')) })
     t.equal(res.statusCode, 503, kind)
@@ -300,6 +284,6 @@ t.test('the store away while a bearer token or a session is checked → 503 temp
     t.same(res.json(), { error: 'temporarily_unavailable', error_description: 'the gateway cannot reach its storage' })
     t.equal(mcp.requests.length, before, 'nothing went upstream')
   }
-  broken = undefined
+  failing.prefix = undefined
   t.equal((await call(app, access, echo(3, 'back'))).statusCode, 200, 'and it works again once the store is back')
 })

@@ -1,12 +1,10 @@
 import t from 'tap'
 import { createPkcePair } from '../../lib/pkce.js'
-import { StoreUnavailableError } from '../../lib/stores/index.js'
-import { MemoryStore } from '../../lib/stores/memory.js'
-import type { Store } from '../../lib/stores/types.js'
 import {
   Browser, PUBLIC_URL, authorizeFully, authorizeUrl, buildGateway, hiddenField, pathOf, registerClient,
   signInAndApprove, startFlow, visitUpstream
 } from '../helpers/gateway.js'
+import { failingStore } from '../helpers/failing-store.js'
 
 const { challenge } = createPkcePair()
 
@@ -307,26 +305,12 @@ t.test('an unreachable upstream gives a clear page at sign-in, not a 500', async
 
 t.test('the store failing after sign-in is a 503 page, not "the upstream is unavailable" (502)', async (t) => {
   // A store whose step-up scope records cannot be read, as if Redis went away between two calls.
-  const memory = new MemoryStore()
-  t.teardown(async () => { await memory.close() })
-  let broken = false
-  const store: Store = {
-    get: async <T>(key: string) => {
-      if (broken && key.startsWith('upstream-scope-needs:')) throw new StoreUnavailableError(new Error('down'))
-      return await memory.get<T>(key)
-    },
-    set: async (key, value, ttlMs) => { await memory.set(key, value, ttlMs) },
-    take: async (key) => await memory.take(key),
-    swap: async (key, value, ttlMs) => await memory.swap(key, value, ttlMs),
-    delete: async (key) => { await memory.delete(key) },
-    ping: async () => true,
-    close: async () => {}
-  }
+  const { store, failing } = failingStore(t)
   const { app, github } = await buildGateway(t, { store })
   const client = await registerClient(app)
   const browser = new Browser()
   const flow = await startFlow(app, browser, client, { challenge })
-  broken = true
+  failing.prefix = 'upstream-scope-needs:'
   const login = await browser.post(app, '/login', { ...flow, username: 'gateway_user', password: 'gateway_pass' })
   t.equal(login.statusCode, 503)
   t.equal(login.headers['retry-after'], '5')
