@@ -129,7 +129,8 @@ const mcp: FastifyPluginAsync = async (app) => {
         return await upstreamTokenLost(req, reply, err)
       }
     }
-    const search = [upstreamQuery, query === -1 ? '' : raw.slice(query + 1)].filter(Boolean).join('&')
+    const clientQuery = query === -1 ? '' : raw.slice(query + 1)
+    const search = upstreamQuery === '' || clientQuery === '' ? upstreamQuery + clientQuery : `${upstreamQuery}&${clientQuery}`
     const path = `${upstreamBase}${restPath}${search === '' ? '' : `?${search}`}`
     const body = req.method === 'POST' ? req.body as Buffer : null
 
