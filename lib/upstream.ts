@@ -1,7 +1,7 @@
 import { request } from 'undici'
 import type { Dispatcher } from 'undici'
 import type { Clock } from './clock.js'
-import { hashSecret } from './crypto.js'
+import { hashSecret, seal, unseal } from './crypto.js'
 import type { Store } from './stores/types.js'
 
 export interface UpstreamSettings {
@@ -38,6 +38,13 @@ export interface UpstreamClientCredentials {
   clientId: string
   clientSecret?: string
   authMethod: 'client_secret_post' | 'client_secret_basic' | 'none'
+}
+
+/** A dynamically registered client as stored: the secret sealed, with the record's key as associated data. */
+interface StoredClient {
+  clientId: string
+  authMethod: UpstreamClientCredentials['authMethod']
+  sealedSecret?: string
 }
 
 export interface UpstreamTokens {
@@ -101,13 +108,16 @@ export class Upstream {
   readonly #settings: UpstreamSettings
   readonly #store: Store
   readonly #clock: Clock
+  /** Seal a registered client's secret at rest; the first seals, any of them opens (secret rotation). */
+  readonly #sealKeys: readonly Buffer[]
   #pending: Promise<Resolved> | undefined
   #resolved: Resolved | undefined
 
-  constructor (settings: UpstreamSettings, deps: { store: Store, clock: Clock }) {
+  constructor (settings: UpstreamSettings, deps: { store: Store, clock: Clock, sealKeys: readonly Buffer[] }) {
     this.#settings = settings
     this.#store = deps.store
     this.#clock = deps.clock
+    this.#sealKeys = deps.sealKeys
   }
 
   /** The AS host, for the consent page. Before discovery it is the best guess from the settings. */
@@ -282,7 +292,7 @@ export class Upstream {
         '(GitHub has none): register an OAuth app there and pass --upstream-client-id and --upstream-client-secret')
     }
     const clientKey = CLIENT_KEY_PREFIX + hashSecret(registrationEndpoint + ' ' + s.redirectUri)
-    const stored = await this.#store.get<UpstreamClientCredentials>(clientKey)
+    const stored = this.#openClient(clientKey, await this.#store.get<StoredClient>(clientKey))
     if (stored !== undefined) return { client: stored, clientKey }
 
     const reply = await this.#send(registrationEndpoint, {
@@ -311,14 +321,36 @@ export class Upstream {
     const client: UpstreamClientCredentials = typeof secret === 'string' && secret !== ''
       ? { clientId, clientSecret: secret, authMethod: secretAuthMethod(doc?.['token_endpoint_auth_method']) }
       : { clientId, authMethod: 'none' }
-    // The secret is kept in the clear: it is the gateway's own upstream client secret (no user
-    // data), and it must survive restarts and be shared by instances to avoid re-registering.
+    // Stored so that restarts and other instances reuse the registration; the secret sealed, as every secret at rest.
     const expiresAt = doc?.['client_secret_expires_at']
     const ttl = typeof expiresAt === 'number' && expiresAt > 0
       ? Math.min(CLIENT_TTL_MS, expiresAt * 1000 - this.#clock.now())
       : CLIENT_TTL_MS
-    if (ttl > 0) await this.#store.set(clientKey, client, ttl)
+    if (ttl > 0) await this.#store.set(clientKey, this.#sealClient(clientKey, client), ttl)
     return { client, clientKey }
+  }
+
+  #sealClient (clientKey: string, client: UpstreamClientCredentials): StoredClient {
+    const { clientId, clientSecret, authMethod } = client
+    if (clientSecret === undefined) return { clientId, authMethod }
+    return { clientId, authMethod, sealedSecret: seal(this.#sealKeys[0] as Buffer, clientSecret, clientKey) }
+  }
+
+  /**
+   * Undefined, so that the gateway registers again, when the record is absent, when no configured secret
+   * opens it any more, or when it is a secret-bearing record without a sealed secret (builds before sealing
+   * kept it in the clear: registering again overwrites it).
+   */
+  #openClient (clientKey: string, stored: StoredClient | undefined): UpstreamClientCredentials | undefined {
+    if (stored === undefined) return undefined
+    const { clientId, authMethod, sealedSecret } = stored
+    if (authMethod === 'none') return { clientId, authMethod }
+    if (sealedSecret === undefined) return undefined
+    try {
+      return { clientId, clientSecret: unseal(this.#sealKeys, sealedSecret, clientKey), authMethod }
+    } catch {
+      return undefined
+    }
   }
 
   async #tokenRequest (params: Record<string, string>): Promise<UpstreamTokens> {

@@ -112,7 +112,7 @@ const context: FastifyPluginAsync<ContextOptions> = async (app, { options, urls 
     redirectUri: urls.upstreamCallback,
     clientName: 'MCP OAuth Gateway',
     timeoutMs: options.upstreamTimeout
-  }, { store, clock })
+  }, { store, clock, sealKeys: options.secrets.map((secret) => deriveKey(secret, 'upstream-client-seal')) })
   const events = new GatewayEvents({ log: app.log })
   const grants = new GrantService({
     store,

@@ -6,7 +6,7 @@ import type { Test } from 'tap'
 import { Agent, request } from 'undici'
 import type { Dispatcher } from 'undici'
 import { ManualClock } from '../../lib/clock.js'
-import { hashSecret } from '../../lib/crypto.js'
+import { deriveKey, hashSecret } from '../../lib/crypto.js'
 import { createPkcePair } from '../../lib/pkce.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import { normaliseScopes, parseTokenResponse, Upstream, UpstreamError } from '../../lib/upstream.js'
@@ -16,6 +16,7 @@ import type { FakeGithub, FakeGithubOptions } from '../helpers/fake-github.js'
 
 const REDIRECT_URI = 'https://gateway.example/upstream/callback'
 const NOW = Date.UTC(2026, 0, 1)
+const SEAL_KEY = deriveKey('an-operator-secret-of-at-least-32-chars', 'upstream-client-seal')
 
 interface Recorded { method: string, path: string, headers: IncomingHttpHeaders, body: string }
 interface Tiny { origin: string, requests: Recorded[] }
@@ -55,11 +56,11 @@ async function github (t: Test, options?: FakeGithubOptions): Promise<FakeGithub
 
 interface Made { upstream: Upstream, store: MemoryStore, clock: ManualClock }
 
-function make (t: Test, settings: Partial<UpstreamSettings> & { resourceUrl: string }, store?: MemoryStore): Made {
+function make (t: Test, settings: Partial<UpstreamSettings> & { resourceUrl: string }, store?: MemoryStore, sealKeys = [SEAL_KEY]): Made {
   const clock = new ManualClock(NOW)
   const theStore = store ?? new MemoryStore({ clock })
   if (store === undefined) t.teardown(() => theStore.close())
-  const upstream = new Upstream({ redirectUri: REDIRECT_URI, clientName: 'mcp-oauth-gateway', timeoutMs: 2000, ...settings }, { store: theStore, clock })
+  const upstream = new Upstream({ redirectUri: REDIRECT_URI, clientName: 'mcp-oauth-gateway', timeoutMs: 2000, ...settings }, { store: theStore, clock, sealKeys })
   return { upstream, store: theStore, clock }
 }
 
@@ -383,7 +384,9 @@ t.test('client registration', async (t) => {
       token_endpoint_auth_method: 'client_secret_post'
     })
     const key = 'upstream:client:' + hashSecret(`${fake.issuer}/register ${REDIRECT_URI}`)
-    t.same(await first.store.get(key), client, 'persisted under a key hashed from the endpoint and redirect URI')
+    const stored = await first.store.get<Record<string, unknown>>(key)
+    t.match(stored, { clientId: client.clientId, authMethod: 'client_secret_post', sealedSecret: /^v1\./ }, 'persisted under a key hashed from the endpoint and redirect URI')
+    t.notOk(JSON.stringify(stored).includes(client.clientSecret ?? '?'), 'the secret is sealed at rest, never in the clear')
 
     const { code, verifier } = await authorize(first.upstream)
     const tokens = await first.upstream.exchangeCode({ code, codeVerifier: verifier })
@@ -392,6 +395,38 @@ t.test('client registration', async (t) => {
     const second = make(t, { resourceUrl: fake.resourceUrl, issuerUrl: fake.issuer }, first.store)
     t.same((await second.upstream.resolve()).client, client, 'a restarted instance reuses the registration')
     t.equal(fake.requests.filter((r) => r.path === '/login/oauth/register').length, 1, 'no second registration')
+  })
+
+  t.test('a stored registration that no configured secret opens, or kept in the clear by an older build, is replaced', async (t) => {
+    const fake = await github(t, { dcr: true })
+    const settings = { resourceUrl: fake.resourceUrl, issuerUrl: fake.issuer }
+    const registrations = (): number => fake.requests.filter((r) => r.path === '/login/oauth/register').length
+    const first = make(t, settings)
+    const original = (await first.upstream.resolve()).client
+    const key = 'upstream:client:' + hashSecret(`${fake.issuer}/register ${REDIRECT_URI}`)
+
+    const rotated = deriveKey('the-next-operator-secret-of-32-chars!', 'upstream-client-seal')
+    const duringRotation = make(t, settings, first.store, [rotated, SEAL_KEY])
+    t.same((await duringRotation.upstream.resolve()).client, original, 'an older secret still listed opens it')
+    t.equal(registrations(), 1)
+
+    const afterRotation = make(t, settings, first.store, [rotated])
+    const renewed = (await afterRotation.upstream.resolve()).client
+    t.equal(registrations(), 2, 'the old secret dropped: registers again')
+    t.not(renewed.clientId, original.clientId)
+    const resealed = await first.store.get<Record<string, unknown>>(key)
+    t.equal(resealed?.['clientId'], renewed.clientId, 'and the new registration replaces the record')
+
+    const tampered = { ...resealed, sealedSecret: String(resealed?.['sealedSecret']).slice(0, -4) + 'AAAA' }
+    await first.store.set(key, tampered, 60_000)
+    await make(t, settings, first.store, [rotated]).upstream.resolve()
+    t.equal(registrations(), 3, 'a record that does not authenticate is not used')
+
+    await first.store.set(key, { clientId: 'legacy', clientSecret: 'in-the-clear', authMethod: 'client_secret_post' }, 60_000)
+    const legacy = (await make(t, settings, first.store).upstream.resolve()).client
+    t.equal(registrations(), 4, 'a record from before sealing is not trusted')
+    t.not(legacy.clientId, 'legacy')
+    t.notOk(JSON.stringify(await first.store.get(key)).includes('in-the-clear'), 'the secret in the clear is overwritten')
   })
 
   t.test('GitHub has no DCR: a registration error that says to pass --upstream-client-id (github/github-mcp-server#1404)', async (t) => {
@@ -466,6 +501,8 @@ t.test('client registration', async (t) => {
     registered = { client_id: 'c3', token_endpoint_auth_method: 'none' }
     const open = make(t, settings)
     t.same((await open.upstream.resolve()).client, { clientId: 'c3', authMethod: 'none' })
+    registered = { client_id: 'c4', token_endpoint_auth_method: 'none' }
+    t.same((await make(t, settings, open.store).upstream.resolve()).client, { clientId: 'c3', authMethod: 'none' }, 'a public registration is reused')
     await open.upstream.exchangeCode({ code: 'the-code', codeVerifier: 'v'.repeat(43) })
     const publicForm = new URLSearchParams(tokenRequests[1]?.body)
     t.equal(publicForm.get('client_id'), 'c3')
