@@ -2,9 +2,10 @@ import Fastify from 'fastify'
 import t from 'tap'
 import gateway from '../../app.js'
 import { ManualClock } from '../../lib/clock.js'
+import { hashSecret } from '../../lib/crypto.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import { startFakeGithub } from '../helpers/fake-github.js'
-import { authorizeFully, exchangeCode, gatewayOptions, registerClient, tokenRequest } from '../helpers/gateway.js'
+import { PUBLIC_URL, authorizeFully, exchangeCode, gatewayOptions, registerClient, tokenRequest } from '../helpers/gateway.js'
 
 const OLD = 'old-secret-old-secret-old-secret-0001'
 const NEW = 'new-secret-new-secret-new-secret-0002'
@@ -43,4 +44,42 @@ t.test('secrets rotate without logging anyone out: put the new one first, keep t
   t.equal(unreadable.json().error, 'invalid_grant', 'a code sealed under a secret that was dropped is as good as expired (not a 500)')
   const access = await onlyNew.inject({ method: 'POST', url: '/mcp', headers: { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/json' }, payload: '{}' })
   t.equal(access.statusCode, 401, 'an access token wrapped under a dropped secret is invalid, not an error')
+})
+
+t.test('an upstream with DCR: the gateway registers once per store, its secret sealed under --secret', async (t) => {
+  const github = await startFakeGithub({ dcr: true })
+  t.teardown(() => github.close())
+  const clock = new ManualClock(Date.now())
+  const store = new MemoryStore({ clock })
+  t.teardown(() => store.close())
+  const start = async (secret: string[]) => {
+    const app = Fastify({ logger: false })
+    await app.register(gateway, gatewayOptions(github, clock, {
+      store,
+      secret,
+      upstreamAs: github.issuer,
+      upstreamClientId: undefined,
+      upstreamClientSecret: undefined,
+      upstreamAuthorizeEndpoint: undefined,
+      upstreamTokenEndpoint: undefined
+    }))
+    t.teardown(() => app.close())
+    return app
+  }
+  const registrations = (): number => github.requests.filter((r) => r.path === '/login/oauth/register').length
+  const signIn = async (app: Awaited<ReturnType<typeof start>>): Promise<number> => {
+    const client = await registerClient(app)
+    const done = await authorizeFully(app, client)
+    return (await exchangeCode(app, client, done.code, done.verifier)).statusCode
+  }
+
+  t.equal(await signIn(await start([OLD])), 200, 'a sign-in through the registered upstream client')
+  t.equal(registrations(), 1)
+  const stored = await store.get<Record<string, unknown>>('upstream:client:' + hashSecret(`${github.issuer}/register ${PUBLIC_URL}/upstream/callback`))
+  t.match(stored, { clientId: String, sealedSecret: /^v1\./ }, 'the registration is kept, its secret sealed')
+  t.notOk(stored !== undefined && 'clientSecret' in stored, 'and not in the clear')
+  t.equal(await signIn(await start([NEW, OLD])), 200, 'a restart with the secret still listed reuses it')
+  t.equal(registrations(), 1)
+  t.equal(await signIn(await start([NEW])), 200, 'a restart without it registers again, and sign-in works')
+  t.equal(registrations(), 2)
 })
