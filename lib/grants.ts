@@ -288,7 +288,7 @@ export class GrantService {
     const keyText = openOrUndefined(this.#unwrapKeys(accessToken), access.wrappedKey, `access:${grant.id}`)
     if (keyText === undefined) return undefined
     const key = Buffer.from(keyText, 'base64url')
-    const found: AuthenticatedRequest = { access, grant, key, upstreamToken: unpackUpstream(unseal([key], grant.sealedUpstream, grant.id)).a }
+    const found: AuthenticatedRequest = { access, grant, key, upstreamToken: this.#openUpstream({ grant, key }).a }
     if (this.#o.tokenCacheTtlMs > 0) {
       if (this.#tokenCache.size >= TOKEN_CACHE_MAX) this.#tokenCache.delete(this.#tokenCache.keys().next().value as string)
       this.#tokenCache.set(hash, { ...found, until: Math.min(now + this.#o.tokenCacheTtlMs, access.expiresAt) })
@@ -312,9 +312,13 @@ export class GrantService {
     return undefined
   }
 
-  /** The upstream access token of an unlocked grant, for the proxy. It never leaves the server. */
-  upstreamAccessToken ({ grant, key }: UnlockedGrant): string {
-    return unpackUpstream(unseal([key], grant.sealedUpstream, grant.id)).a
+  /**
+   * The upstream access token of an unlocked grant, for the proxy. It never leaves the server. An
+   * authenticated request carries it unsealed already (cached with it); every grant this service hands
+   * back after a refresh is a new `{ grant, key }`, so a carried token always belongs to its grant.
+   */
+  upstreamAccessToken (unlocked: UnlockedGrant | AuthenticatedRequest): string {
+    return 'upstreamToken' in unlocked ? unlocked.upstreamToken : this.#openUpstream(unlocked).a
   }
 
   /** True when the grant's upstream token never expires or has time left: freshUpstream() has nothing to do. */
@@ -329,25 +333,21 @@ export class GrantService {
    */
   async freshUpstream (unlocked: UnlockedGrant, log?: EventLogger): Promise<UnlockedGrant> {
     if (this.isUpstreamFresh(unlocked)) return unlocked
-    // The grant in hand may be an old copy (from the token cache, or another replica refreshed):
-    // the store's is the one to refresh from. None there: another replica revoked it within the token
-    // cache period, and refreshing from the copy would write it back.
-    const current = await this.#o.store.get<GrantRecord>(`grant:${unlocked.grant.id}`)
+    const current = await this.#storedCopy(unlocked)
     if (current === undefined) throw invalidGrant('grant revoked or expired')
-    if (current.sealedUpstream !== unlocked.grant.sealedUpstream) return await this.freshUpstream({ ...unlocked, grant: current }, log)
-    return await this.#renewUpstream({ ...unlocked, grant: current }, log)
+    if (current.grant.sealedUpstream !== unlocked.grant.sealedUpstream) return await this.freshUpstream(current, log)
+    return await this.#renewUpstream(current, log)
   }
 
   /** freshUpstream() for the grant in hand, without asking the store (exchangeCode's is not stored yet). */
   async #renewUpstream (unlocked: UnlockedGrant, log: EventLogger | undefined): Promise<UnlockedGrant> {
-    const { grant, key } = unlocked
-    const { r: refreshToken } = unpackUpstream(unseal([key], grant.sealedUpstream, grant.id))
+    const { r: refreshToken } = this.#openUpstream(unlocked)
     if (refreshToken === undefined) {
-      if ((grant.upstreamExpiresAt as number) > this.#o.clock.now()) return unlocked
-      await this.revokeGrant(grant.id, 'upstream_expired', log)
+      if ((unlocked.grant.upstreamExpiresAt as number) > this.#o.clock.now()) return unlocked
+      await this.revokeGrant(unlocked.grant.id, 'upstream_expired', log)
       throw invalidGrant('upstream token expired and cannot be refreshed')
     }
-    return { ...unlocked, grant: await this.#singleFlight(unlocked, refreshToken, log) }
+    return { grant: await this.#singleFlight(unlocked, refreshToken, log), key: unlocked.key }
   }
 
   /**
@@ -356,12 +356,26 @@ export class GrantService {
    * failed, that newer token is used instead of refreshing twice.
    */
   async recoverUpstream (unlocked: UnlockedGrant, log?: EventLogger): Promise<UnlockedGrant | undefined> {
-    const current = await this.#o.store.get<GrantRecord>(`grant:${unlocked.grant.id}`)
+    const current = await this.#storedCopy(unlocked)
     if (current === undefined) return undefined
-    if (current.sealedUpstream !== unlocked.grant.sealedUpstream) return { ...unlocked, grant: current }
-    const { r: refreshToken } = unpackUpstream(unseal([unlocked.key], current.sealedUpstream, current.id))
+    if (current.grant.sealedUpstream !== unlocked.grant.sealedUpstream) return current
+    const { r: refreshToken } = this.#openUpstream(current)
     if (refreshToken === undefined) return undefined
-    return { ...unlocked, grant: await this.#singleFlight({ ...unlocked, grant: current }, refreshToken, log) }
+    return { grant: await this.#singleFlight(current, refreshToken, log), key: current.key }
+  }
+
+  /**
+   * The store's copy of the grant: the one in hand may be old (from the token cache, or another replica
+   * refreshed). Undefined when another replica revoked it within the token cache period: refreshing from
+   * the copy would write it back.
+   */
+  async #storedCopy ({ grant, key }: UnlockedGrant): Promise<UnlockedGrant | undefined> {
+    const current = await this.#o.store.get<GrantRecord>(`grant:${grant.id}`)
+    return current === undefined ? undefined : { grant: current, key }
+  }
+
+  #openUpstream ({ grant, key }: UnlockedGrant): SealedUpstream {
+    return unpackUpstream(unseal([key], grant.sealedUpstream, grant.id))
   }
 
   async #singleFlight (unlocked: UnlockedGrant, refreshToken: string, log: EventLogger | undefined): Promise<GrantRecord> {

@@ -77,7 +77,7 @@ const mcp: FastifyPluginAsync = async (app) => {
   app.setErrorHandler(async (err: Error & { statusCode?: number }, req, reply) => {
     if (err instanceof StoreUnavailableError) {
       req.log.error({ err: { message: err.message } }, 'store unavailable')
-      return await reply.code(503).header('retry-after', '5').send({ error: 'temporarily_unavailable', error_description: 'the gateway cannot reach its storage' })
+      return await unavailable(reply, 'the gateway cannot reach its storage')
     }
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
     if (status === 500) req.log.error({ err }, 'mcp proxy failed')
@@ -145,7 +145,7 @@ const mcp: FastifyPluginAsync = async (app) => {
     })
     const send = async (g: UnlockedGrant): Promise<UpstreamExchange> => {
       const started = performance.now()
-      const headers = upstreamRequestHeaders(req.headers, forwarded, options.upstreamHeaders, g === auth ? auth.upstreamToken : grants.upstreamAccessToken(g))
+      const headers = upstreamRequestHeaders(req.headers, forwarded, options.upstreamHeaders, grants.upstreamAccessToken(g))
       exchange = new UpstreamExchange(pool, { method: req.method as Dispatcher.HttpMethod, path, headers, body })
       if (clientLeft) exchange.abort(new undiciErrors.RequestAbortedError())
       await exchange.responded()
@@ -285,7 +285,12 @@ const mcp: FastifyPluginAsync = async (app) => {
       return await challenge(req, reply, 'invalid_token', 'the upstream authorization ended; authorize again')
     }
     req.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'upstream token refresh failed')
-    return await reply.code(503).header('retry-after', '5').send({ error: 'temporarily_unavailable', error_description: 'the upstream authorization server is unavailable' })
+    return await unavailable(reply, 'the upstream authorization server is unavailable')
+  }
+
+  /** Nothing about the client's authorization changed: it should try again shortly. */
+  async function unavailable (reply: FastifyReply, description: string): Promise<FastifyReply> {
+    return await reply.code(503).header('retry-after', '5').send({ error: 'temporarily_unavailable', error_description: description })
   }
 
   async function upstreamTimeout (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
