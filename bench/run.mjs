@@ -98,6 +98,9 @@ async function sseLatency (targets, upstream) {
   return out
 }
 
+/** Memory one idle stream costs: what the process's RSS grew by, or what its heap and buffers grew by if more. */
+const idleKB = (idle) => round(Math.max(idle.rssKBPerStream, idle.heapUsedKBPerStream + idle.externalKBPerStream), 1)
+
 async function idleStreams (target, upstream) {
   const tag = `idle-${target.name}`
   const openCount = async () => (await upstream.call('stats')).open[tag] ?? 0
@@ -244,7 +247,9 @@ async function main () {
     { target: 'CPU/request gateway/reference, small POST 100 conns', value: ratio(s100.gateway.cpuUsPerReq, s100.reference.cpuUsPerReq), goal: '<= 1.0', ok: s100.gateway.cpuUsPerReq <= s100.reference.cpuUsPerReq },
     { target: 'SSE relay p50 gateway - reference (ms)', value: round(results.sse.gateway.p50 - results.sse.reference.p50, 3), goal: '<= 0.1', ok: results.sse.gateway.p50 - results.sse.reference.p50 <= 0.1 },
     { target: 'req/s gateway on Redis / in memory, small POST 10 conns', value: ratio(results.scenarios.redis.targets['gw+redis'].rps, results.scenarios.redis.targets.gateway.rps), goal: '>= 0.9', ok: results.scenarios.redis.targets['gw+redis'].rps >= 0.9 * results.scenarios.redis.targets.gateway.rps },
-    { target: 'RSS per idle SSE stream, gateway (KB)', value: results.idle.gateway.rssKBPerStream, goal: '<= 20', ok: results.idle.gateway.rssKBPerStream <= 20 && results.idle.gateway.withHeaders === IDLE_STREAMS }
+    // RSS alone undercounts when the streams fit in pages the process already holds (the gateway's RSS is
+    // 40-55 MB above the reference's before the streams, after the login flow): the larger of the two counts.
+    { target: 'memory per idle SSE stream, gateway (KB): max(RSS, heap + external)', value: idleKB(results.idle.gateway), goal: '<= 20', ok: idleKB(results.idle.gateway) <= 20 && results.idle.gateway.withHeaders === IDLE_STREAMS }
   ]
   results.checks = checks
 

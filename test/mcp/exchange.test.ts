@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import t from 'tap'
-import { Pool } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import { UpstreamExchange } from '../../routes/mcp/exchange.js'
 
 /*
@@ -74,6 +74,27 @@ t.test('received: the body that came with the headers, and an empty one', async 
   const empty = new UpstreamExchange(up.pool, { method: 'GET', path: '/empty' })
   await empty.responded()
   t.equal((await empty.whole()).length, 0)
+})
+
+t.test('an event stream does not keep its raw header buffers for its lifetime (V8 pretenuring, bench/README.md)', async (t) => {
+  const up = await upstream(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 's9' })
+    res.flushHeaders()
+  })
+  let controller: Dispatcher.DispatchController | undefined
+  class Observed extends UpstreamExchange {
+    override onRequestStart (c: Dispatcher.DispatchController): void {
+      controller = c
+      super.onRequestStart(c)
+    }
+  }
+  const exchange = new Observed(up.pool, get)
+  await exchange.responded()
+  t.equal(exchange.headers['mcp-session-id'], 's9', 'the parsed headers are there')
+  t.ok(controller !== undefined, 'undici handed over its controller')
+  t.equal(controller?.rawHeaders, null, 'undici\'s raw header buffers are let go while the stream stays open')
+  const stream = exchange.stream()
+  stream.destroy()
 })
 
 t.test('responded() ignores 1xx answers (103 Early Hints)', async (t) => {
