@@ -14,6 +14,9 @@ const STREAM_HIGH_WATER_MARK = 64 * 1024
 
 type BodyMode = 'pending' | 'whole' | 'stream' | 'dump'
 
+/** What `#chunks` becomes once the body goes to a stream or is thrown away; frozen, as nothing may be pushed to it then. */
+const NO_CHUNKS = Object.freeze([]) as unknown as Buffer[]
+
 interface Settle<T> { resolve: (value: T) => void, reject: (err: Error) => void }
 
 /**
@@ -81,7 +84,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       }
     })
     this.#stream = stream
-    for (const chunk of this.#chunks.splice(0)) stream.push(chunk)
+    // A stream can live for hours: it keeps nothing allocated where every answer's objects are (see onResponseStart).
+    const held = this.#chunks
+    this.#chunks = NO_CHUNKS
+    for (const chunk of held) stream.push(chunk)
     if (this.#error !== undefined) stream.destroy(this.#error)
     else if (this.#ended) stream.push(null)
     return stream
@@ -90,7 +96,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   /** Throws the body away: read to its end (so the connection is reused) unless it is long. */
   dump (): void {
     this.#mode = 'dump'
-    this.#chunks = []
+    this.#chunks = NO_CHUNKS
     if (this.#bytes > DUMP_MAX) this.abort(new Error('discarded body too long'))
     else this.#controller?.resume()
   }
@@ -120,6 +126,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.statusCode = statusCode
     this.headers = headers
     this.#responded?.resolve()
+    this.#responded = undefined
   }
 
   onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -142,6 +149,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.#ended = true
     if (this.#mode === 'stream') (this.#stream as Readable).push(null)
     else this.#whole?.resolve()
+    this.#whole = undefined
   }
 
   onResponseError (_controller: Dispatcher.DispatchController, err: Error): void {
@@ -149,5 +157,6 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.statusCode === 0) this.#responded?.reject(err)
     else if (this.#mode === 'stream') (this.#stream as Readable).destroy(err)
     else this.#whole?.reject(err)
+    this.#responded = this.#whole = undefined
   }
 }
