@@ -1,28 +1,36 @@
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import t from 'tap'
-import gateway from '../../app.js'
+import type { Test } from 'tap'
+import gateway, { type GatewayPluginOptions } from '../../app.js'
 import { ManualClock } from '../../lib/clock.js'
 import { hashSecret } from '../../lib/crypto.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
-import { startFakeGithub } from '../helpers/fake-github.js'
+import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from '../helpers/fake-github.js'
 import { PUBLIC_URL, authorizeFully, exchangeCode, gatewayOptions, registerClient, tokenRequest } from '../helpers/gateway.js'
 
 const OLD = 'old-secret-old-secret-old-secret-0001'
 const NEW = 'new-secret-new-secret-new-secret-0002'
 
-t.test('secrets rotate without logging anyone out: put the new one first, keep the old one after it', async (t) => {
-  const github = await startFakeGithub()
+interface Restarts { github: FakeGithub, store: MemoryStore, start: (secret: string[]) => Promise<FastifyInstance> }
+
+/** Gateways started one after another on one store, each with its own secrets: what restarts with a persistent store look like. */
+async function restartsOnOneStore (t: Test, fake: FakeGithubOptions = {}, overrides: (github: FakeGithub) => Partial<GatewayPluginOptions> = () => ({})): Promise<Restarts> {
+  const github = await startFakeGithub(fake)
   t.teardown(() => github.close())
   const clock = new ManualClock(Date.now())
-  // The same store under both gateways: what a restart with a persistent store looks like.
   const store = new MemoryStore({ clock })
   t.teardown(() => store.close())
-  const start = async (secret: string[]) => {
+  const start = async (secret: string[]): Promise<FastifyInstance> => {
     const app = Fastify({ logger: false })
-    await app.register(gateway, gatewayOptions(github, clock, { store, secret }))
+    await app.register(gateway, gatewayOptions(github, clock, { ...overrides(github), store, secret }))
     t.teardown(() => app.close())
     return app
   }
+  return { github, store, start }
+}
+
+t.test('secrets rotate without logging anyone out: put the new one first, keep the old one after it', async (t) => {
+  const { start } = await restartsOnOneStore(t)
 
   const before = await start([OLD])
   const client = await registerClient(before)
@@ -47,27 +55,16 @@ t.test('secrets rotate without logging anyone out: put the new one first, keep t
 })
 
 t.test('an upstream with DCR: the gateway registers once per store, its secret sealed under --secret', async (t) => {
-  const github = await startFakeGithub({ dcr: true })
-  t.teardown(() => github.close())
-  const clock = new ManualClock(Date.now())
-  const store = new MemoryStore({ clock })
-  t.teardown(() => store.close())
-  const start = async (secret: string[]) => {
-    const app = Fastify({ logger: false })
-    await app.register(gateway, gatewayOptions(github, clock, {
-      store,
-      secret,
-      upstreamAs: github.issuer,
-      upstreamClientId: undefined,
-      upstreamClientSecret: undefined,
-      upstreamAuthorizeEndpoint: undefined,
-      upstreamTokenEndpoint: undefined
-    }))
-    t.teardown(() => app.close())
-    return app
-  }
+  // No client id and no endpoints: the gateway discovers the upstream from --upstream-as and registers there.
+  const { github, store, start } = await restartsOnOneStore(t, { dcr: true }, (github) => ({
+    upstreamAs: github.issuer,
+    upstreamClientId: undefined,
+    upstreamClientSecret: undefined,
+    upstreamAuthorizeEndpoint: undefined,
+    upstreamTokenEndpoint: undefined
+  }))
   const registrations = (): number => github.requests.filter((r) => r.path === '/login/oauth/register').length
-  const signIn = async (app: Awaited<ReturnType<typeof start>>): Promise<number> => {
+  const signIn = async (app: FastifyInstance): Promise<number> => {
     const client = await registerClient(app)
     const done = await authorizeFully(app, client)
     return (await exchangeCode(app, client, done.code, done.verifier)).statusCode
