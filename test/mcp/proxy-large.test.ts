@@ -3,12 +3,12 @@ import { once } from 'node:events'
 import { createServer, request, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { authorizeFully, buildGateway, exchangeCode, registerClient } from '../helpers/gateway.js'
+import { authorizeFully, buildGateway, exchangeCode, registerClient, type TestGateway } from '../helpers/gateway.js'
 
 /*
  * Answers the proxy streams (over 64 KiB, or of unknown length), on real sockets: what only
- * sockets show is backpressure, and a client or an upstream leaving half-way. Event streams take the same
- * path (proxy-stream.test.ts, ops/shutdown.test.ts).
+ * sockets show is backpressure, and a client or an upstream leaving half-way. Event streams come through
+ * the same exchange stream; their tests are proxy-stream.test.ts and ops/shutdown.test.ts.
  */
 
 interface Teardown { teardown (fn: () => unknown): void }
@@ -62,7 +62,7 @@ async function startUpstream (t: Teardown): Promise<{ url: string, sent: Sent[] 
 }
 
 /** The gateway on a real port in front of that upstream, and a gateway access token. */
-async function startStack (t: Teardown): Promise<{ origin: string, token: string, sent: Sent[], app: Awaited<ReturnType<typeof buildGateway>>['app'] }> {
+async function startStack (t: Teardown): Promise<{ origin: string, token: string, sent: Sent[], app: TestGateway['app'] }> {
   const upstream = await startUpstream(t)
   const { app } = await buildGateway(t, { upstreamRs: upstream.url, allowedOrigins: ['https://inspector.example'] })
   const client = await registerClient(app)
