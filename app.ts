@@ -4,8 +4,7 @@ import fp from 'fastify-plugin'
 import type { Clock } from './lib/clock.js'
 import { systemClock } from './lib/clock.js'
 import { ConfigError, parseGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './lib/config.js'
-import { openStore } from './lib/stores/index.js'
-import { RedisStore } from './lib/stores/redis.js'
+import { openStore, redisClientOf } from './lib/stores/index.js'
 import type { Store } from './lib/stores/types.js'
 import context, { gatewayUrls, type GatewayUrls, type WellKnownMode } from './plugins/context.js'
 import metrics from './plugins/metrics.js'
@@ -72,11 +71,12 @@ const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (app, { option
   await app.register(metrics, { path: options.metricsPath })
   // Per-route limits (login, token, registration), counted per client address, across replicas
   // when the store is Redis.
+  const redis = redisClientOf(store)
   await app.register(rateLimit, {
     global: false,
     // With Redis down the limiter steps aside: every limited route needs the store anyway and answers
     // 503 from there (a limiter error would be a 500).
-    ...(store instanceof RedisStore ? { redis: store.client, nameSpace: 'rate-limit:', skipOnError: true } : {})
+    ...(redis !== undefined ? { redis, nameSpace: 'rate-limit:', skipOnError: true } : {})
   })
 
   // /healthz and /readyz (the store answers).

@@ -1,15 +1,27 @@
+import type { Redis } from 'ioredis'
 import type { Clock } from '../clock.js'
 import { MemoryStore } from './memory.js'
-import { RedisStore } from './redis.js'
 import type { Store } from './types.js'
 
 export type { Store } from './types.js'
-export { StoreUnavailableError } from './redis.js'
+export { StoreUnavailableError } from './errors.js'
+
+/** The connection of each store openStore() opened on Redis, for what shares it (the rate limiter). */
+const redisClients = new WeakMap<Store, Redis>()
 
 /** The store a configuration names: `memory`, or a `redis://` / `rediss://` URL (connected before use). */
 export async function openStore (spec: string, options: { keyPrefix: string, clock: Clock }): Promise<Store> {
   if (spec === 'memory') return new MemoryStore({ clock: options.clock })
+  // Loaded for a Redis store only: an in-memory gateway does without ioredis, about 1 MB of resident heap
+  // that every full collection would mark (bench/README.md).
+  const { RedisStore } = await import('./redis.js')
   const store = new RedisStore({ url: spec, keyPrefix: options.keyPrefix })
   await store.connect()
+  redisClients.set(store, store.client)
   return store
+}
+
+/** The Redis connection behind a store that openStore() opened on Redis; undefined for any other store. */
+export function redisClientOf (store: Store): Redis | undefined {
+  return redisClients.get(store)
 }

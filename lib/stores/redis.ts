@@ -1,13 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis'
+import { StoreUnavailableError } from './errors.js'
 import type { Store } from './types.js'
-
-/** The store could not be reached in time: callers answer 503, never 500, and never hang. */
-export class StoreUnavailableError extends Error {
-  constructor (cause: unknown) {
-    super('the store is unavailable', { cause })
-    this.name = 'StoreUnavailableError'
-  }
-}
 
 export interface RedisStoreOptions {
   /** `redis://[:password@]host:port/db` or `rediss://…` for TLS. */

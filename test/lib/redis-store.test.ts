@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { RedisStore, StoreUnavailableError } from '../../lib/stores/redis.js'
+import { StoreUnavailableError } from '../../lib/stores/errors.js'
+import { RedisStore } from '../../lib/stores/redis.js'
 import { PrivateRedis, SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
 
 async function store (t: Test, url = SHARED_REDIS_URL): Promise<RedisStore> {
