@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { isIP, isIPv4 } from 'node:net'
 import { parseArgs } from 'node:util'
-import { Type, type Static, type TSchema } from 'typebox'
-import { Value } from 'typebox/value'
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import addFormats from 'ajv-formats'
+import { Type, type Static } from 'typebox'
 
 const DEFAULT_USERNAME = 'gateway_user'
 const DEFAULT_PASSWORD = 'gateway_pass'
@@ -302,35 +303,53 @@ function parseBoolean (raw: unknown): boolean | undefined {
 }
 
 /**
- * Default → Convert → Clean → Check, collecting one problem per bad field. Integers and booleans are converted
- * here first, strictly: `Value.Convert` would turn "12.5" into 12, "0x10" into 16, "" into 0 and the number 2
- * into true.
+ * A number where text is expected is taken as its text (`upstreamClientId: 12345`, `{ 'X-Number': 42 }`), in the
+ * value itself or in its entries. Arrays and records are copied, so validation never changes the caller's objects.
  */
-function runSchema (schema: typeof GatewayOptionsSchema | typeof ServerSettingsSchema, settings: Record<string, Setting>,
-  input: Record<string, unknown>, problems: Problems): Record<string, unknown> {
+function numbersAsText (raw: unknown): unknown {
+  const text = (item: unknown): unknown => typeof item === 'number' ? String(item) : item
+  if (Array.isArray(raw)) return raw.map(text)
+  if (typeof raw === 'object' && raw !== null) return Object.fromEntries(Object.entries(raw).map(([name, item]) => [name, text(item)]))
+  return text(raw)
+}
+
+/**
+ * Ajv, the validator Fastify already loads for request schemas: defaults filled in, unknown keys removed, every
+ * error reported. It never coerces: `runSchema` converts integers and booleans strictly, and numbers to text, first.
+ */
+const ajv = new Ajv({ useDefaults: true, removeAdditional: 'all', allErrors: true })
+// ajv-formats is CommonJS whose types declare only `.default`; at run time both name the plugin.
+addFormats.default(ajv, ['uri'])
+const validateGateway = ajv.compile(GatewayOptionsSchema)
+const validateServer = ajv.compile(ServerSettingsSchema)
+
+/** Checks `input` with `validate`, collecting one problem per bad field (in `settings`' words, never the value). */
+function runSchema (validate: ValidateFunction, settings: Record<string, Setting>, input: Record<string, unknown>, problems: Problems): Record<string, unknown> {
   // `{ upstreamAs: undefined }` means "not set": dropped, so that required fields read as missing, not mistyped.
-  const work = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
+  const value = Object.fromEntries(Object.entries(input).filter(([, raw]) => raw !== undefined))
   for (const [key, setting] of Object.entries(settings)) {
-    const raw = work[key]
-    if (raw === undefined || (setting.integer !== true && setting.boolean !== true)) continue
-    const value = setting.boolean === true ? parseBoolean(raw) : parseInteger(raw)
-    if (value === undefined) {
+    const raw = value[key]
+    if (raw === undefined) continue
+    if (setting.integer !== true && setting.boolean !== true) {
+      value[key] = numbersAsText(raw)
+      continue
+    }
+    const converted = setting.boolean === true ? parseBoolean(raw) : parseInteger(raw)
+    if (converted === undefined) {
       problems.add(key, setting.rule)
-      delete work[key]
+      delete value[key]
     } else {
-      work[key] = value
+      value[key] = converted
     }
   }
-  const value = Value.Clean(schema, Value.Convert(schema, Value.Default(schema, work))) as Record<string, unknown>
-  // Checked one property at a time: `Value.Errors` stops after `maxErrors` (8 by default, a global setting we
-  // must not change for the rest of the process), and every bad field has to be named.
-  const properties = schema.properties as Record<string, TSchema>
-  const required: readonly string[] = schema.required ?? []
-  for (const [key, setting] of Object.entries(settings)) {
-    if (value[key] === undefined) {
-      if (required.includes(key)) problems.add(key, 'is required')
-    } else if (!Value.Check(properties[key] as TSchema, value[key])) {
-      problems.add(key, setting.rule)
+  if (validate(value)) return value
+  for (const error of validate.errors as ErrorObject[]) {
+    if (error.keyword === 'required') {
+      problems.add(String(error.params.missingProperty), 'is required')
+    } else {
+      // `/allowedOrigins/3` → `allowedOrigins`: the whole setting is named, whichever part of it is wrong.
+      const key = error.instancePath.split('/')[1] as string
+      problems.add(key, (settings[key] as Setting).rule)
     }
   }
   return value
@@ -456,7 +475,7 @@ interface Resolution {
 function resolveGateway (input: Record<string, unknown>, problems: Problems, label: (key: string) => string): Resolution | undefined {
   const before = problems.size
   const warnings: string[] = []
-  const value = runSchema(GatewayOptionsSchema, GATEWAY_SETTINGS, input, problems)
+  const value = runSchema(validateGateway, GATEWAY_SETTINGS, input, problems)
 
   const url = (key: GatewayKey, allowQuery: boolean, strip: boolean): string | undefined => {
     const raw = value[key]
@@ -707,7 +726,7 @@ export function loadConfig (argv: string[], env: Record<string, string | undefin
   const serverInput: Record<string, unknown> = {}
   for (const [key, setting] of Object.entries(SERVER_SETTINGS)) serverInput[key] = raw(key, setting)
   if (typeof serverInput.trustProxy === 'string') serverInput.trustProxy = parseTrustProxy(serverInput.trustProxy, problems)
-  const server = runSchema(ServerSettingsSchema, SERVER_SETTINGS, serverInput, problems) as unknown as ServerSettings
+  const server = runSchema(validateServer, SERVER_SETTINGS, serverInput, problems) as unknown as ServerSettings
 
   const gatewayInput: Record<string, unknown> = {}
   for (const [key, setting] of Object.entries(GATEWAY_SETTINGS)) gatewayInput[key] = raw(key, setting)

@@ -739,6 +739,18 @@ t.test('parseGatewayOptions: converts numeric strings and numbers, ignores undef
   t.equal(options.upstreamAs, undefined)
 })
 
+t.test('parseGatewayOptions: never changes the caller\'s objects', async (t) => {
+  // Validation fills in defaults, drops unknown keys and turns numbers into text: on its own copies. Frozen inputs
+  // make any write to them throw.
+  const headers = Object.freeze({ 'X-Number': 42 })
+  const origins = Object.freeze(['http://localhost:6274'])
+  const input = Object.freeze({ ...PLUGIN, upstreamHeaders: headers, allowedOrigins: origins, codeTTL: 5 })
+  const { options } = parseGatewayOptions(input)
+  t.same(options.upstreamHeaders, { 'x-number': '42' })
+  t.same(options.allowedOrigins, ['http://localhost:6274'])
+  t.same(input, { ...PLUGIN, upstreamHeaders: { 'X-Number': 42 }, allowedOrigins: ['http://localhost:6274'], codeTTL: 5 })
+})
+
 t.test('parseGatewayOptions: bad options, named as camelCase keys, all at once', async (t) => {
   const error = configError(() => parseGatewayOptions({
     publicUrl: 'https://gw.example.com#x',
