@@ -3,96 +3,15 @@ import { isIP, isIPv4 } from 'node:net'
 import { parseArgs } from 'node:util'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
-import { Type, type Static } from 'typebox'
+import type { Static } from 'typebox'
+import {
+  DEFAULT_BODY_SIZE, DEFAULT_PASSWORD, DEFAULT_PORT, DEFAULT_STORE, DEFAULT_STORE_PREFIX, DEFAULT_USERNAME, GatewayOptionsSchema,
+  LOG_LEVELS, MAX_BODY_SIZE, MAX_LIST, MAX_SECONDS, MAX_TIMEOUT_MS, MAX_TOKEN_CACHE_TTL, MIN_BODY_SIZE, MIN_SECRET_LENGTH,
+  SCOPE_TOKEN, ServerSettingsSchema
+} from './config-schema.js'
 
-const DEFAULT_USERNAME = 'gateway_user'
-const DEFAULT_PASSWORD = 'gateway_pass'
-const DEFAULT_PORT = 8002
-const MIN_SECRET_LENGTH = 32
-
-// Largest TTL in seconds: 2^31 - 1 keeps `ttl * 1000` a safe integer and still allows 68 years.
-const MAX_SECONDS = 2_147_483_647
-// Node's timers treat delays above 2^31 - 1 ms as 1 ms, so a larger upstream timeout would fire at once.
-const MAX_TIMEOUT_MS = 2_147_483_647
-const MIN_BODY_SIZE = 1024
-const MAX_BODY_SIZE = 1_073_741_824
-const DEFAULT_BODY_SIZE = 16_777_216
-const DEFAULT_STORE = 'memory'
-const DEFAULT_STORE_PREFIX = 'mcp-gateway:'
-const MAX_TOKEN_CACHE_TTL = 60_000
 // Redis's `databases` setting is a C int.
 const MAX_REDIS_DB = 2_147_483_647
-// Most origins, pinned headers or forwarded header names one setting takes.
-const MAX_LIST = 64
-
-// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
-const SCOPE_TOKEN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$'
-
-const HttpUrl = (description: string) =>
-  Type.String({ format: 'uri', pattern: '^[hH][tT][tT][pP][sS]?://', maxLength: 2048, description })
-
-const Integer = (fallback: number, description: string, minimum = 1, maximum = MAX_SECONDS) =>
-  Type.Optional(Type.Integer({ minimum, maximum, default: fallback, description }))
-
-/** A comma-separated string or an array; split, normalised and checked entry by entry in `resolveGateway`. */
-const List = (description: string) => Type.Optional(Type.Union([
-  Type.String({ maxLength: 16_384 }),
-  Type.Array(Type.String({ maxLength: 2048 }), { maxItems: MAX_LIST })
-], { default: [], description }))
-
-/**
- * The options of the gateway plugin, camelCase. The standalone server builds the same object from flags and
- * environment variables, so both ways in go through one validation (`parseGatewayOptions`).
- */
-export const GatewayOptionsSchema = Type.Object({
-  publicUrl: HttpUrl('The URL clients reach the gateway at (issuer and resource); no query or fragment'),
-  upstreamRs: HttpUrl('The upstream MCP server (resource server) URL'),
-  upstreamAs: Type.Optional(HttpUrl('The upstream authorization server; discovered from upstreamRs when absent')),
-  upstreamClientId: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
-  upstreamClientSecret: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
-  upstreamAuthorizeEndpoint: Type.Optional(HttpUrl('Upstream authorization endpoint (discovery is skipped when both endpoints are set)')),
-  upstreamTokenEndpoint: Type.Optional(HttpUrl('Upstream token endpoint (discovery is skipped when both endpoints are set)')),
-  upstreamScopes: Type.Optional(Type.Union([
-    Type.String({ maxLength: 2048 }),
-    Type.Array(Type.String({ pattern: SCOPE_TOKEN, maxLength: 256 }), { maxItems: 64 })
-  ], { description: 'Scopes requested upstream: a space- or comma-separated string, or an array' })),
-  username: Type.Optional(Type.String({ minLength: 1, maxLength: 256, default: DEFAULT_USERNAME })),
-  password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, default: DEFAULT_PASSWORD })),
-  mcpScope: Type.Optional(Type.String({ pattern: SCOPE_TOKEN, maxLength: 256, default: 'mcp' })),
-  secret: Type.Optional(Type.Union([
-    Type.String({ minLength: MIN_SECRET_LENGTH }),
-    Type.Array(Type.String({ minLength: MIN_SECRET_LENGTH }), { minItems: 1 })
-  ], { description: 'Comma-separated secrets (or an array): the first signs and encrypts, all verify and decrypt' })),
-  codeTtl: Integer(300, 'Authorization code lifetime, seconds', 1, 600),
-  flowTtl: Integer(600, 'Lifetime of a login/consent flow, seconds'),
-  accessTokenTtl: Integer(3600, 'Access token lifetime, seconds'),
-  refreshTokenTtl: Integer(2_592_000, 'Refresh token lifetime, seconds'),
-  clientTtl: Integer(7_776_000, 'Registered clients expire after this idle time, seconds'),
-  refreshGrace: Integer(0, 'Seconds a just-rotated refresh token may be used again (0 = off)', 0),
-  upstreamTimeout: Integer(10_000, 'Upstream request timeout, milliseconds', 1, MAX_TIMEOUT_MS),
-  allowedOrigins: List('Browser origins (http(s)://host[:port]) allowed to call /mcp besides the publicUrl\'s own'),
-  upstreamHeaders: Type.Optional(Type.Union([
-    Type.String({ maxLength: 65_536 }),
-    Type.Array(Type.String({ maxLength: 8192 }), { maxItems: MAX_LIST }),
-    Type.Record(Type.String(), Type.String({ maxLength: 8192 }))
-  ], { default: {}, description: 'Headers pinned on every proxied request: { name: value }, "Name: value" strings, or one string of them separated by ; or newlines' })),
-  forwardHeaders: List('Names of extra client request headers forwarded upstream (Content-Type, Accept, Mcp-* and Last-Event-ID always are)'),
-  disableGetStream: Type.Optional(Type.Boolean({ default: false, description: 'Answer GET /mcp with 405 locally, for upstreams without a GET stream' })),
-  proxyTimeout: Integer(300_000, 'How long /mcp waits for the upstream\'s response headers before a 504, milliseconds', 1, MAX_TIMEOUT_MS),
-  maxBodySize: Integer(DEFAULT_BODY_SIZE, 'Largest request body /mcp accepts, bytes', MIN_BODY_SIZE, MAX_BODY_SIZE),
-  store: Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: 2048,
-    default: DEFAULT_STORE,
-    description: 'Where state lives: memory, or redis://[[user]:password@]host[:port][/db] (rediss:// for TLS); a persistent store requires secret'
-  })),
-  storePrefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: DEFAULT_STORE_PREFIX, description: 'Prefix of every key in the store' })),
-  tokenCacheTtl: Integer(5000, 'How long a validated access token may be kept in memory before the store is asked again, milliseconds; bounds how late a revocation on another replica takes effect (0 = no cache)', 0, MAX_TOKEN_CACHE_TTL),
-  metricsPath: Type.Optional(Type.Union([
-    Type.String({ pattern: '^(off|/[A-Za-z0-9._~/-]{0,255})$' }),
-    Type.Literal(false)
-  ], { default: '/metrics', description: 'Where Prometheus metrics are served (under the gateway prefix), or off (false)' }))
-})
 
 export type GatewayOptions = Static<typeof GatewayOptionsSchema>
 
@@ -146,8 +65,6 @@ export interface ResolvedGatewayOptions {
   metricsPath: string | false
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
-
 export interface ServerSettings {
   port: number
   host: string
@@ -157,14 +74,6 @@ export interface ServerSettings {
   /** Seconds requests in flight get to finish after SIGTERM/SIGINT before what is left is cut. */
   shutdownGrace: number
 }
-
-const ServerSettingsSchema = Type.Object({
-  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: DEFAULT_PORT })),
-  host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[^\\s/]+$', default: 'localhost' })),
-  trustProxy: Type.Optional(Type.Union([Type.Boolean(), Type.String({ minLength: 1 })], { default: false })),
-  logLevel: Type.Optional(Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' })),
-  shutdownGrace: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, default: 10 }))
-})
 
 /** One bad value or more. The message has one line per bad field and never contains a configured value. */
 export class ConfigError extends Error {

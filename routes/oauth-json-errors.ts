@@ -1,13 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { Type } from 'typebox'
 import { OAuthError, invalidRequest, serverError, temporarilyUnavailable } from '../lib/oauth-errors.js'
 import { StoreUnavailableError } from '../lib/stores/index.js'
-
-/** RFC 6749 §5.2 error body; also the response schema, so nothing else can leak into it. */
-export const OAuthErrorBody = Type.Object({
-  error: Type.String(),
-  error_description: Type.Optional(Type.String())
-})
 
 /** Responses that carry tokens or credentials must not be cached (OAuth 2.1 §3.2.3). */
 export async function noStore (_req: FastifyRequest, reply: FastifyReply): Promise<void> {

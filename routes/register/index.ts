@@ -4,7 +4,8 @@ import { OAuthError } from '../../lib/oauth-errors.js'
 import { checkRedirectUri } from '../../lib/redirect-uri.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import cors, { PUBLIC_CORS } from '../../plugins/cors.js'
-import { OAuthErrorBody, noStore, oauthJsonErrorHandler } from '../oauth-json-errors.js'
+import { noStore, oauthJsonErrorHandler } from '../oauth-json-errors.js'
+import { OAuthErrorBody } from '../schema.js'
 import { RegisterRequestBody, RegisterResponse } from './schema.js'
 
 const ARRAY_MEMBERS = ['redirect_uris', 'grant_types', 'response_types', 'contacts'] as const

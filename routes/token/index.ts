@@ -1,11 +1,11 @@
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import { invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../lib/oauth-errors.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import cors, { PUBLIC_CORS } from '../../plugins/cors.js'
-import { OAuthErrorBody, noStore, oauthJsonErrorHandler } from '../oauth-json-errors.js'
-import { RevokeRequestBody, TokenRequestBody, TokenResponse } from './schema.js'
+import { noStore, oauthJsonErrorHandler } from '../oauth-json-errors.js'
+import { OAuthErrorBody } from '../schema.js'
+import { RevokeRequestBody, RevokeResponse, TokenRequestBody, TokenResponse } from './schema.js'
 
 /** The token endpoint (OAuth 2.1 §3.2) and RFC 7009 revocation: form bodies in, JSON out, never cached. */
 const token: FastifyPluginAsyncTypebox = async (app) => {
@@ -42,7 +42,7 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/revoke', {
     config,
-    schema: { body: RevokeRequestBody, response: { 200: Type.Null(), '4xx': OAuthErrorBody } }
+    schema: { body: RevokeRequestBody, response: { 200: RevokeResponse, '4xx': OAuthErrorBody } }
   }, async (req, reply) => {
     const body = req.body
     const client = await clients.authenticate({ basic: req.headers.authorization, clientId: body.client_id, clientSecret: body.client_secret })

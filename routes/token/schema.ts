@@ -30,6 +30,9 @@ export const TokenResponse = Type.Object({
   scope: Type.String()
 })
 
+/** RFC 7009 §2.2: 200 with an empty body, whether or not the token was known. */
+export const RevokeResponse = Type.Null()
+
 export const RevokeRequestBody = Type.Object({
   token: Param,
   token_type_hint: Type.Optional(Type.String({ maxLength: 64 })),

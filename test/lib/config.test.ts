@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ConfigError, GatewayOptionsSchema, helpText, loadConfig, parseGatewayOptions, type GatewayOptions } from '../../lib/config.js'
+import { GatewayOptionsSchema } from '../../lib/config-schema.js'
+import { ConfigError, helpText, loadConfig, parseGatewayOptions, type GatewayOptions } from '../../lib/config.js'
 
 const RS = 'https://api.githubcopilot.com/mcp'
 const SECRET_A = 'a'.repeat(32)
