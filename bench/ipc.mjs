@@ -1,5 +1,6 @@
 // A tiny request/reply protocol over the fork() IPC channel, shared by the bench driver and its children.
 import { fork } from 'node:child_process'
+import v8 from 'node:v8'
 
 /** Child side: answers { id, cmd, args } with { id, result } or { id, error }. Adds cpu, mem and exit. */
 export function serve (handlers) {
@@ -13,7 +14,8 @@ export function serve (handlers) {
         await new Promise((resolve) => setTimeout(resolve, 150))
         globalThis.gc()
       }
-      return process.memoryUsage()
+      // heapPhysical: the pages of V8's heap that are resident, so RSS outside the heap can be told apart.
+      return { ...process.memoryUsage(), heapPhysical: v8.getHeapStatistics().total_physical_size }
     },
     exit: () => { setImmediate(() => process.exit(0)); return true },
     ...handlers
