@@ -104,7 +104,8 @@ export async function load (target, { connections, duration, path = '/mcp' }) {
     requests: n,
     bytesPerSec: r.throughput.average,
     cpuUsPerReq: cpuUs(c0, c1) / n,
-    upstreamCpuUsPerReq: cpuUs(u0, u1) / n
+    upstreamCpuUsPerReq: cpuUs(u0, u1) / n,
+    markCompactsPer1k: (c1.markCompacts - c0.markCompacts) / n * 1000
   }
 }
 
@@ -129,7 +130,8 @@ export async function scenario (label, targets, opts) {
       p99: median(rs.map((r) => r.p99)),
       cpuUsPerReq: round(median(rs.map((r) => r.cpuUsPerReq)), 1),
       upstreamCpuUsPerReq: round(median(rs.map((r) => r.upstreamCpuUsPerReq)), 1),
-      runs: rs.map((r) => ({ rps: round(r.rps, 0), p50: r.p50, p99: r.p99, cpuUsPerReq: round(r.cpuUsPerReq, 1), upstreamCpuUsPerReq: round(r.upstreamCpuUsPerReq, 1), requests: r.requests }))
+      markCompactsPer1k: round(median(rs.map((r) => r.markCompactsPer1k)), 2),
+      runs: rs.map((r) => ({ rps: round(r.rps, 0), p50: r.p50, p99: r.p99, cpuUsPerReq: round(r.cpuUsPerReq, 1), upstreamCpuUsPerReq: round(r.upstreamCpuUsPerReq, 1), markCompactsPer1k: round(r.markCompactsPer1k, 2), requests: r.requests }))
     }
   }
   return { label, connections: opts.connections, path: opts.path ?? '/mcp', duration: settings.duration, reps: settings.reps, targets: summary }
