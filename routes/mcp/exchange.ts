@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { Readable } from 'node:stream'
+import { Readable, type Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 
 /** Bytes of a discarded body read before the connection is given up on instead (undici's dump() reads 128 KiB). */
@@ -12,7 +12,7 @@ const DUMP_MAX = 64 * 1024
  */
 const STREAM_HIGH_WATER_MARK = 64 * 1024
 
-type BodyMode = 'pending' | 'whole' | 'stream' | 'dump'
+type BodyMode = 'pending' | 'whole' | 'stream' | 'relay' | 'dump'
 
 /** What `#chunks` becomes once the body goes to a stream or is thrown away; frozen, as nothing may be pushed to it then. */
 const NO_CHUNKS = Object.freeze([]) as unknown as Buffer[]
@@ -22,7 +22,8 @@ interface Settle<T> { resolve: (value: T) => void, reject: (err: Error) => void 
 /**
  * One request to the upstream MCP server, through undici's `dispatch`, and its answer: status and headers
  * first, for the proxy to decide on, then the body in the one form the proxy asked for: whole (a small
- * JSON-RPC answer), as a stream with backpressure (an event stream, a large answer), or thrown away.
+ * JSON-RPC answer), as a stream with backpressure (a large answer), written straight to the client (an event
+ * stream), or thrown away.
  *
  * Written for the proxy's hot path: `request()` wraps every answer in an async resource, a Readable and
  * a promise chain, even one that is read whole at once; here a small answer costs one promise for its
@@ -42,6 +43,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   #error: Error | undefined
   #whole: Settle<void> | undefined
   #stream: Readable | undefined
+  #out: Writable | undefined
+  #relayed: ((err?: Error) => void) | undefined
 
   /** Sends the request; `responded()` then tells when the upstream's status and headers are in. */
   constructor (dispatcher: Dispatcher, options: Dispatcher.DispatchOptions) {
@@ -57,7 +60,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   /** The whole body, if it has all arrived already (a small answer usually comes with its headers). */
   get received (): Buffer | undefined {
-    if (!this.#ended || this.#mode === 'stream' || this.#mode === 'dump') return undefined
+    if (!this.#ended || (this.#mode !== 'pending' && this.#mode !== 'whole')) return undefined
     return this.#chunks.length === 1 ? this.#chunks[0] as Buffer : Buffer.concat(this.#chunks, this.#bytes)
   }
 
@@ -91,6 +94,32 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.#error !== undefined) stream.destroy(this.#error)
     else if (this.#ended) stream.push(null)
     return stream
+  }
+
+  /**
+   * Writes the body straight to `out`, for an event stream: an idle stream lives for hours, and a Readable piped
+   * to the client would hold about 2 KB more for each (bench/README.md). undici is paused while `out` is full and
+   * resumed on its 'drain'. `done` is called once: without an argument when the body has ended (ending `out` is
+   * left to the caller), with the error when the exchange failed or was aborted.
+   */
+  relay (out: Writable, done: (err?: Error) => void): void {
+    this.#mode = 'relay'
+    this.#out = out
+    this.#relayed = done
+    out.on('drain', () => { this.#controller?.resume() })
+    const held = this.#chunks
+    this.#chunks = NO_CHUNKS
+    let full = false
+    for (const chunk of held) full = !out.write(chunk)
+    if (this.#error !== undefined) this.#settleRelay(this.#error)
+    else if (this.#ended) this.#settleRelay()
+    else if (!full) this.#controller?.resume()
+  }
+
+  #settleRelay (err?: Error): void {
+    const done = this.#relayed
+    this.#relayed = undefined
+    done?.(err)
   }
 
   /** Throws the body away: read to its end (so the connection is reused) unless it is long. */
@@ -135,6 +164,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       case 'stream':
         if (!(this.#stream as Readable).push(chunk)) controller.pause()
         return
+      case 'relay':
+        if (!(this.#out as Writable).write(chunk)) controller.pause()
+        return
       case 'dump':
         if (this.#bytes > DUMP_MAX) controller.abort(new Error('discarded body too long'))
         return
@@ -148,6 +180,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   onResponseEnd (): void {
     this.#ended = true
     if (this.#mode === 'stream') (this.#stream as Readable).push(null)
+    else if (this.#mode === 'relay') this.#settleRelay()
     else this.#whole?.resolve()
     this.#whole = undefined
   }
@@ -156,6 +189,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.#error = err
     if (this.statusCode === 0) this.#responded?.reject(err)
     else if (this.#mode === 'stream') (this.#stream as Readable).destroy(err)
+    else if (this.#mode === 'relay') this.#settleRelay(err)
     else this.#whole?.reject(err)
     this.#responded = this.#whole = undefined
   }

@@ -229,32 +229,31 @@ const mcp: FastifyPluginAsync = async (app) => {
     reply.hijack()
     reply.raw.writeHead(upstream.statusCode, { ...reply.getHeaders(), ...headers } as OutgoingHttpHeaders)
     reply.raw.flushHeaders()
-    const stream = upstream.stream()
-    // pipe() keeps backpressure; a client that leaves ends the upstream stream, and an upstream that
-    // leaves ends the client's.
-    stream.pipe(reply.raw)
     let shuttingDown = false
     const close = (): void => {
       const socket = reply.raw.socket
       reply.raw.once('finish', () => { socket?.end() })
       if (req.method !== 'GET') return
+      // The upstream side is cut on purpose, before the client's stream ends cleanly.
       shuttingDown = true
-      stream.unpipe(reply.raw)
+      upstream.abort(new Error('the gateway is shutting down'))
       reply.raw.end()
-      stream.destroy()
     }
     streams.add(close)
     events.emit('stream_opened', {})
     reply.raw.on('close', () => {
       streams.delete(close)
       events.emit('stream_closed', {})
-      if (!stream.destroyed) stream.destroy()
     })
-    stream.on('error', (err) => {
-      // Ended by us at shutdown: the upstream side is cut on purpose, and the client's stream already ended cleanly.
-      if (shuttingDown) return
-      if (!clientLeft) req.log.info({ err: { message: err.message } }, 'mcp stream ended early')
-      reply.raw.destroy()
+    // Event by event, with backpressure. A client that leaves aborts the exchange (the 'close' listener at
+    // the top); an upstream that leaves ends the client's stream, or cuts it if the upstream failed.
+    upstream.relay(reply.raw, (err) => {
+      if (err === undefined) {
+        reply.raw.end()
+      } else if (!shuttingDown) {
+        if (!clientLeft) req.log.info({ err: { message: err.message } }, 'mcp stream ended early')
+        reply.raw.destroy()
+      }
     })
     return reply
   }

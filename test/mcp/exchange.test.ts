@@ -237,6 +237,96 @@ t.test('destroying the stream aborts the upstream request', async (t) => {
   t.pass('the upstream saw its connection close')
 })
 
+/** relay() into `out`, as a promise: resolves when the body has ended, rejects with what failed. */
+const relayed = async (exchange: UpstreamExchange, out: Writable): Promise<void> =>
+  await new Promise((resolve, reject) => { exchange.relay(out, (err) => { if (err === undefined) resolve(); else reject(err) }) })
+
+t.test('relay(): every byte of a large body, with backpressure (pitfall 10)', async (t) => {
+  const chunk = Buffer.alloc(64 * 1024, 'x')
+  let sent = 0
+  const up = await upstream(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    const more = (): void => {
+      while (sent < 256) {
+        sent++
+        if (!res.write(chunk)) { res.once('drain', more); return }
+      }
+      res.end()
+    }
+    more()
+  })
+  const exchange = new UpstreamExchange(up.pool, get)
+  await exchange.responded()
+  let writes = 0
+  let received = 0
+  let release: (() => void) | undefined
+  const out = new Writable({
+    highWaterMark: 1024,
+    write (data: Buffer, _enc, callback) {
+      received += data.length
+      // The third write is not taken until the test says so: from then on the client is full.
+      if (++writes === 3) release = callback
+      else callback()
+    }
+  })
+  const done = relayed(exchange, out)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.ok(sent < 256, `the upstream is held back while the client does not take: ${sent} of 256 chunks of 64 KiB written`)
+  t.ok(out.writableLength < 1024 * 1024, `and the client's buffer does not swallow the rest: ${out.writableLength} bytes`)
+  release?.()
+  await done
+  t.equal(received, 256 * chunk.length, 'every byte')
+  t.equal(out.writableEnded, false, 'ending the client\'s stream is left to the caller')
+})
+
+t.test('relay() of a body that already ended, one that ends later, and one that failed before', async (t) => {
+  const up = await upstream(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', ...(req.url === '/cut' ? { 'content-length': '10' } : {}) })
+    if (req.url === '/late') {
+      res.write('a')
+      setTimeout(() => res.end('b'), 20)
+    } else if (req.url === '/cut') {
+      res.write('12345')
+      setTimeout(() => res.socket?.destroy(), 10)
+    } else {
+      res.end('ab')
+    }
+  })
+  for (const path of ['/', '/late']) {
+    const exchange = new UpstreamExchange(up.pool, { method: 'GET', path })
+    await exchange.responded()
+    if (path === '/') await new Promise((resolve) => setTimeout(resolve, 30))
+    const parts: Buffer[] = []
+    await relayed(exchange, new Writable({ write (data: Buffer, _enc, callback) { parts.push(data); callback() } }))
+    t.equal(exchange.received, undefined, 'a relayed body is not also held')
+    t.equal(Buffer.concat(parts).toString(), 'ab', path)
+  }
+  const cut = new UpstreamExchange(up.pool, { method: 'GET', path: '/cut' })
+  await cut.responded()
+  await new Promise((resolve) => setTimeout(resolve, 60))
+  await t.rejects(relayed(cut, new Writable({ write (_data, _enc, callback) { callback() } })), 'the failure reaches done')
+})
+
+t.test('relay(): an upstream that fails mid-body, and abort(), reach done with the error', async (t) => {
+  const up = await upstream(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' }).write('data: 1\n\n')
+    if (req.url === '/fail') setTimeout(() => res.socket?.destroy(), 30)
+  })
+  const out = (): Writable => new Writable({ write (_data, _enc, callback) { callback() } })
+  const failing = new UpstreamExchange(up.pool, { method: 'GET', path: '/fail' })
+  await failing.responded()
+  await t.rejects(relayed(failing, out()))
+
+  const aborted = new UpstreamExchange(up.pool, get)
+  await aborted.responded()
+  const closed = up.closed()
+  const done = relayed(aborted, out())
+  aborted.abort(new Error('the client left'))
+  await t.rejects(done, { message: 'the client left' })
+  await closed
+  t.pass('the upstream saw its connection close')
+})
+
 t.test('dump(): a short body is read to its end and the connection reused; a long one is cut', async (t) => {
   const big = Buffer.alloc(256 * 1024, 'y')
   const up = await upstream(t, (req, res) => {

@@ -8,7 +8,8 @@ import { authorizeFully, buildGateway, exchangeCode, registerClient, type TestGa
 /*
  * Answers the proxy streams (over 64 KiB, or of unknown length), on real sockets: what only
  * sockets show is backpressure, and a client or an upstream leaving half-way. Event streams come through
- * the same exchange stream; their tests are proxy-stream.test.ts and ops/shutdown.test.ts.
+ * their own path (written straight to the client); the backpressure test runs on both, the rest of their tests are
+ * proxy-stream.test.ts and ops/shutdown.test.ts.
  */
 
 interface Teardown { teardown (fn: () => unknown): void }
@@ -20,7 +21,8 @@ interface Sent { written: number, finished: boolean, closedEarly: boolean, sha25
 
 /**
  * An upstream MCP server of large answers. `/mcp/big?chunks=N`: N chunks of 64 KiB with a Content-Length,
- * written as fast as the gateway takes them (each chunk a different byte, so a lost or swapped chunk shows).
+ * written as fast as the gateway takes them (each chunk a different byte, so a lost or swapped chunk shows);
+ * with `&events=1`, the same bytes as an event stream (no Content-Length).
  * `/mcp/cut`: announces 1 MiB, sends 256 KiB and drops the connection.
  */
 async function startUpstream (t: Teardown): Promise<{ url: string, sent: Sent[] }> {
@@ -39,7 +41,8 @@ async function startUpstream (t: Teardown): Promise<{ url: string, sent: Sent[] 
     sent.push(state)
     const hash = createHash('sha256')
     res.on('close', () => { state.closedEarly = !res.writableFinished })
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(chunks * CHUNK) })
+    const events = url.searchParams.has('events')
+    res.writeHead(200, events ? { 'content-type': 'text/event-stream' } : { 'content-type': 'application/json', 'content-length': String(chunks * CHUNK) })
     const more = (): void => {
       while (state.written < chunks) {
         const chunk = Buffer.alloc(CHUNK, state.written % 251)
@@ -85,30 +88,33 @@ async function post (origin: string, token: string, path: string): Promise<Incom
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
-t.test('pitfall 10 (backpressure): a 64 MiB answer waits for a client that does not read, then arrives byte for byte', async (t) => {
-  const { origin, token, sent } = await startStack(t)
-  const chunks = 1024
-  const res = await post(origin, token, `/mcp/big?chunks=${chunks}`)
-  t.equal(res.statusCode, 200)
-  t.equal(res.headers['content-length'], String(chunks * CHUNK), 'the upstream\'s Content-Length passes')
-  res.pause()
-  await sleep(400)
-  const upstream = sent.at(-1) as Sent
-  const heldAt = upstream.written
-  await sleep(300)
-  t.ok(upstream.written < chunks, `the upstream is held back: ${upstream.written} of ${chunks} chunks written (socket buffers hold the rest)`)
-  t.equal(upstream.written, heldAt, 'and stays held while the client does not read')
+for (const kind of ['answer', 'event stream'] as const) {
+  t.test(`pitfall 10 (backpressure): a 64 MiB ${kind} waits for a client that does not read, then arrives byte for byte`, async (t) => {
+    const { origin, token, sent } = await startStack(t)
+    const chunks = 1024
+    const res = await post(origin, token, `/mcp/big?chunks=${chunks}${kind === 'event stream' ? '&events=1' : ''}`)
+    t.equal(res.statusCode, 200)
+    if (kind === 'answer') t.equal(res.headers['content-length'], String(chunks * CHUNK), 'the upstream\'s Content-Length passes')
+    else t.equal(res.headers['content-type'], 'text/event-stream')
+    res.pause()
+    await sleep(400)
+    const upstream = sent.at(-1) as Sent
+    const heldAt = upstream.written
+    await sleep(300)
+    t.ok(upstream.written < chunks, `the upstream is held back: ${upstream.written} of ${chunks} chunks written (socket buffers hold the rest)`)
+    t.equal(upstream.written, heldAt, 'and stays held while the client does not read')
 
-  const hash = createHash('sha256')
-  let bytes = 0
-  for await (const chunk of res) {
-    hash.update(chunk as Buffer)
-    bytes += (chunk as Buffer).length
-  }
-  t.equal(bytes, chunks * CHUNK, 'every byte arrives')
-  t.equal(hash.digest('hex'), upstream.sha256, 'in order')
-  t.equal(upstream.finished, true)
-})
+    const hash = createHash('sha256')
+    let bytes = 0
+    for await (const chunk of res) {
+      hash.update(chunk as Buffer)
+      bytes += (chunk as Buffer).length
+    }
+    t.equal(bytes, chunks * CHUNK, 'every byte arrives')
+    t.equal(hash.digest('hex'), upstream.sha256, 'in order')
+    t.equal(upstream.finished, true)
+  })
+}
 
 t.test('pitfall 7: a client that leaves half-way through a large answer cancels the upstream\'s', async (t) => {
   const { origin, token, sent } = await startStack(t)
