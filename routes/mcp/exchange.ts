@@ -98,7 +98,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   /**
    * Writes the body straight to `out`, for an event stream: an idle stream lives for hours, and a Readable piped
-   * to the client would hold about 2 KB more for each (bench/README.md). undici is paused while `out` is full and
+   * to the client would hold about 1.7 KB more for each (bench/README.md). undici is paused while `out` is full and
    * resumed on its 'drain'. `done` is called once: without an argument when the body has ended (ending `out` is
    * left to the caller), with the error when the exchange failed or was aborted.
    */
