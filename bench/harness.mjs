@@ -105,7 +105,8 @@ export async function load (target, { connections, duration, path = '/mcp' }) {
     bytesPerSec: r.throughput.average,
     cpuUsPerReq: cpuUs(c0, c1) / n,
     upstreamCpuUsPerReq: cpuUs(u0, u1) / n,
-    markCompactsPer1k: (c1.markCompacts - c0.markCompacts) / n * 1000
+    markCompactsPer1k: (c1.markCompacts - c0.markCompacts) / n * 1000,
+    gcPauseUsPerReq: (c1.gcMs - c0.gcMs) * 1000 / n
   }
 }
 
@@ -119,7 +120,7 @@ export async function scenario (label, targets, opts) {
     for (const t of order) {
       const r = await load(t, { ...opts, duration: settings.duration })
       runs[t.name].push(r)
-      log(`${label} #${rep + 1} ${t.name.padEnd(9)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  ${r.cpuUsPerReq.toFixed(0)} µs CPU/req`)
+      log(`${label} #${rep + 1} ${t.name.padEnd(9)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  ${r.cpuUsPerReq.toFixed(0)} µs CPU/req (GC pauses ${r.gcPauseUsPerReq.toFixed(0)})  ${r.markCompactsPer1k.toFixed(2)} mark-compacts/1k`)
     }
   }
   const summary = {}
@@ -131,7 +132,8 @@ export async function scenario (label, targets, opts) {
       cpuUsPerReq: round(median(rs.map((r) => r.cpuUsPerReq)), 1),
       upstreamCpuUsPerReq: round(median(rs.map((r) => r.upstreamCpuUsPerReq)), 1),
       markCompactsPer1k: round(median(rs.map((r) => r.markCompactsPer1k)), 2),
-      runs: rs.map((r) => ({ rps: round(r.rps, 0), p50: r.p50, p99: r.p99, cpuUsPerReq: round(r.cpuUsPerReq, 1), upstreamCpuUsPerReq: round(r.upstreamCpuUsPerReq, 1), markCompactsPer1k: round(r.markCompactsPer1k, 2), requests: r.requests }))
+      gcPauseUsPerReq: round(median(rs.map((r) => r.gcPauseUsPerReq)), 1),
+      runs: rs.map((r) => ({ rps: round(r.rps, 0), p50: r.p50, p99: r.p99, cpuUsPerReq: round(r.cpuUsPerReq, 1), upstreamCpuUsPerReq: round(r.upstreamCpuUsPerReq, 1), markCompactsPer1k: round(r.markCompactsPer1k, 2), gcPauseUsPerReq: round(r.gcPauseUsPerReq, 1), requests: r.requests }))
     }
   }
   return { label, connections: opts.connections, path: opts.path ?? '/mcp', duration: settings.duration, reps: settings.reps, targets: summary }

@@ -3,15 +3,20 @@ import { fork } from 'node:child_process'
 import v8 from 'node:v8'
 import { PerformanceObserver, constants } from 'node:perf_hooks'
 
-/** Child side: answers { id, cmd, args } with { id, result } or { id, error }. Adds cpu (with the mark-compacts so far), mem and exit. */
+/** Child side: answers { id, cmd, args } with { id, result } or { id, error }. Adds cpu (with the mark-compacts and GC pauses so far), mem and exit. */
 export function serve (handlers) {
-  // Mark-compacts (V8's full collections) so far: what the 100 KB scenario's CPU follows (bench/README.md).
+  // Mark-compacts (V8's full collections) so far, and the main thread's collection pauses (ms): what the
+  // 100 KB scenario's CPU follows (bench/README.md).
   let markCompacts = 0
+  let gcMs = 0
   new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) if (entry.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) markCompacts++
+    for (const entry of list.getEntries()) {
+      gcMs += entry.duration
+      if (entry.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) markCompacts++
+    }
   }).observe({ entryTypes: ['gc'] })
   const all = {
-    cpu: () => ({ ...process.cpuUsage(), markCompacts }),
+    cpu: () => ({ ...process.cpuUsage(), markCompacts, gcMs }),
     mem: async () => {
       // Run with --expose-gc: full collections, a pause for the freed pages to go back, another
       // collection, so the figure is live memory, not garbage.

@@ -289,12 +289,12 @@ async function main () {
 function report (r) {
   const out = []
   out.push(`mcp-oauth-gateway proxy bench — ${r.machine.nproc} cores, node ${r.machine.node}, fastify ${r.machine.fastify}, undici ${r.machine.undici}; medians of ${r.settings.reps} x ${r.settings.durationS} s runs, alternating order; ratios are medians of the per-repetition ratios\n`)
-  const rows = [['scenario', 'target', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'upstream µs/req', 'mark-compacts/1k req', 'req/s vs ref', 'CPU vs ref']]
+  const rows = [['scenario', 'target', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'of it GC pauses', 'upstream µs/req', 'mark-compacts/1k req', 'req/s vs ref', 'CPU vs ref']]
   for (const s of Object.values(r.scenarios)) {
     const base = s.targets.reference === undefined ? 'gateway' : 'reference'
     for (const [name, t] of Object.entries(s.targets)) {
       const vsBase = (key) => `${pairedRatio(s.targets, name, base, key).toFixed(2)}x`
-      rows.push([s.label, name, t.rps, t.p50, t.p99, t.cpuUsPerReq, name === 'direct' ? '(same)' : t.upstreamCpuUsPerReq, t.markCompactsPer1k, vsBase('rps'), vsBase('cpuUsPerReq')])
+      rows.push([s.label, name, t.rps, t.p50, t.p99, t.cpuUsPerReq, t.gcPauseUsPerReq, name === 'direct' ? '(same)' : t.upstreamCpuUsPerReq, t.markCompactsPer1k, vsBase('rps'), vsBase('cpuUsPerReq')])
     }
   }
   out.push(table(rows))
