@@ -1,3 +1,2 @@
 /** Types of scripts/freeze-schemas.mjs, for the TypeScript tests that import it. */
 export function frozenSource (exports: Record<string, unknown>, file: string): string
-export function freezeSchemas (dir: string): Promise<string[]>

@@ -26,7 +26,7 @@ export function frozenSource (exports, file) {
 }
 
 /** Freezes every `*schema.js` under `dir`; returns their paths, relative to `dir`. */
-export async function freezeSchemas (dir) {
+async function freezeSchemas (dir) {
   const files = (await readdir(dir, { recursive: true })).filter((file) => file.endsWith('schema.js')).sort()
   for (const file of files) {
     const path = join(dir, file)
