@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { Readable, type Writable } from 'node:stream'
-import type { Dispatcher } from 'undici'
+import type { Dispatcher, Pool } from 'undici'
+import type { UpstreamPool } from './upstream-pool.js'
 
 /** Bytes of a discarded body read before the connection is given up on instead (undici's dump() reads 128 KiB). */
 const DUMP_MAX = 64 * 1024
@@ -33,6 +34,8 @@ interface Settle<T> { resolve: (value: T) => void, reject: (err: Error) => void 
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
   statusCode = 0
   headers: IncomingHttpHeaders = {}
+  readonly #upstream: UpstreamPool
+  readonly #pool: Pool
   #controller: Dispatcher.DispatchController | undefined
   #abortReason: Error | undefined
   #responded: Settle<void> | undefined
@@ -47,8 +50,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   #relayed: ((err?: Error) => void) | undefined
 
   /** Sends the request; `responded()` then tells when the upstream's status and headers are in. */
-  constructor (dispatcher: Dispatcher, options: Dispatcher.DispatchOptions) {
-    dispatcher.dispatch(options, this)
+  constructor (upstream: UpstreamPool, options: Dispatcher.DispatchOptions) {
+    this.#upstream = upstream
+    this.#pool = upstream.acquire()
+    this.#pool.dispatch(options, this)
   }
 
   /** Resolves once status and headers are in; rejects if the exchange failed or was aborted before. */
@@ -178,6 +183,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd (): void {
+    this.#upstream.release(this.#pool)
     this.#ended = true
     if (this.#mode === 'stream') (this.#stream as Readable).push(null)
     else if (this.#mode === 'relay') this.#settleRelay()
@@ -186,6 +192,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError (_controller: Dispatcher.DispatchController, err: Error): void {
+    this.#upstream.release(this.#pool)
     this.#error = err
     if (this.statusCode === 0) this.#responded?.reject(err)
     else if (this.#mode === 'stream') (this.#stream as Readable).destroy(err)

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { OutgoingHttpHeaders } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
+import { errors as undiciErrors, type Dispatcher } from 'undici'
 import type { AuthenticatedRequest, UnlockedGrant } from '../../lib/grants.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { SessionStore } from '../../lib/sessions.js'
@@ -10,6 +10,7 @@ import type { GatewayContext } from '../../plugins/context.js'
 import cors from '../../plugins/cors.js'
 import { UpstreamExchange } from './exchange.js'
 import { clientResponseHeaders, insufficientScope, upstreamRequestHeaders } from './headers.js'
+import { UpstreamPool } from './upstream-pool.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,8 +40,12 @@ const mcp: FastifyPluginAsync = async (app) => {
   const upstreamUrl = new URL(options.upstreamRs)
   const upstreamBase = upstreamUrl.pathname.replace(/\/+$/, '')
   const upstreamQuery = upstreamUrl.search.slice(1)
-  // Keep-alive to one origin; no cap on connections, since every open SSE stream holds one.
-  const pool = new Pool(upstreamUrl.origin, { connections: null, bodyTimeout: 0, headersTimeout: options.proxyTimeout })
+  // Keep-alive to one origin; no cap on connections, since every open SSE stream holds one; a fresh pool
+  // after a burst, so what a burst leaves behind goes (upstream-pool.ts).
+  const pool = new UpstreamPool(upstreamUrl.origin, { connections: null, bodyTimeout: 0, headersTimeout: options.proxyTimeout }, {
+    clock,
+    onReplace: (peak) => { app.log.info({ peak }, 'upstream connection pool replaced after a burst') }
+  })
   app.addHook('onClose', async () => { await pool.destroy() })
   // Open event streams, each with what closing the gateway does to it, in preClose: the server only
   // finishes closing once they are gone, and the onClose hooks (the pool's) run after that. A GET

@@ -4,8 +4,10 @@ import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import t from 'tap'
-import { Pool, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { systemClock } from '../../lib/clock.js'
 import { UpstreamExchange } from '../../routes/mcp/exchange.js'
+import { UpstreamPool } from '../../routes/mcp/upstream-pool.js'
 
 /*
  * The proxy's upstream exchange (undici dispatch) on a real socket: each way of taking the body, the
@@ -13,7 +15,7 @@ import { UpstreamExchange } from '../../routes/mcp/exchange.js'
  * (proxy*.test.ts) cover the same paths end to end; these pin what each method promises.
  */
 
-interface Upstream { pool: Pool, closed: () => Promise<void>, requests: number, connections: number }
+interface Upstream { pool: UpstreamPool, closed: () => Promise<void>, requests: number, connections: number }
 
 async function upstream (t: { teardown (fn: () => unknown): void }, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Upstream> {
   let closes: Array<() => void> = []
@@ -35,7 +37,7 @@ async function upstream (t: { teardown (fn: () => unknown): void }, handler: (re
   server.on('connection', () => { state.connections++ })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
-  const pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: null, bodyTimeout: 0 })
+  const pool = new UpstreamPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: null, bodyTimeout: 0 }, { clock: systemClock })
   t.teardown(async () => {
     await pool.destroy()
     server.closeAllConnections()
