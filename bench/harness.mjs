@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { initializeSession, obtainToken } from './flow.mjs'
 import { start } from './ipc.mjs'
 
-export const settings = { duration: 3, warmup: 2, reps: 3 }
+export const settings = { duration: 1, warmup: 2, reps: 9 }
 const file = (name) => fileURLToPath(new URL(name, import.meta.url))
 const started = Date.now()
 export const log = (msg) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${msg}\n`)

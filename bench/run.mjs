@@ -234,6 +234,9 @@ async function main () {
   results.scenarios.small10 = await scenario('small POST, 10 conns', [direct, reference, gateway], { connections: 10 })
   results.scenarios.small100 = await scenario('small POST, 100 conns', [reference, gateway], { connections: 100 })
   results.scenarios.large10 = await scenario('100 KB POST, 10 conns', [reference, gateway], { connections: 10, path: '/mcp?size=100k' })
+  // What each full collection of that scenario had to mark: its CPU follows them (bench/README.md).
+  results.heapUsedMBAfterLarge = {}
+  for (const t of [reference, gateway]) results.heapUsedMBAfterLarge[t.name] = round((await t.proc.call('mem')).heapUsed / 2 ** 20, 1)
 
   // 4. The gateway with its state in Redis (issue 4: at least 0.9x the in-memory gateway's req/s).
   const gatewayRedis = { name: 'gw+redis', ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_STORE: process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379/0' } }) }
@@ -310,6 +313,7 @@ function report (r) {
   out.push(table(idle))
   out.push('\nTargets')
   out.push(table([['target', 'value', 'goal', 'met'], ...r.checks.map((c) => [c.target, c.value, c.goal, c.ok ? 'yes' : 'NO'])]))
+  out.push(`\nheap used after the 100 KB scenario: ${Object.entries(r.heapUsedMBAfterLarge).map(([name, mb]) => `${name} ${mb} MB`).join(', ')}`)
   if (r.profiles !== undefined) {
     for (const [name, p] of Object.entries(r.profiles)) {
       out.push(`\nProfile: ${name} (${p.requests} requests in the window, ${p.windowed ? 'load window only' : 'whole process'}; ${p.totalUsPerReq} µs sampled per request)`)
