@@ -83,6 +83,22 @@ async function end (up: Upstream, exchanges: UpstreamExchange[], n: number, last
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
+/** Two whole periods go by, each opened by a short exchange (the first one ends the period of what came before). */
+async function quietPeriods (up: Upstream): Promise<void> {
+  for (let period = 0; period < 2; period++) {
+    up.clock.advance(QUIET_PERIOD_MS)
+    await end(up, await streams(up, 1), 1)
+  }
+}
+
+/** A burst of 64 exchanges, 15 of them still running when the pool it filled is replaced: those 15. */
+async function replacedAfterBurst (up: Upstream): Promise<UpstreamExchange[]> {
+  const running = await streams(up, 64)
+  await end(up, running, 49)
+  await quietPeriods(up)
+  return running
+}
+
 async function until (what: () => Promise<boolean>): Promise<void> {
   for (let waited = 0; !(await what()) && waited < 2000; waited += 20) await sleep(20)
 }
@@ -149,10 +165,7 @@ t.test('streams whose clients left: the idle connections undici opens again for 
   await sleep(100)
   t.equal(await up.connected(), 64, 'and keeps it open, idle')
 
-  up.clock.advance(QUIET_PERIOD_MS)
-  await end(up, await streams(up, 1), 1)
-  up.clock.advance(QUIET_PERIOD_MS)
-  await end(up, await streams(up, 1), 1)
+  await quietPeriods(up)
   t.same(up.replaced, [64])
   await until(async () => await up.connected() === 1)
   t.equal(await up.connected(), 1, 'the idle ones are closed; the new pool\'s own is kept alive')
@@ -160,13 +173,9 @@ t.test('streams whose clients left: the idle connections undici opens again for 
 
 t.test('exchanges that end on a replaced pool do not count against the new one', async (t) => {
   const up = await upstream(t)
-  const old = await streams(up, 64)
-  await end(up, old, 49)
-  up.clock.advance(QUIET_PERIOD_MS)
-  await end(up, await streams(up, 1), 1)
-  up.clock.advance(QUIET_PERIOD_MS)
-  const next = await streams(up, 64)
+  const old = await replacedAfterBurst(up)
   t.same(up.replaced, [64])
+  const next = await streams(up, 64)
   // The 15 streams of the old pool end, and 34 of the new one's 64: 30 of 64 still run.
   await end(up, old, 15)
   await end(up, next, 34)
@@ -179,12 +188,7 @@ t.test('exchanges that end on a replaced pool do not count against the new one',
 
 t.test('destroy() also ends the streams still running on a replaced pool', async (t) => {
   const up = await upstream(t)
-  const running = await streams(up, 64)
-  await end(up, running, 49)
-  up.clock.advance(QUIET_PERIOD_MS)
-  await end(up, await streams(up, 1), 1)
-  up.clock.advance(QUIET_PERIOD_MS)
-  await end(up, await streams(up, 1), 1)
+  const running = await replacedAfterBurst(up)
   t.same(up.replaced, [64])
   const settled = Promise.allSettled(running.map(async (exchange) => await exchange.whole()))
   await up.pool.destroy()
