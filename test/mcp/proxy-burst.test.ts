@@ -5,13 +5,12 @@ import t from 'tap'
 import { QUIET_PERIOD_MS } from '../../routes/mcp/upstream-pool.js'
 import { authorizeFully, exchangeCode, registerClient } from '../helpers/gateway.js'
 import { buildWithMetrics } from '../helpers/metrics.js'
+import { waitFor } from '../helpers/process.js'
 
 /*
  * The proxy's upstream connections after a burst, end to end (routes/mcp/upstream-pool.ts; its own tests are
  * upstream-pool.test.ts): the pool that held the burst is let go, and nothing the clients see changes.
  */
-
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('64 calls at once, then a quiet period: a fresh upstream pool takes over (logged with the peak), and calls get through as before', async (t) => {
   // Calls are held open until all 64 are in; each is answered with an event stream.
@@ -49,7 +48,7 @@ t.test('64 calls at once, then a quiet period: a fresh upstream pool takes over 
   })
 
   const calls = Array.from({ length: 64 }, call)
-  for (let waited = 0; held.length < 64 && waited < 5000; waited += 10) await sleep(10)
+  await waitFor('64 calls held at the upstream', async () => held.length === 64)
   t.equal(held.length, 64, '64 upstream connections open at once')
   for (const res of held.splice(0)) res.end('data: {"jsonrpc":"2.0","id":1,"result":{}}\n\n')
   const answers = await Promise.all(calls)

@@ -1,10 +1,12 @@
 import { once } from 'node:events'
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { ManualClock } from '../../lib/clock.js'
 import { UpstreamExchange } from '../../routes/mcp/exchange.js'
 import { QUIET_PERIOD_MS, UpstreamPool } from '../../routes/mcp/upstream-pool.js'
+import { waitFor } from '../helpers/process.js'
 
 /*
  * The proxy's upstream connections on real sockets, with a clock the tests move. An undici Pool keeps every
@@ -81,8 +83,6 @@ async function end (up: Upstream, exchanges: UpstreamExchange[], n: number, last
   return await Promise.all(ending.map(async (exchange) => (await exchange.whole()).toString()))
 }
 
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
-
 /** Two whole periods go by, each opened by a short exchange (the first one ends the period of what came before). */
 async function quietPeriods (up: Upstream): Promise<void> {
   for (let period = 0; period < 2; period++) {
@@ -97,10 +97,6 @@ async function replacedAfterBurst (up: Upstream): Promise<UpstreamExchange[]> {
   await end(up, running, 49)
   await quietPeriods(up)
   return running
-}
-
-async function until (what: () => Promise<boolean>): Promise<void> {
-  for (let waited = 0; !(await what()) && waited < 2000; waited += 20) await sleep(20)
 }
 
 t.test('a whole period at a quarter of a burst or less: the next exchange goes to a fresh pool, and what ran on the old one finishes', async (t) => {
@@ -121,7 +117,7 @@ t.test('a whole period at a quarter of a burst or less: the next exchange goes t
   const lastEvents = Array.from({ length: 20 }, (_, i) => `data: ${i}\n\n`)
   t.same(await Promise.all(lastEvents.map(async (event) => (await end(up, running, 1, event))[0])), lastEvents)
   // Then the old pool closes its connections, kept alive until now.
-  await until(async () => await up.connected() === 1)
+  await waitFor('the old pool\'s connections to close', async () => await up.connected() === 1)
   t.equal(await up.connected(), 1, 'only the new pool\'s connection is left')
   t.same(await end(up, fresh, 1, 'data: new\n\n'), ['data: new\n\n'])
 })
@@ -160,14 +156,14 @@ t.test('streams whose clients left: the idle connections undici opens again for 
   const up = await upstream(t)
   const left = await streams(up, 64)
   for (const exchange of left) exchange.abort(new Error('the client left'))
-  await until(async () => up.accepted() === 128)
+  await waitFor('a second connection for each aborted stream', async () => up.accepted() === 128)
   t.equal(up.accepted(), 128, 'undici opened a second connection for each aborted stream')
   await sleep(100)
   t.equal(await up.connected(), 64, 'and keeps it open, idle')
 
   await quietPeriods(up)
   t.same(up.replaced, [64])
-  await until(async () => await up.connected() === 1)
+  await waitFor('the old pool\'s connections to close', async () => await up.connected() === 1)
   t.equal(await up.connected(), 1, 'the idle ones are closed; the new pool\'s own is kept alive')
 })
 
