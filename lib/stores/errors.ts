@@ -5,3 +5,17 @@ export class StoreUnavailableError extends Error {
     this.name = 'StoreUnavailableError'
   }
 }
+
+/**
+ * A bounded kind of state (sign-ins in progress, unused registrations) is at its bound: the new record is
+ * refused, and nothing live is evicted to make room. Routes answer 503 with Retry-After.
+ */
+export class StoreFullError extends Error {
+  readonly kind: string
+
+  constructor (kind: string) {
+    super(`too many ${kind} records`)
+    this.name = 'StoreFullError'
+    this.kind = kind
+  }
+}

@@ -4,7 +4,7 @@ import { MemoryStore } from './memory.js'
 import type { Store } from './types.js'
 
 export type { Store } from './types.js'
-export { StoreUnavailableError } from './errors.js'
+export { StoreFullError, StoreUnavailableError } from './errors.js'
 
 /** The connection of each store openStore() opened on Redis, for what shares it (the rate limiter). */
 const redisClients = new WeakMap<Store, Redis>()

@@ -58,6 +58,17 @@ export class MemoryStore implements Store {
     return previous
   }
 
+  async increment (key: string, ttlMs: number): Promise<number> {
+    const entry = this.#entries.get(key)
+    if (entry === undefined || entry.expiresAt <= this.#clock.now()) {
+      this.#write(key, 1, ttlMs)
+      return 1
+    }
+    const count = Number(JSON.parse(entry.value)) + 1
+    entry.value = JSON.stringify(count)
+    return count
+  }
+
   async delete (key: string): Promise<void> {
     this.#entries.delete(key)
   }

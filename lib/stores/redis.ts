@@ -17,6 +17,11 @@ export interface RedisStoreOptions {
  * fail at once (no offline queue) or after the command timeout, as StoreUnavailableError; ioredis
  * reconnects by itself and service resumes when Redis is back.
  */
+/** INCR, and the window's expiry set by the increment that created the counter: one round trip, atomic. */
+const INCREMENT = `local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`
+
 export class RedisStore implements Store {
   readonly client: Redis
 
@@ -65,6 +70,11 @@ export class RedisStore implements Store {
   async swap<T> (key: string, value: T, ttlMs: number): Promise<T | undefined> {
     if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
     return parse<T>(await this.#run(async () => await this.client.set(key, JSON.stringify(value), 'PX', Math.ceil(ttlMs), 'GET')))
+  }
+
+  async increment (key: string, ttlMs: number): Promise<number> {
+    if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
+    return await this.#run(async () => await this.client.eval(INCREMENT, 1, key, Math.ceil(ttlMs)) as number)
   }
 
   async delete (key: string): Promise<void> {

@@ -17,6 +17,11 @@ export interface Store {
    * without losing the record (codes and refresh tokens keep a tombstone for reuse detection).
    */
   swap<T> (key: string, value: T, ttlMs: number): Promise<T | undefined>
+  /**
+   * Adds one to the counter under `key` and returns the new count; the first increment starts its `ttlMs`
+   * (a fixed window: later increments do not extend it).
+   */
+  increment (key: string, ttlMs: number): Promise<number>
   delete (key: string): Promise<void>
   /** True when the store answers now (readiness). */
   ping (): Promise<boolean>

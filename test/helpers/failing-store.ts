@@ -21,6 +21,7 @@ export function failingStore (t: Teardown): { store: Store, failing: { prefix: s
     set: async (key, value, ttlMs) => { await memory.set(key, value, ttlMs) },
     take: async (key) => await memory.take(key),
     swap: async (key, value, ttlMs) => await memory.swap(key, value, ttlMs),
+    increment: async (key, ttlMs) => await memory.increment(key, ttlMs),
     delete: async (key) => { await memory.delete(key) },
     ping: async () => true,
     close: async () => {}
