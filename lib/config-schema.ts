@@ -21,6 +21,8 @@ export const DEFAULT_BODY_SIZE = 16_777_216
 export const DEFAULT_STORE = 'memory'
 export const DEFAULT_STORE_PREFIX = 'mcp-gateway:'
 export const MAX_TOKEN_CACHE_TTL = 60_000
+// Caps on state and concurrency: large enough for any team, small enough that a flood cannot exhaust memory.
+export const MAX_COUNT = 10_000_000
 // Most origins, pinned headers or forwarded header names one setting takes.
 export const MAX_LIST = 64
 
@@ -90,7 +92,17 @@ export const GatewayOptionsSchema = Type.Object({
   metricsPath: Type.Optional(Type.Union([
     Type.String({ pattern: '^(off|/[A-Za-z0-9._~/-]{0,255})$' }),
     Type.Literal(false)
-  ], { default: '/metrics', description: 'Where Prometheus metrics are served (under the gateway prefix), or off (false)' }))
+  ], { default: 'off', description: 'Where Prometheus metrics are served on the gateway\'s own routes (under its prefix), or off (false), the default' })),
+  unusedClientTtl: Integer(86_400, 'A registered client that has not completed a sign-in expires after this, seconds'),
+  maxUnusedClients: Integer(10_000, 'Registrations that have not completed a sign-in, at most at once', 1, MAX_COUNT),
+  maxPendingSignIns: Integer(10_000, 'Sign-ins in progress (from /authorize to the upstream callback), at most at once', 1, MAX_COUNT),
+  rateLimitSignIn: Integer(60, 'Requests a minute per client address to each of /authorize, /login, /consent and /upstream/callback', 1, MAX_COUNT),
+  rateLimitRegister: Integer(30, 'Registrations a minute per client address', 1, MAX_COUNT),
+  rateLimitToken: Integer(120, 'Requests a minute per client address to each of /token and /revoke', 1, MAX_COUNT),
+  loginFailuresPerAddress: Integer(10, 'Failed sign-ins per client address in 15 minutes before that address is refused until the window ends', 1, MAX_COUNT),
+  loginFailuresPerUser: Integer(5, 'Failed sign-ins for one user name in 15 minutes before each further attempt must wait, doubling up to 15 minutes', 1, MAX_COUNT),
+  maxStreams: Integer(2048, 'Proxied requests and event streams open to the upstream at once, in total: also the cap on upstream connections', 1, MAX_COUNT),
+  maxStreamsPerGrant: Integer(32, 'Proxied requests and event streams open at once for one grant (one signed-in client)', 1, MAX_COUNT)
 })
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -100,5 +112,11 @@ export const ServerSettingsSchema = Type.Object({
   host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[^\\s/]+$', default: 'localhost' })),
   trustProxy: Type.Optional(Type.Union([Type.Boolean(), Type.String({ minLength: 1 })], { default: false })),
   logLevel: Type.Optional(Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' })),
-  shutdownGrace: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, default: 10 }))
+  shutdownGrace: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, default: 10 })),
+  requestTimeout: Type.Optional(Type.Integer({ minimum: 1000, maximum: MAX_TIMEOUT_MS, default: 30_000 })),
+  headersTimeout: Type.Optional(Type.Integer({ minimum: 1000, maximum: MAX_TIMEOUT_MS, default: 10_000 })),
+  keepAliveTimeout: Type.Optional(Type.Integer({ minimum: 1000, maximum: MAX_TIMEOUT_MS, default: 72_000 })),
+  maxConnections: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_COUNT, default: 4096 })),
+  metricsPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  metricsHost: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[^\\s/]+$', default: '127.0.0.1' }))
 })

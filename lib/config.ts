@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { isIP, isIPv4 } from 'node:net'
 import { parseArgs } from 'node:util'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
@@ -6,7 +7,7 @@ import addFormats from 'ajv-formats'
 import type { Static } from 'typebox'
 import {
   DEFAULT_BODY_SIZE, DEFAULT_PASSWORD, DEFAULT_PORT, DEFAULT_STORE, DEFAULT_STORE_PREFIX, DEFAULT_USERNAME, GatewayOptionsSchema,
-  LOG_LEVELS, MAX_BODY_SIZE, MAX_LIST, MAX_SECONDS, MAX_TIMEOUT_MS, MAX_TOKEN_CACHE_TTL, MIN_BODY_SIZE, MIN_SECRET_LENGTH,
+  LOG_LEVELS, MAX_BODY_SIZE, MAX_LIST, MAX_SECONDS, MAX_TIMEOUT_MS, MAX_TOKEN_CACHE_TTL, MIN_BODY_SIZE, MIN_SECRET_LENGTH, MAX_COUNT,
   SCOPE_TOKEN, ServerSettingsSchema
 } from './config-schema.js'
 
@@ -61,8 +62,26 @@ export interface ResolvedGatewayOptions {
    * the bound on how late a revocation made on another replica takes effect; 0 = no cache.
    */
   tokenCacheTtl: number
-  /** Where Prometheus metrics are served, or false when they are off. */
+  /** Where Prometheus metrics are served on the gateway's own routes, or false (the default): see ServerSettings.metricsPort. */
   metricsPath: string | false
+  /** Seconds a registration that has not completed a sign-in lives; one that has lives `clientTtl` idle. */
+  unusedClientTtl: number
+  /** Registrations younger than `unusedClientTtl` at once, across replicas; more are refused (503), none evicted. */
+  maxUnusedClients: number
+  /** Sign-ins in progress at once, across replicas; more are refused (503), none evicted. */
+  maxPendingSignIns: number
+  /** Requests a minute per address to each sign-in route (/authorize, /login, /consent, /upstream/callback). */
+  rateLimitSignIn: number
+  rateLimitRegister: number
+  /** Requests a minute per address to each of /token and /revoke. */
+  rateLimitToken: number
+  /** Failed sign-ins per address in 15 minutes before the address is refused. */
+  loginFailuresPerAddress: number
+  /** Failed sign-ins for one user name in 15 minutes before each further attempt waits (doubling, up to 15 minutes). */
+  loginFailuresPerUser: number
+  /** Proxied requests and streams open at once in total; also the upstream connection cap. */
+  maxStreams: number
+  maxStreamsPerGrant: number
 }
 
 export interface ServerSettings {
@@ -73,6 +92,17 @@ export interface ServerSettings {
   logLevel: typeof LOG_LEVELS[number]
   /** Seconds requests in flight get to finish after SIGTERM/SIGINT before what is left is cut. */
   shutdownGrace: number
+  /** Milliseconds to receive a whole request, headers and body (Node's `requestTimeout`); responses and streams are not bounded by it. */
+  requestTimeout: number
+  /** Milliseconds to receive a request's headers. */
+  headersTimeout: number
+  /** Milliseconds an idle keep-alive connection stays open. */
+  keepAliveTimeout: number
+  /** Connections open at once; more are refused by the kernel's accept queue, then closed. */
+  maxConnections: number
+  /** The port of a listener of its own that serves /metrics, or undefined (no such listener). */
+  metricsPort: number | undefined
+  metricsHost: string
 }
 
 /** One bad value or more. The message has one line per bad field and never contains a configured value. */
@@ -102,6 +132,8 @@ interface Setting {
   boolean?: true
   /** A flag that may be repeated, each time one entry; the variable holds all entries in one string. */
   multiple?: true
+  /** A secret: `<env>_FILE` names a file holding it (Docker and Kubernetes secrets), and a flag warns (`ps`). */
+  secret?: true
   /** `<url>`, `<n>`…: the placeholder shown in the help. */
   arg: string
 }
@@ -115,7 +147,13 @@ const SERVER_SETTINGS: Record<ServerKey, Setting> = {
   host: { flag: 'host', env: 'MCP_GATEWAY_HOST', arg: '<host>', rule: 'must be a host name or IP address', help: 'Address to listen on (0.0.0.0 for all interfaces)', defaultText: 'localhost' },
   trustProxy: { flag: 'trust-proxy', env: 'MCP_GATEWAY_TRUST_PROXY', arg: '<v>', rule: 'must be true, false, or comma-separated IP addresses/CIDR ranges', help: 'Trust X-Forwarded-* from: true (any), or a comma-separated list of addresses/CIDRs', defaultText: 'false' },
   logLevel: { flag: 'log-level', env: 'MCP_GATEWAY_LOG_LEVEL', arg: '<level>', rule: `must be one of ${LOG_LEVELS.join(', ')}`, help: `Log level: ${LOG_LEVELS.join(', ')}`, defaultText: 'info' },
-  shutdownGrace: { flag: 'shutdown-grace', env: 'MCP_GATEWAY_SHUTDOWN_GRACE', arg: '<s>', integer: true, rule: integerRule(0, 3600), help: 'Seconds requests in flight get to finish after SIGTERM/SIGINT (keep it below `docker stop -t`)', defaultText: '10' }
+  shutdownGrace: { flag: 'shutdown-grace', env: 'MCP_GATEWAY_SHUTDOWN_GRACE', arg: '<s>', integer: true, rule: integerRule(0, 3600), help: 'Seconds requests in flight get to finish after SIGTERM/SIGINT (keep it below `docker stop -t`)', defaultText: '10' },
+  requestTimeout: { flag: 'request-timeout', env: 'MCP_GATEWAY_REQUEST_TIMEOUT', arg: '<ms>', integer: true, rule: integerRule(1000, MAX_TIMEOUT_MS, 'milliseconds'), help: 'Milliseconds a client has to send a whole request, headers and body; responses and event streams are not bounded by it', defaultText: '30000' },
+  headersTimeout: { flag: 'headers-timeout', env: 'MCP_GATEWAY_HEADERS_TIMEOUT', arg: '<ms>', integer: true, rule: integerRule(1000, MAX_TIMEOUT_MS, 'milliseconds'), help: 'Milliseconds a client has to send a request\'s headers', defaultText: '10000' },
+  keepAliveTimeout: { flag: 'keep-alive-timeout', env: 'MCP_GATEWAY_KEEP_ALIVE_TIMEOUT', arg: '<ms>', integer: true, rule: integerRule(1000, MAX_TIMEOUT_MS, 'milliseconds'), help: 'Milliseconds an idle keep-alive connection stays open (above your load balancer\'s idle timeout)', defaultText: '72000' },
+  maxConnections: { flag: 'max-connections', env: 'MCP_GATEWAY_MAX_CONNECTIONS', arg: '<n>', integer: true, rule: integerRule(1, MAX_COUNT, 'connections'), help: 'Client connections open at once; more are closed as they arrive', defaultText: '4096' },
+  metricsPort: { flag: 'metrics-port', env: 'MCP_GATEWAY_METRICS_PORT', arg: '<n>', integer: true, rule: 'must be an integer from 0 to 65535', help: 'Serve Prometheus metrics at /metrics on a listener of their own, on this port', defaultText: 'none (no metrics listener)' },
+  metricsHost: { flag: 'metrics-host', env: 'MCP_GATEWAY_METRICS_HOST', arg: '<host>', rule: 'must be a host name or IP address', help: 'Address of the metrics listener', defaultText: '127.0.0.1' }
 }
 
 const GATEWAY_SETTINGS: Record<GatewayKey, Setting> = {
@@ -123,14 +161,14 @@ const GATEWAY_SETTINGS: Record<GatewayKey, Setting> = {
   upstreamRs: { flag: 'upstream-rs', env: 'MCP_GATEWAY_UPSTREAM_RS', arg: '<url>', rule: URL_RULE, help: 'Upstream MCP server URL (required)' },
   upstreamAs: { flag: 'upstream-as', env: 'MCP_GATEWAY_UPSTREAM_AS', arg: '<url>', rule: URL_RULE, help: 'Upstream authorization server (discovered when absent)' },
   upstreamClientId: { flag: 'upstream-client-id', env: 'MCP_GATEWAY_UPSTREAM_CLIENT_ID', arg: '<id>', rule: 'must be 1 to 512 characters', help: 'Client id at the upstream AS (skips dynamic registration)' },
-  upstreamClientSecret: { flag: 'upstream-client-secret', env: 'MCP_GATEWAY_UPSTREAM_CLIENT_SECRET', arg: '<secret>', rule: 'must be 1 to 2048 characters', help: 'Client secret at the upstream AS' },
+  upstreamClientSecret: { flag: 'upstream-client-secret', env: 'MCP_GATEWAY_UPSTREAM_CLIENT_SECRET', arg: '<secret>', secret: true, rule: 'must be 1 to 2048 characters', help: 'Client secret at the upstream AS' },
   upstreamAuthorizeEndpoint: { flag: 'upstream-authorize-endpoint', env: 'MCP_GATEWAY_UPSTREAM_AUTHORIZE_ENDPOINT', arg: '<url>', rule: URL_RULE, help: 'Upstream authorization endpoint (with the token endpoint: skips discovery)' },
   upstreamTokenEndpoint: { flag: 'upstream-token-endpoint', env: 'MCP_GATEWAY_UPSTREAM_TOKEN_ENDPOINT', arg: '<url>', rule: URL_RULE, help: 'Upstream token endpoint (with the authorize endpoint: skips discovery)' },
   upstreamScopes: { flag: 'upstream-scopes', env: 'MCP_GATEWAY_UPSTREAM_SCOPES', arg: '<scopes>', rule: 'must be scope names separated by spaces or commas', help: 'Scopes to request upstream, space- or comma-separated' },
   username: { env: 'MCP_GATEWAY_USERNAME', arg: '', rule: 'must be 1 to 256 characters', help: 'Login user name', defaultText: `${DEFAULT_USERNAME}, loopback hosts only` },
-  password: { env: 'MCP_GATEWAY_PASSWORD', arg: '', rule: 'must be 1 to 1024 characters', help: 'Login password', defaultText: `${DEFAULT_PASSWORD}, loopback hosts only` },
+  password: { env: 'MCP_GATEWAY_PASSWORD', arg: '', secret: true, rule: 'must be 1 to 1024 characters', help: 'Login password', defaultText: `${DEFAULT_PASSWORD}, loopback hosts only` },
   mcpScope: { env: 'MCP_GATEWAY_MCP_SCOPE', arg: '', rule: 'must be one scope name (printable ASCII without spaces, quotes or backslashes)', help: 'Scope on every gateway code and token', defaultText: 'mcp' },
-  secret: { flag: 'secret', env: 'MCP_GATEWAY_SECRET', arg: '<s1,s2>', rule: `must be one or more comma-separated secrets of at least ${MIN_SECRET_LENGTH} characters each`, help: `Secrets (>= ${MIN_SECRET_LENGTH} chars), comma-separated; the first signs and encrypts, all verify (rotation)`, defaultText: 'random, lost on restart; required with a redis --store' },
+  secret: { flag: 'secret', env: 'MCP_GATEWAY_SECRET', arg: '<s1,s2>', secret: true, rule: `must be one or more comma-separated secrets of at least ${MIN_SECRET_LENGTH} characters each`, help: `Secrets (>= ${MIN_SECRET_LENGTH} chars), comma-separated; the first signs and encrypts, all verify (rotation)`, defaultText: 'random, lost on restart; required with a redis --store' },
   codeTtl: { flag: 'code-ttl', env: 'MCP_GATEWAY_CODE_TTL', arg: '<s>', integer: true, rule: integerRule(1, 600), help: 'Authorization code lifetime, seconds', defaultText: '300' },
   flowTtl: { flag: 'flow-ttl', env: 'MCP_GATEWAY_FLOW_TTL', arg: '<s>', integer: true, rule: integerRule(1, MAX_SECONDS), help: 'Login flow lifetime, seconds', defaultText: '600' },
   accessTokenTtl: { flag: 'access-token-ttl', env: 'MCP_GATEWAY_ACCESS_TOKEN_TTL', arg: '<s>', integer: true, rule: integerRule(1, MAX_SECONDS), help: 'Access token lifetime, seconds', defaultText: '3600' },
@@ -147,7 +185,17 @@ const GATEWAY_SETTINGS: Record<GatewayKey, Setting> = {
   // The rule never quotes the value: a store URL may carry a password.
   store: { flag: 'store', env: 'MCP_GATEWAY_STORE', arg: '<memory|url>', rule: 'must be memory, or redis://[[user]:password@]host[:port][/db] or rediss://… (TLS) with db a non-negative integer and no query or fragment (percent-encode reserved characters in the password)', help: 'Where state lives: memory (one instance, lost on restart), or redis://[[user]:password@]host[:port][/db], rediss://… for TLS (needs --secret; with a password, prefer the variable: a flag shows in `ps`)', defaultText: DEFAULT_STORE },
   storePrefix: { flag: 'store-prefix', env: 'MCP_GATEWAY_STORE_PREFIX', arg: '<prefix>', rule: 'must be 1 to 64 characters of A-Z, a-z, 0-9, :, _, . and -', help: 'Prefix of every key in the store', defaultText: DEFAULT_STORE_PREFIX },
-  metricsPath: { flag: 'metrics-path', env: 'MCP_GATEWAY_METRICS_PATH', arg: '<path|off>', rule: 'must be a path such as /metrics, or off', help: 'Where Prometheus metrics are served, or off', defaultText: '/metrics' },
+  metricsPath: { flag: 'metrics-path', env: 'MCP_GATEWAY_METRICS_PATH', arg: '<path|off>', rule: 'must be a path such as /metrics, or off', help: 'Also serve Prometheus metrics on the gateway\'s own port, at this path (public: prefer --metrics-port)', defaultText: 'off' },
+  unusedClientTtl: { flag: 'unused-client-ttl', env: 'MCP_GATEWAY_UNUSED_CLIENT_TTL', arg: '<s>', integer: true, rule: integerRule(1, MAX_SECONDS), help: 'A registered client that has not completed a sign-in expires after this, seconds', defaultText: '86400' },
+  maxUnusedClients: { flag: 'max-unused-clients', env: 'MCP_GATEWAY_MAX_UNUSED_CLIENTS', arg: '<n>', integer: true, rule: integerRule(1, MAX_COUNT, 'clients'), help: 'Registrations that have not completed a sign-in, at most at once; more are refused with 503, none evicted', defaultText: '10000' },
+  maxPendingSignIns: { flag: 'max-pending-sign-ins', env: 'MCP_GATEWAY_MAX_PENDING_SIGN_INS', arg: '<n>', integer: true, rule: integerRule(1, MAX_COUNT, 'sign-ins'), help: 'Sign-ins in progress at once (from /authorize to the upstream callback); more are refused with 503, none evicted', defaultText: '10000' },
+  rateLimitSignIn: { flag: 'rate-limit-sign-in', env: 'MCP_GATEWAY_RATE_LIMIT_SIGN_IN', arg: '<n>', integer: true, rule: integerRule(1, MAX_COUNT, 'requests'), help: 'Requests a minute per client address to each of /authorize, /login, /consent and /upstream/callback', defaultText: '60' },
+  rateLimitRegister: { flag: 'rate-limit-register', env: 'MCP_GATEWAY_RATE_LIMIT_REGISTER', arg: '<n>', integer: true, rule: integerRule(1, MAX_COUNT, 'requests'), help: 'Registrations a minute per client address', defaultText: '30' },
+  rateLimitToken: { flag: 'rate-limit-token', env: 'MCP_GATEWAY_RATE_LIMIT_TOKEN', arg: '<n>', integer: true, rule: integerRule(1, MAX_COUNT, 'requests'), help: 'Requests a minute per client address to each of /token and /revoke', defaultText: '120' },
+  loginFailuresPerAddress: { flag: 'login-failures-per-address', env: 'MCP_GATEWAY_LOGIN_FAILURES_PER_ADDRESS', arg: '<n>', integer: true, rule: integerRule(1, MAX_COUNT, 'failures'), help: 'Failed sign-ins per client address in 15 minutes; then that address is refused until the window ends', defaultText: '10' },
+  loginFailuresPerUser: { flag: 'login-failures-per-user', env: 'MCP_GATEWAY_LOGIN_FAILURES_PER_USER', arg: '<n>', integer: true, rule: integerRule(1, MAX_COUNT, 'failures'), help: 'Failed sign-ins for one user name in 15 minutes; then each further attempt waits, doubling up to 15 minutes', defaultText: '5' },
+  maxStreams: { flag: 'max-streams', env: 'MCP_GATEWAY_MAX_STREAMS', arg: '<n>', integer: true, rule: integerRule(1, MAX_COUNT, 'streams'), help: 'Proxied requests and event streams open at once, in total (also the cap on upstream connections); more get 503', defaultText: '2048' },
+  maxStreamsPerGrant: { flag: 'max-streams-per-grant', env: 'MCP_GATEWAY_MAX_STREAMS_PER_GRANT', arg: '<n>', integer: true, rule: integerRule(1, MAX_COUNT, 'streams'), help: 'Proxied requests and event streams open at once for one signed-in client; more get 429', defaultText: '32' },
   tokenCacheTtl: { flag: 'token-cache-ttl', env: 'MCP_GATEWAY_TOKEN_CACHE_TTL', arg: '<ms>', integer: true, rule: integerRule(0, MAX_TOKEN_CACHE_TTL, 'milliseconds'), help: 'How long a validated access token is kept in memory before the store is asked again, milliseconds: the most a revocation on another replica can lag (0 = no cache)', defaultText: '5000' }
 }
 
@@ -537,12 +585,23 @@ function resolveGateway (input: Record<string, unknown>, problems: Problems, lab
       store,
       storePrefix: value.storePrefix as string,
       tokenCacheTtl: value.tokenCacheTtl as number,
-      metricsPath: value.metricsPath === 'off' || value.metricsPath === false ? false : value.metricsPath as string
+      metricsPath: value.metricsPath === 'off' || value.metricsPath === false ? false : value.metricsPath as string,
+      unusedClientTtl: value.unusedClientTtl as number,
+      maxUnusedClients: value.maxUnusedClients as number,
+      maxPendingSignIns: value.maxPendingSignIns as number,
+      rateLimitSignIn: value.rateLimitSignIn as number,
+      rateLimitRegister: value.rateLimitRegister as number,
+      rateLimitToken: value.rateLimitToken as number,
+      loginFailuresPerAddress: value.loginFailuresPerAddress as number,
+      loginFailuresPerUser: value.loginFailuresPerUser as number,
+      maxStreams: value.maxStreams as number,
+      maxStreamsPerGrant: value.maxStreamsPerGrant as number
     }
   }
 }
 
 const usesDefaultPassword = (options: ResolvedGatewayOptions): boolean => options.password === DEFAULT_PASSWORD
+const isLoopbackUrl = (url: string): boolean => isLoopbackHost(new URL(url).hostname)
 
 /**
  * Validates what an embedding app passes to the gateway plugin. Throws a `ConfigError` naming every bad option.
@@ -556,7 +615,10 @@ export function parseGatewayOptions (input: unknown): { options: ResolvedGateway
   const resolved = resolveGateway(input as Record<string, unknown>, problems, (key) => key)
   if (resolved === undefined) throw new ConfigError(problems.list())
   if (usesDefaultPassword(resolved.options)) {
-    resolved.warnings.push(`username and password are the published defaults (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}): anyone who can reach the login page can sign in; set username and password`)
+    if (!isLoopbackUrl(resolved.options.publicUrl)) {
+      throw new ConfigError([`password: the published default credentials (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}) are refused for publicUrl ${new URL(resolved.options.publicUrl).host}, which other machines can reach: set username and password`])
+    }
+    resolved.warnings.push(`username and password are the published defaults (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}): fine for a try-out on this machine, never anywhere else; set username and password`)
   }
   return resolved
 }
@@ -606,6 +668,7 @@ export function loadConfig (argv: string[], env: Record<string, string | undefin
   // value parseArgs would otherwise quote (`--password=…` must not end up in a log).
   const { values, tokens } = parseArgs({ args: argv, options: FLAG_OPTIONS, strict: false, allowPositionals: true, tokens: true })
   if (values.help !== undefined) return { help: helpText() }
+  const warnings: string[] = []
 
   for (const token of tokens) {
     if (token.kind === 'positional') {
@@ -626,10 +689,31 @@ export function loadConfig (argv: string[], env: Record<string, string | undefin
       problems.add(key, 'needs a value')
       return undefined
     }
-    if (flag !== undefined) return flag
+    if (flag !== undefined) {
+      if (setting.secret === true) warnings.push(`${cliLabel(key)} was given as a flag, which every user of this machine can read in \`ps\`: prefer ${setting.env} or ${setting.env}_FILE`)
+      return flag
+    }
     // An empty variable counts as unset: compose files and shells often pass `VAR=` for "not configured".
-    const fromEnv = env[setting.env]
-    return fromEnv === '' ? undefined : fromEnv
+    const fromEnv = env[setting.env] === '' ? undefined : env[setting.env]
+    const file = setting.secret === true && env[`${setting.env}_FILE`] !== '' ? env[`${setting.env}_FILE`] : undefined
+    if (file === undefined) return fromEnv
+    if (fromEnv !== undefined) {
+      problems.addLine(key, `${setting.env} and ${setting.env}_FILE are both set: set one`)
+      return undefined
+    }
+    return secretFile(key, file, `${setting.env}_FILE`)
+  }
+
+  /** A Docker or Kubernetes secret file's content, without the newline editors end it with; never quoted back. */
+  const secretFile = (key: string, path: string, name: string): string | undefined => {
+    try {
+      const content = readFileSync(path, 'utf8').replace(/\r?\n$/, '')
+      if (content !== '') return content
+      problems.addLine(key, `${name}: the file is empty`)
+    } catch (err) {
+      problems.addLine(key, `${name}: the file cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+    return undefined
   }
 
   const serverInput: Record<string, unknown> = {}
@@ -641,7 +725,6 @@ export function loadConfig (argv: string[], env: Record<string, string | undefin
   for (const [key, setting] of Object.entries(GATEWAY_SETTINGS)) gatewayInput[key] = raw(key, setting)
   const hostOk = !problems.has('host')
   const loopback = hostOk && isLoopbackHost(server.host)
-  const warnings: string[] = []
   if (gatewayInput.publicUrl === undefined && !problems.has('publicUrl')) {
     // As in the original: http://localhost:<port>, so its documented upstream callback URL keeps working.
     const port = problems.has('port') ? DEFAULT_PORT : server.port
@@ -653,10 +736,14 @@ export function loadConfig (argv: string[], env: Record<string, string | undefin
 
   const resolved = resolveGateway(gatewayInput, problems, cliLabel)
   if (resolved !== undefined && usesDefaultPassword(resolved.options) && hostOk) {
-    if (loopback) {
-      warnings.push(`MCP_GATEWAY_USERNAME/MCP_GATEWAY_PASSWORD are the published defaults (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}): fine on ${server.host} for a try-out, never anywhere else`)
-    } else {
+    // Behind a TLS proxy the listener is loopback and the public URL is not: either one reachable from elsewhere refuses.
+    const publicHost = new URL(resolved.options.publicUrl).hostname
+    if (!loopback) {
       problems.add('password', `the published default credentials (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}) are refused on host ${server.host}, which other machines can reach: set MCP_GATEWAY_USERNAME and MCP_GATEWAY_PASSWORD`)
+    } else if (!isLoopbackHost(publicHost)) {
+      problems.add('password', `the published default credentials (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}) are refused with public URL host ${publicHost}, which other machines can reach: set MCP_GATEWAY_USERNAME and MCP_GATEWAY_PASSWORD`)
+    } else {
+      warnings.push(`MCP_GATEWAY_USERNAME/MCP_GATEWAY_PASSWORD are the published defaults (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}): fine on ${server.host} for a try-out, never anywhere else`)
     }
   }
   if (resolved === undefined || problems.size > 0) throw new ConfigError(problems.list())
@@ -683,7 +770,8 @@ export function helpText (): string {
     'Environment only (a password given as a flag would be visible to every user in `ps`):',
     ...ALL_SETTINGS.filter(([, s]) => s.flag === undefined).map(([, s]) => `  ${s.env.padEnd(envWidth)}  ${describe(s)}`),
     '',
-    'The default credentials are accepted only when --host is a loopback address; anywhere else the gateway refuses to start.',
+    'The default credentials are accepted only when --host and the public URL are loopback; anywhere else the gateway refuses to start.',
+    'Secrets (MCP_GATEWAY_SECRET, MCP_GATEWAY_PASSWORD, MCP_GATEWAY_UPSTREAM_CLIENT_SECRET) may instead be read from the file a <VARIABLE>_FILE names.',
     ''
   ].join('\n')
 }

@@ -15,6 +15,7 @@ import { Browser, gatewayOptions, hiddenField, visitUpstream } from '../helpers/
 interface Teardown { teardown (fn: () => unknown): void }
 
 const HOST = 'https://host.example'
+const PASSWORD = 'a password that is not the published default'
 const ISSUER = `${HOST}/gw`
 const ORIGIN = 'https://inspector.example'
 
@@ -23,7 +24,8 @@ async function hostWithGateway (t: Teardown, overrides: Partial<GatewayPluginOpt
   t.teardown(() => github.close())
   const host = Fastify({ logger: false })
   t.teardown(async () => { await host.close() })
-  const options = gatewayOptions(github, new ManualClock(Date.now()), { publicUrl: HOST, prefix: '/gw', ...overrides })
+  // A public URL other machines reach: the published default password is refused there.
+  const options = gatewayOptions(github, new ManualClock(Date.now()), { publicUrl: HOST, prefix: '/gw', password: PASSWORD, ...overrides })
   if (wrap === undefined) await host.register(gateway, options)
   else await wrap(host, options)
   await host.ready()
@@ -104,7 +106,7 @@ t.test('the whole chain under /gw: redirects, form actions and the flow cookie, 
   const loginPage = await browser.get(host, authorize.headers.location as string)
   t.match(loginPage.body, 'action="/gw/login"')
   const fields = { flow: hiddenField(loginPage.body, 'flow'), csrf: hiddenField(loginPage.body, 'csrf') }
-  const login = await browser.post(host, '/gw/login', { ...fields, username: 'gateway_user', password: 'gateway_pass' })
+  const login = await browser.post(host, '/gw/login', { ...fields, username: 'gateway_user', password: PASSWORD })
   t.equal(login.statusCode, 303, login.body)
   t.match(login.headers.location, /^\/gw\/consent\?flow=/)
   t.match((await browser.get(host, login.headers.location as string)).body, 'action="/gw/consent"')

@@ -8,7 +8,7 @@ import gateway, { ConfigError, gateway as named, type GatewayPluginOptions } fro
  * by the TypeBox validation, so types and validation say the same thing.
  */
 
-const base = { publicUrl: 'https://host.example', upstreamRs: 'https://api.githubcopilot.com/mcp' }
+const base = { publicUrl: 'https://host.example', upstreamRs: 'https://api.githubcopilot.com/mcp', username: 'alice', password: 'correct horse battery staple' }
 
 const wrong: Array<[string, () => Promise<unknown>]> = [
   ['upstreamRs missing', async () => {

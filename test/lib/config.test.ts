@@ -58,7 +58,23 @@ const EVERY_SETTING: Array<[string, string, string]> = [
   ['--store', 'MCP_GATEWAY_STORE', 'rediss://gateway:s3cret@redis.example.com:6380/2'],
   ['--store-prefix', 'MCP_GATEWAY_STORE_PREFIX', 'gw.prod_1-a:'],
   ['--token-cache-ttl', 'MCP_GATEWAY_TOKEN_CACHE_TTL', '1500'],
-  ['--metrics-path', 'MCP_GATEWAY_METRICS_PATH', '/internal/metrics']
+  ['--metrics-path', 'MCP_GATEWAY_METRICS_PATH', '/internal/metrics'],
+  ['--request-timeout', 'MCP_GATEWAY_REQUEST_TIMEOUT', '15000'],
+  ['--headers-timeout', 'MCP_GATEWAY_HEADERS_TIMEOUT', '5000'],
+  ['--keep-alive-timeout', 'MCP_GATEWAY_KEEP_ALIVE_TIMEOUT', '65000'],
+  ['--max-connections', 'MCP_GATEWAY_MAX_CONNECTIONS', '500'],
+  ['--metrics-port', 'MCP_GATEWAY_METRICS_PORT', '9464'],
+  ['--metrics-host', 'MCP_GATEWAY_METRICS_HOST', '::1'],
+  ['--unused-client-ttl', 'MCP_GATEWAY_UNUSED_CLIENT_TTL', '3600'],
+  ['--max-unused-clients', 'MCP_GATEWAY_MAX_UNUSED_CLIENTS', '500'],
+  ['--max-pending-sign-ins', 'MCP_GATEWAY_MAX_PENDING_SIGN_INS', '700'],
+  ['--rate-limit-sign-in', 'MCP_GATEWAY_RATE_LIMIT_SIGN_IN', '20'],
+  ['--rate-limit-register', 'MCP_GATEWAY_RATE_LIMIT_REGISTER', '5'],
+  ['--rate-limit-token', 'MCP_GATEWAY_RATE_LIMIT_TOKEN', '60'],
+  ['--login-failures-per-address', 'MCP_GATEWAY_LOGIN_FAILURES_PER_ADDRESS', '20'],
+  ['--login-failures-per-user', 'MCP_GATEWAY_LOGIN_FAILURES_PER_USER', '3'],
+  ['--max-streams', 'MCP_GATEWAY_MAX_STREAMS', '100'],
+  ['--max-streams-per-grant', 'MCP_GATEWAY_MAX_STREAMS_PER_GRANT', '8']
 ]
 // Flags that take no value: `--flag` alone (the value above is for `--flag=value` and the variable).
 const VALUELESS = new Set(['--disable-get-stream'])
@@ -75,7 +91,24 @@ const SECRET_REQUIRED = '--secret (MCP_GATEWAY_SECRET): is required with a persi
 // A store URL with a password: it must never come back in an error, a warning or the help.
 const REDIS = 'redis://:hunter2@redis.example.com:6379/0'
 
-const EXPECTED_SERVER = { port: 9000, host: '127.0.0.1', trustProxy: '10.0.0.0/8', logLevel: 'debug', shutdownGrace: 3 }
+const EXPECTED_SERVER = {
+  port: 9000,
+  host: '127.0.0.1',
+  trustProxy: '10.0.0.0/8',
+  logLevel: 'debug',
+  shutdownGrace: 3,
+  requestTimeout: 15000,
+  headersTimeout: 5000,
+  keepAliveTimeout: 65000,
+  maxConnections: 500,
+  metricsPort: 9464,
+  metricsHost: '::1'
+}
+// What a secret given as a flag warns (`ps` shows it), for the runs that give every flag.
+const SECRET_FLAG_WARNINGS = [
+  '--upstream-client-secret (MCP_GATEWAY_UPSTREAM_CLIENT_SECRET) was given as a flag, which every user of this machine can read in `ps`: prefer MCP_GATEWAY_UPSTREAM_CLIENT_SECRET or MCP_GATEWAY_UPSTREAM_CLIENT_SECRET_FILE',
+  '--secret (MCP_GATEWAY_SECRET) was given as a flag, which every user of this machine can read in `ps`: prefer MCP_GATEWAY_SECRET or MCP_GATEWAY_SECRET_FILE'
+]
 const EXPECTED_GATEWAY = {
   publicUrl: 'https://gw.example.com/base',
   upstreamRs: RS,
@@ -106,12 +139,34 @@ const EXPECTED_GATEWAY = {
   store: 'rediss://gateway:s3cret@redis.example.com:6380/2',
   storePrefix: 'gw.prod_1-a:',
   tokenCacheTtl: 1500,
-  metricsPath: '/internal/metrics'
+  metricsPath: '/internal/metrics',
+  unusedClientTtl: 3600,
+  maxUnusedClients: 500,
+  maxPendingSignIns: 700,
+  rateLimitSignIn: 20,
+  rateLimitRegister: 5,
+  rateLimitToken: 60,
+  loginFailuresPerAddress: 20,
+  loginFailuresPerUser: 3,
+  maxStreams: 100,
+  maxStreamsPerGrant: 8
 }
 
 t.test('loadConfig: defaults with only --upstream-rs', async (t) => {
   const { server, gateway, warnings } = load(['--upstream-rs', RS])
-  t.same(server, { port: 8002, host: 'localhost', trustProxy: false, logLevel: 'info', shutdownGrace: 10 })
+  t.same(server, {
+    port: 8002,
+    host: 'localhost',
+    trustProxy: false,
+    logLevel: 'info',
+    shutdownGrace: 10,
+    requestTimeout: 30000,
+    headersTimeout: 10000,
+    keepAliveTimeout: 72000,
+    maxConnections: 4096,
+    metricsHost: '127.0.0.1'
+  })
+  t.equal(server.metricsPort, undefined, 'no metrics listener unless asked')
   t.match(gateway, {
     publicUrl: 'http://localhost:8002',
     upstreamRs: RS,
@@ -126,7 +181,18 @@ t.test('loadConfig: defaults with only --upstream-rs', async (t) => {
     refreshTokenTtl: 2592000,
     clientTtl: 7776000,
     refreshGrace: 0,
-    upstreamTimeout: 10000
+    upstreamTimeout: 10000,
+    metricsPath: false,
+    unusedClientTtl: 86400,
+    maxUnusedClients: 10000,
+    maxPendingSignIns: 10000,
+    rateLimitSignIn: 60,
+    rateLimitRegister: 30,
+    rateLimitToken: 120,
+    loginFailuresPerAddress: 10,
+    loginFailuresPerUser: 5,
+    maxStreams: 2048,
+    maxStreamsPerGrant: 32
   })
   for (const key of ['upstreamAs', 'upstreamClientId', 'upstreamClientSecret', 'upstreamAuthorizeEndpoint', 'upstreamTokenEndpoint', 'upstreamScopes'] as const) {
     t.ok(key in gateway, `${key} is present`)
@@ -151,7 +217,7 @@ t.test('loadConfig: every flag is read', async (t) => {
   const { server, gateway, warnings } = load(argv, { ...CREDS, MCP_GATEWAY_MCP_SCOPE: 'tools' })
   t.same(server, EXPECTED_SERVER)
   t.same(gateway, EXPECTED_GATEWAY)
-  t.same(warnings, [])
+  t.same(warnings, SECRET_FLAG_WARNINGS)
 })
 
 t.test('loadConfig: every flag also accepts --flag=value', async (t) => {
@@ -353,19 +419,19 @@ t.test('loadConfig: the default credentials are refused on a non-loopback host',
 
 t.test('loadConfig: the default credentials are accepted on loopback, with a warning', async (t) => {
   for (const host of ['localhost', 'LOCALHOST', '127.0.0.1', '127.1.2.3', '::1', '[::1]', '0:0:0:0:0:0:0:1']) {
-    const { warnings } = load(['--upstream-rs', RS, '--host', host, '--secret', SECRET_A])
+    const { warnings } = load(['--upstream-rs', RS, '--host', host], { MCP_GATEWAY_SECRET: SECRET_A })
     t.equal(warnings.length, 1, host)
     t.match(warnings[0], /published defaults \(gateway_user\/gateway_pass\)/, host)
   }
 })
 
 t.test('loadConfig: own credentials on 0.0.0.0 start, warning only about the public URL', async (t) => {
-  const { server, gateway, warnings } = load(['--upstream-rs', RS, '--host', '0.0.0.0', '--secret', SECRET_A], CREDS)
+  const { server, gateway, warnings } = load(['--upstream-rs', RS, '--host', '0.0.0.0'], { ...CREDS, MCP_GATEWAY_SECRET: SECRET_A })
   t.equal(server.host, '0.0.0.0')
   t.equal(gateway.username, 'alice')
   t.equal(gateway.publicUrl, 'http://localhost:8002')
   t.same(warnings, ['--public-url (MCP_GATEWAY_PUBLIC_URL) is not set, so clients are sent to http://localhost:8002; set it unless that is how they reach this gateway'])
-  t.same(load(['--upstream-rs', RS, '--host', '0.0.0.0', '--secret', SECRET_A, '--public-url', 'https://gw.example.com'], CREDS).warnings, [])
+  t.same(load(['--upstream-rs', RS, '--host', '0.0.0.0', '--public-url', 'https://gw.example.com'], { ...CREDS, MCP_GATEWAY_SECRET: SECRET_A }).warnings, [])
 })
 
 t.test('loadConfig: a bad host is reported alone, not as a credentials problem', async (t) => {
@@ -382,7 +448,7 @@ t.test('loadConfig: a generated secret is announced; configured secrets rotate i
   const configured = load(['--upstream-rs', RS, '--secret', ` ${SECRET_B} , ${SECRET_A},`])
   t.same(configured.gateway.secrets, [SECRET_B, SECRET_A], 'trimmed, empty entries dropped, order kept')
   t.equal(configured.gateway.secretGenerated, false)
-  t.notOk(configured.warnings.some((w) => /secret/.test(w)))
+  t.notOk(configured.warnings.some((w) => /secret (was )?generated|no --secret/.test(w)))
 
   const none = configError(() => loadConfig(['--upstream-rs', RS, '--secret', ' , '], {}))
   t.same(none.problems, ['--secret (MCP_GATEWAY_SECRET): must be one or more comma-separated secrets of at least 32 characters each'])
@@ -419,7 +485,7 @@ t.test('loadConfig: an upstream client secret without a client id warns', async 
 t.test('loadConfig: the default public URL follows the port', async (t) => {
   t.equal(load(['--upstream-rs', RS, '--port', '9100']).gateway.publicUrl, 'http://localhost:9100')
   t.equal(load(['--upstream-rs', RS], { MCP_GATEWAY_PORT: '9200' }).gateway.publicUrl, 'http://localhost:9200')
-  t.equal(load(['--upstream-rs', RS, '--port', '9100', '--public-url', 'https://gw.example.com']).gateway.publicUrl, 'https://gw.example.com')
+  t.equal(load(['--upstream-rs', RS, '--port', '9100', '--public-url', 'https://gw.example.com'], CREDS).gateway.publicUrl, 'https://gw.example.com')
   const error = configError(() => loadConfig(['--upstream-rs', RS, '--port', 'x'], {}))
   t.same(error.problems, ['--port (MCP_GATEWAY_PORT): must be an integer from 0 to 65535'], 'no second error about the derived URL')
 })
@@ -429,7 +495,7 @@ t.test('loadConfig: trailing slashes are stripped from the public and upstream M
     '--public-url', 'https://gw.example.com/base//',
     '--upstream-rs', 'https://mcp.example.com/mcp/?tenant=1',
     '--upstream-as', 'https://as.example.com/'
-  ])
+  ], CREDS)
   t.equal(gateway.publicUrl, 'https://gw.example.com/base')
   t.equal(gateway.upstreamRs, 'https://mcp.example.com/mcp?tenant=1', 'before the query')
   t.equal(gateway.upstreamAs, 'https://as.example.com/', 'issuer kept as configured')
@@ -445,10 +511,10 @@ t.test('loadConfig: URLs must be absolute http(s) URLs', async (t) => {
 })
 
 t.test('loadConfig: a plain-http public URL on a real host warns', async (t) => {
-  const { warnings } = load(['--upstream-rs', RS, '--secret', SECRET_A, '--public-url', 'http://gw.example.com'])
+  const { warnings } = load(['--upstream-rs', RS, '--public-url', 'http://gw.example.com'], CREDS)
   t.ok(warnings.some((w) => /--public-url \(MCP_GATEWAY_PUBLIC_URL\) is plain http on a non-loopback host/.test(w)))
   for (const url of ['http://127.0.0.1:8002', 'http://[::1]:8002', 'https://gw.example.com']) {
-    t.notOk(load(['--upstream-rs', RS, '--public-url', url]).warnings.some((w) => /plain http/.test(w)), url)
+    t.notOk(load(['--upstream-rs', RS, '--public-url', url], CREDS).warnings.some((w) => /plain http/.test(w)), url)
   }
 })
 
@@ -482,7 +548,7 @@ const ORIGINS_RULE = '--allowed-origins (MCP_GATEWAY_ALLOWED_ORIGINS): must be a
 const HEADERS_RULE = '--upstream-header (MCP_GATEWAY_UPSTREAM_HEADERS): must be at most 64 "Name: value" headers (one per flag, separated by ; or newlines in the variable): names RFC 9110 tokens, values non-empty visible ASCII with spaces or tabs only inside'
 const FORWARD_RULE = '--forward-headers (MCP_GATEWAY_FORWARD_HEADERS): must be at most 64 comma-separated header names (RFC 9110 tokens)'
 const BOOLEAN_RULE = '--disable-get-stream (MCP_GATEWAY_DISABLE_GET_STREAM): must be true, false, 1 or 0'
-const PLUGIN = { publicUrl: 'https://gw.example.com', upstreamRs: RS }
+const PLUGIN = { publicUrl: 'https://gw.example.com', upstreamRs: RS, username: 'alice', password: 'correct horse battery staple' }
 
 t.test('loadConfig: allowed origins are normalised serialized origins', async (t) => {
   const cases: Array<[string, string[]]> = [
@@ -692,8 +758,8 @@ t.test('loadConfig: proxy timeout and maximum body size bounds', async (t) => {
 })
 
 t.test('parseGatewayOptions: the minimal plugin options', async (t) => {
-  const { options, warnings } = parseGatewayOptions({ publicUrl: 'https://gw.example.com/', upstreamRs: RS })
-  t.match(options, { publicUrl: 'https://gw.example.com', upstreamRs: RS, codeTtl: 300, secretGenerated: true, username: 'gateway_user' })
+  const { options, warnings } = parseGatewayOptions({ publicUrl: 'http://localhost:8002/', upstreamRs: RS })
+  t.match(options, { publicUrl: 'http://localhost:8002', upstreamRs: RS, codeTtl: 300, secretGenerated: true, username: 'gateway_user' })
   t.equal(warnings.length, 2)
   t.match(warnings[0], /^no secret set/, 'named as the option, not the flag')
   t.match(warnings[1], /^username and password are the published defaults/)
@@ -890,7 +956,7 @@ t.test('loadConfig: a persistent store needs a configured secret', async (t) => 
   const short = configError(() => loadConfig(['--upstream-rs', RS, '--store', REDIS, '--secret', 'too-short'], {}))
   t.same(short.problems, ['--secret (MCP_GATEWAY_SECRET): must be one or more comma-separated secrets of at least 32 characters each'], 'a bad secret is named once')
 
-  const { gateway, warnings } = load(['--upstream-rs', RS, '--store', REDIS, '--secret', SECRET_A])
+  const { gateway, warnings } = load(['--upstream-rs', RS, '--store', REDIS], { MCP_GATEWAY_SECRET: SECRET_A })
   t.equal(gateway.secretGenerated, false)
   t.same(gateway.secrets, [SECRET_A])
   t.notOk(warnings.some((w) => /secret/.test(w)))
@@ -982,9 +1048,62 @@ t.test('a store password never appears in an error, a warning or the help', asyn
 })
 
 t.test('--metrics-path: a path, or off', async (t) => {
-  t.equal(load(['--upstream-rs', RS]).gateway.metricsPath, '/metrics')
+  t.equal(load(['--upstream-rs', RS]).gateway.metricsPath, false, 'off on the main app unless asked (issue 15 finding 12)')
+  t.equal(load(['--upstream-rs', RS, '--metrics-path', '/metrics']).gateway.metricsPath, '/metrics')
   t.equal(load(['--upstream-rs', RS, '--metrics-path', 'off']).gateway.metricsPath, false)
   t.equal(parseGatewayOptions({ publicUrl: 'http://localhost:8002', upstreamRs: RS, secret: SECRET_A, metricsPath: false }).options.metricsPath, false)
   const error = configError(() => loadConfig(['--upstream-rs', RS, '--metrics-path', 'metrics'], {}))
   t.match(error.message, /--metrics-path \(MCP_GATEWAY_METRICS_PATH\): must be a path such as \/metrics, or off/)
+})
+
+t.test('issue 15 finding 10: default credentials are refused whenever the public URL is not loopback either', async (t) => {
+  // The usual setup behind a TLS proxy: a loopback listener, a public https URL.
+  const error = configError(() => loadConfig(['--upstream-rs', RS, '--host', '127.0.0.1', '--public-url', 'https://mcp.example.com'], {}))
+  t.same(error.problems, ['MCP_GATEWAY_PASSWORD: the published default credentials (gateway_user/gateway_pass) are refused with public URL host mcp.example.com, which other machines can reach: set MCP_GATEWAY_USERNAME and MCP_GATEWAY_PASSWORD'])
+  t.ok(load(['--upstream-rs', RS, '--host', '127.0.0.1', '--public-url', 'https://mcp.example.com'], CREDS))
+  t.ok(load(['--upstream-rs', RS, '--host', '127.0.0.1', '--public-url', 'http://127.0.0.1:8002']), 'loopback both ways: a try-out')
+
+  // Embedded: no listener is known, so the public URL decides.
+  const embedded = configError(() => parseGatewayOptions({ publicUrl: 'https://gw.example.com', upstreamRs: RS }))
+  t.match(embedded.message, /^password: the published default credentials \(gateway_user\/gateway_pass\) are refused for publicUrl gw\.example\.com/)
+  t.ok(parseGatewayOptions({ publicUrl: 'https://gw.example.com', upstreamRs: RS, username: 'alice', password: 'correct horse battery staple' }))
+  t.ok(parseGatewayOptions({ publicUrl: 'http://127.0.0.1:8002', upstreamRs: RS }).warnings.some((w) => /published defaults/.test(w)))
+})
+
+t.test('issue 15 finding 12: secrets from *_FILE variables, and a warning for a secret given as a flag', async (t) => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const dir = mkdtempSync(join(tmpdir(), 'gw-secrets-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = (name: string, content: string): string => {
+    const path = join(dir, name)
+    writeFileSync(path, content)
+    return path
+  }
+  const env = {
+    MCP_GATEWAY_UPSTREAM_RS: RS,
+    MCP_GATEWAY_USERNAME: 'alice',
+    MCP_GATEWAY_SECRET_FILE: file('secret', `${SECRET_A}\n`),
+    MCP_GATEWAY_PASSWORD_FILE: file('password', 'pass word from a file\r\n'),
+    MCP_GATEWAY_UPSTREAM_CLIENT_SECRET_FILE: file('client-secret', 'upstream-secret'),
+    MCP_GATEWAY_UPSTREAM_CLIENT_ID: 'Iv1.abc'
+  }
+  const { gateway, warnings } = load(['--host', '0.0.0.0', '--public-url', 'https://gw.example.com'], env)
+  t.same(gateway.secrets, [SECRET_A], 'one trailing newline dropped')
+  t.equal(gateway.password, 'pass word from a file')
+  t.equal(gateway.upstreamClientSecret, 'upstream-secret')
+  t.same(warnings, [])
+
+  const both = configError(() => loadConfig([], { ...env, MCP_GATEWAY_SECRET: SECRET_B }))
+  t.same(both.problems, ['MCP_GATEWAY_SECRET and MCP_GATEWAY_SECRET_FILE are both set: set one'])
+  const missing = configError(() => loadConfig([], { ...env, MCP_GATEWAY_PASSWORD_FILE: join(dir, 'nope') }))
+  t.same(missing.problems, ['MCP_GATEWAY_PASSWORD_FILE: the file cannot be read (ENOENT)'])
+  const empty = configError(() => loadConfig([], { ...env, MCP_GATEWAY_SECRET_FILE: file('empty', '\n') }))
+  t.same(empty.problems, ['MCP_GATEWAY_SECRET_FILE: the file is empty'])
+  t.equal(load(['--secret', SECRET_B], env).gateway.secrets[0], SECRET_B, 'a flag wins over the file, as over the variable')
+
+  const flagged = load(['--upstream-rs', RS, '--secret', SECRET_A, '--upstream-client-secret', 'xyz'])
+  t.same(flagged.warnings.filter((w) => /was given as a flag/.test(w)).length, 2)
+  t.notOk(flagged.warnings.some((w) => w.includes(SECRET_A) || w.includes('xyz')), 'never the value')
 })
