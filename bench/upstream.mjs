@@ -1,5 +1,6 @@
 // The fake upstream MCP server: plain node:http on 127.0.0.1, one process of its own.
-//   POST /mcp            → a ~300 B JSON-RPC result; `?size=100k` → a 100 KB JSON body
+//   POST /mcp            → a ~300 B JSON-RPC result; `?size=100k` → a 100 KB JSON body; session id 'bench-session',
+//                          or with UPSTREAM_SESSIONS=per-client a new one for each initialize
 //   GET  /mcp?tag=<name> → an SSE stream that stays idle until the driver asks for events (`emit`)
 // Every request must carry `Authorization: Bearer <UPSTREAM_TOKEN>`, or it gets a 401.
 import { createServer } from 'node:http'
@@ -15,6 +16,12 @@ function jsonRpc (text) {
 // ~300 B, the size of a small tools/call answer.
 const SMALL = jsonRpc('x'.repeat(300 - jsonRpc('').length))
 const LARGE = jsonRpc('y'.repeat(100 * 1024 - jsonRpc('').length))
+
+// The bench shares one session among its clients; the abuse and soak scripts (UPSTREAM_SESSIONS=per-client) sign in
+// many users, and the gateway binds a session id to the one grant it was first issued to.
+const perClient = process.env.UPSTREAM_SESSIONS === 'per-client'
+let sessions = 0
+const sessionFor = (req) => perClient ? (req.headers['mcp-session-id'] ?? `session-${++sessions}`) : 'bench-session'
 
 const streams = new Map() // tag → Set<ServerResponse>
 const stats = { posts: 0, gets: 0, unauthorized: 0, notFound: 0 }
@@ -40,7 +47,7 @@ const server = createServer((req, res) => {
     req.on('data', () => {})
     req.on('end', () => {
       const body = query.get('size') === '100k' ? LARGE : SMALL
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length, 'mcp-session-id': 'bench-session' })
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length, 'mcp-session-id': sessionFor(req) })
       res.end(body)
     })
     return
