@@ -19,3 +19,11 @@ export class StoreFullError extends Error {
     this.kind = kind
   }
 }
+
+/** A stored value that is not JSON: the store read it, but it holds no record (checkedStore reads it as missing). */
+export class MalformedRecordError extends Error {
+  constructor (cause: unknown) {
+    super('a stored value is not JSON', { cause })
+    this.name = 'MalformedRecordError'
+  }
+}

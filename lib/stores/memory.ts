@@ -1,10 +1,9 @@
 import type { Clock } from '../clock.js'
 import { systemClock } from '../clock.js'
+import { storeKind } from './records.js'
 import type { Store } from './types.js'
 
 export interface MemoryStoreOptions {
-  /** The most entries kept at once; the oldest written is evicted first. */
-  maxEntries?: number
   /** How often expired entries are swept, in ms. Reads also expire lazily. */
   sweepIntervalMs?: number
   clock?: Clock
@@ -15,20 +14,25 @@ interface Entry {
   expiresAt: number
 }
 
+/** The records of one kind that add() counts: key → expiry, and a lower bound of those expiries. */
+interface KindCount {
+  expiries: Map<string, number>
+  earliest: number
+}
+
 /**
- * The embedded default store. Entries expire by TTL, a timer sweeps what nobody reads again, and the
- * size is capped, so a flood of registrations or abandoned flows cannot grow memory without bound.
- * Values are stored serialised, so callers never share (and mutate) an object with the store, just
- * as with Redis.
+ * The embedded default store. Entries expire by TTL and a timer sweeps what nobody reads again. What
+ * anyone can create unauthenticated (sign-ins, registrations) is bounded per kind through add(), which
+ * refuses rather than evicts: nothing live is ever dropped to make room. Values are stored serialised, so
+ * callers never share (and mutate) an object with the store, just as with Redis.
  */
 export class MemoryStore implements Store {
   readonly #entries = new Map<string, Entry>()
-  readonly #maxEntries: number
+  readonly #counts = new Map<string, KindCount>()
   readonly #clock: Clock
   readonly #sweeper: NodeJS.Timeout
 
   constructor (options: MemoryStoreOptions = {}) {
-    this.#maxEntries = options.maxEntries ?? 100_000
     this.#clock = options.clock ?? systemClock
     this.#sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000)
     this.#sweeper.unref()
@@ -49,6 +53,7 @@ export class MemoryStore implements Store {
   async take<T> (key: string): Promise<T | undefined> {
     const value = this.#read<T>(key)
     this.#entries.delete(key)
+    this.#uncount(key)
     return value
   }
 
@@ -69,8 +74,34 @@ export class MemoryStore implements Store {
     return count
   }
 
+  async add<T> (key: string, value: T, ttlMs: number, max: number): Promise<boolean> {
+    if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
+    const kind = storeKind(key)
+    let count = this.#counts.get(kind)
+    if (count === undefined) {
+      count = { expiries: new Map(), earliest: Infinity }
+      this.#counts.set(kind, count)
+    }
+    const now = this.#clock.now()
+    if (!count.expiries.has(key) && count.expiries.size >= max) {
+      // Under a flood every refusal costs one comparison: the count is walked only once something in it expired.
+      if (count.earliest <= now) sweepCount(count, now)
+      if (count.expiries.size >= max) return false
+    }
+    this.#write(key, value, ttlMs)
+    const expiresAt = now + ttlMs
+    count.expiries.set(key, expiresAt)
+    if (expiresAt < count.earliest) count.earliest = expiresAt
+    return true
+  }
+
+  async release (key: string): Promise<void> {
+    this.#uncount(key)
+  }
+
   async delete (key: string): Promise<void> {
     this.#entries.delete(key)
+    this.#uncount(key)
   }
 
   async ping (): Promise<boolean> {
@@ -80,14 +111,30 @@ export class MemoryStore implements Store {
   async close (): Promise<void> {
     clearInterval(this.#sweeper)
     this.#entries.clear()
+    this.#counts.clear()
   }
 
-  /** Drops every expired entry. Runs on a timer; public so tests need not wait for it. */
+  /** Records of `kind` add() counts now, expired ones excluded (tests and metrics). */
+  countOf (kind: string): number {
+    const count = this.#counts.get(kind)
+    if (count === undefined) return 0
+    sweepCount(count, this.#clock.now())
+    return count.expiries.size
+  }
+
+  /** Drops every expired entry and count. Runs on a timer; public so tests need not wait for it. */
   sweep (): void {
     const now = this.#clock.now()
     for (const [key, entry] of this.#entries) {
       if (entry.expiresAt <= now) this.#entries.delete(key)
     }
+    for (const count of this.#counts.values()) {
+      if (count.earliest <= now) sweepCount(count, now)
+    }
+  }
+
+  #uncount (key: string): void {
+    this.#counts.get(storeKind(key))?.expiries.delete(key)
   }
 
   #read<T> (key: string): T | undefined {
@@ -102,12 +149,16 @@ export class MemoryStore implements Store {
 
   #write (key: string, value: unknown, ttlMs: number): void {
     if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
-    // Re-inserting moves the key to the end of the Map's order, so the first key is the oldest write.
-    this.#entries.delete(key)
     this.#entries.set(key, { value: JSON.stringify(value), expiresAt: this.#clock.now() + ttlMs })
-    if (this.#entries.size > this.#maxEntries) {
-      const oldest = this.#entries.keys().next().value as string
-      this.#entries.delete(oldest)
-    }
   }
+}
+
+/** Forgets the expired records of a count and works out the earliest expiry left. */
+function sweepCount (count: KindCount, now: number): void {
+  let earliest = Infinity
+  for (const [key, expiresAt] of count.expiries) {
+    if (expiresAt <= now) count.expiries.delete(key)
+    else if (expiresAt < earliest) earliest = expiresAt
+  }
+  count.earliest = earliest
 }

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis'
-import { StoreUnavailableError } from './errors.js'
+import { MalformedRecordError, StoreUnavailableError } from './errors.js'
+import { storeKind } from './records.js'
 import type { Store } from './types.js'
 
 export interface RedisStoreOptions {
@@ -11,17 +12,45 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number
 }
 
-/**
- * The store on Redis, one command per method: GET, SET PX, GETDEL and SET … PX … GET are atomic on
- * the server, so single use holds across replicas. Expiry is Redis's own. When Redis is down, commands
- * fail at once (no offline queue) or after the command timeout, as StoreUnavailableError; ioredis
- * reconnects by itself and service resumes when Redis is back.
- */
 /** INCR, and the window's expiry set by the increment that created the counter: one round trip, atomic. */
 const INCREMENT = `local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`
 
+// The count of a kind (add()) is a sorted set, KEYS[2], of its keys scored by expiry in Redis's own
+// milliseconds, so replicas with skewed clocks agree. Members are keys as the store's callers name them
+// (ARGV[1]), without the prefix, so release() can name them too.
+
+/** Drops the expired, then writes and counts the record unless the kind is at its bound. 1 written, 0 full. */
+const ADD = `local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
+if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1`
+
+/** GETDEL that also uncounts the key. */
+const TAKE = `local value = redis.call('GET', KEYS[1])
+if value then redis.call('DEL', KEYS[1]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return value`
+
+/** DEL that also uncounts the key. */
+const DELETE = `redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])`
+
+/** The sorted set counting the records of a key's kind (under the store's prefix, as every key). */
+export const countKey = (key: string): string => `index:${storeKind(key)}`
+
+/**
+ * The store on Redis, one round trip per method: GET, SET PX, SET … PX … GET and the scripts above are
+ * atomic on the server, so single use and the bounds of add() hold across replicas. Expiry is Redis's
+ * own. When Redis is down, commands fail at once (no offline queue) or after the command timeout, as
+ * StoreUnavailableError; ioredis reconnects by itself and service resumes when Redis is back.
+ */
 export class RedisStore implements Store {
   readonly client: Redis
 
@@ -64,7 +93,7 @@ export class RedisStore implements Store {
   }
 
   async take<T> (key: string): Promise<T | undefined> {
-    return parse<T>(await this.#run(async () => await this.client.getdel(key)))
+    return parse<T>(await this.#run(async () => await this.client.eval(TAKE, 2, key, countKey(key), key) as string | null))
   }
 
   async swap<T> (key: string, value: T, ttlMs: number): Promise<T | undefined> {
@@ -77,8 +106,18 @@ export class RedisStore implements Store {
     return await this.#run(async () => await this.client.eval(INCREMENT, 1, key, Math.ceil(ttlMs)) as number)
   }
 
+  async add<T> (key: string, value: T, ttlMs: number, max: number): Promise<boolean> {
+    if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
+    const added = await this.#run(async () => await this.client.eval(ADD, 2, key, countKey(key), key, JSON.stringify(value), Math.ceil(ttlMs), max))
+    return added === 1
+  }
+
+  async release (key: string): Promise<void> {
+    await this.#run(async () => await this.client.zrem(countKey(key), key))
+  }
+
   async delete (key: string): Promise<void> {
-    await this.#run(async () => await this.client.del(key))
+    await this.#run(async () => await this.client.eval(DELETE, 2, key, countKey(key), key))
   }
 
   async close (): Promise<void> {
@@ -99,5 +138,10 @@ export class RedisStore implements Store {
 }
 
 function parse<T> (raw: string | null): T | undefined {
-  return raw === null ? undefined : JSON.parse(raw) as T
+  if (raw === null) return undefined
+  try {
+    return JSON.parse(raw) as T
+  } catch (err) {
+    throw new MalformedRecordError(err)
+  }
 }

@@ -9,7 +9,7 @@ export interface Store {
   get<T> (key: string): Promise<T | undefined>
   /** Writes `value` under `key`, expiring after `ttlMs`. */
   set<T> (key: string, value: T, ttlMs: number): Promise<void>
-  /** Atomically reads and deletes: at most one caller gets the value (codes, flow states). */
+  /** Atomically reads and deletes (and uncounts, see add()): at most one caller gets the value (codes, flow states). */
   take<T> (key: string): Promise<T | undefined>
   /**
    * Atomically replaces the value and returns the previous one (or undefined when there was none).
@@ -22,6 +22,16 @@ export interface Store {
    * (a fixed window: later increments do not extend it).
    */
   increment (key: string, ttlMs: number): Promise<number>
+  /**
+   * Writes `value` under `key` only while fewer than `max` records of the key's kind (the key up to its first
+   * ':') written through add() are live, and counts it; false, writing nothing, when the kind is at its bound.
+   * Nothing live is ever evicted to make room, so a flood of one kind cannot push out another. A count lasts
+   * until the record expires (as its first `ttlMs` said), is deleted or taken, or is released.
+   */
+  add<T> (key: string, value: T, ttlMs: number, max: number): Promise<boolean>
+  /** Stops counting `key` against its kind's bound (the record stays, with its TTL): it is no longer pending. */
+  release (key: string): Promise<void>
+  /** Deletes the record, and its count if add() wrote it. */
   delete (key: string): Promise<void>
   /** True when the store answers now (readiness). */
   ping (): Promise<boolean>

@@ -22,6 +22,8 @@ export function failingStore (t: Teardown): { store: Store, failing: { prefix: s
     take: async (key) => await memory.take(key),
     swap: async (key, value, ttlMs) => await memory.swap(key, value, ttlMs),
     increment: async (key, ttlMs) => await memory.increment(key, ttlMs),
+    add: async (key, value, ttlMs, max) => await memory.add(key, value, ttlMs, max),
+    release: async (key) => { await memory.release(key) },
     delete: async (key) => { await memory.delete(key) },
     ping: async () => true,
     close: async () => {}

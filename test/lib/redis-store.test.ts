@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { StoreUnavailableError } from '../../lib/stores/errors.js'
-import { RedisStore } from '../../lib/stores/redis.js'
+import { MalformedRecordError, StoreUnavailableError } from '../../lib/stores/errors.js'
+import { RedisStore, countKey } from '../../lib/stores/redis.js'
 import { PrivateRedis, SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
 
 async function store (t: Test, url = SHARED_REDIS_URL): Promise<RedisStore> {
@@ -74,4 +74,65 @@ t.test('an unreachable Redis fails the connect within the timeout', async (t) =>
   const s = new RedisStore({ url: 'redis://127.0.0.1:9/0', keyPrefix: 'x:', commandTimeoutMs: 300 })
   t.teardown(() => s.close())
   await t.rejects(s.connect(), StoreUnavailableError)
+})
+
+/** A connection without the store's prefix, to look at (or spoil) the keys as they are in Redis. */
+async function rawClient (t: Test, s: RedisStore): Promise<{ raw: RedisStore['client'], prefix: string }> {
+  const raw = s.client.duplicate({ keyPrefix: '' })
+  t.teardown(() => raw.disconnect())
+  await raw.connect()
+  return { raw, prefix: s.client.options.keyPrefix as string }
+}
+
+t.test('issue 15 finding 1: add() on Redis refuses past the bound; the kind\'s index stays bounded, other kinds untouched', async (t) => {
+  const s = await store(t)
+  const { raw, prefix } = await rawClient(t, s)
+  await s.set('client:c1', { id: 'c1' }, 60_000)
+  const results = await Promise.all(Array.from({ length: 20 }, async (_, i) => await s.add(`flow:${i}`, { i }, 60_000, 5)))
+  t.equal(results.filter(Boolean).length, 5, 'exactly the bound is admitted, even concurrently (one script each)')
+  t.equal(await raw.zcard(`${prefix}index:flow`), 5, 'ZCARD = max')
+  t.equal(countKey('flow:x'), 'index:flow')
+  const written = await raw.keys(`${prefix}flow:*`)
+  t.equal(written.length, 5, 'refused records are not written')
+  t.equal(await s.add('flow:0', { again: true }, 60_000, 5), results[0], 'a counted key may be written again')
+  t.equal(await raw.zcard(`${prefix}index:flow`), 5)
+  const indexTtl = await raw.pttl(`${prefix}index:flow`)
+  t.ok(indexTtl > 0 && indexTtl <= 60_000, `the index expires too (PTTL ${indexTtl})`)
+  t.same(await s.get('client:c1'), { id: 'c1' })
+  t.equal(await s.add('upstream-state:a', 'a', 60_000, 5), true, 'another kind has an index of its own')
+})
+
+t.test('issue 15 finding 1: on Redis, delete and take uncount, release uncounts and keeps the record, expiry frees room', async (t) => {
+  const s = await store(t)
+  const { raw, prefix } = await rawClient(t, s)
+  const zcard = async () => await raw.zcard(`${prefix}index:flow`)
+  t.equal(await s.add('flow:a', 'a', 60_000, 2), true)
+  t.equal(await s.add('flow:b', 'b', 60_000, 2), true)
+  t.equal(await s.add('flow:c', 'c', 60_000, 2), false)
+  await s.delete('flow:a')
+  t.equal(await zcard(), 1, 'delete removed it from the index')
+  t.equal(await s.get('flow:a'), undefined)
+  t.equal(await s.take('flow:b'), 'b')
+  t.equal(await s.take('flow:b'), undefined)
+  t.equal(await zcard(), 0, 'take removed it from the index')
+  t.equal(await s.add('flow:c', 'c', 60_000, 2), true)
+  await s.release('flow:c')
+  t.equal(await zcard(), 0, 'release removed it from the index')
+  t.equal(await s.get('flow:c'), 'c', 'and kept the record')
+
+  t.equal(await s.add('flow:short', 's', 50, 1), true)
+  t.equal(await s.add('flow:d', 'd', 60_000, 1), false)
+  await sleep(80)
+  t.equal(await s.add('flow:d', 'd', 60_000, 1), true, 'the expired member was trimmed (ZREMRANGEBYSCORE)')
+  t.equal(await zcard(), 1)
+  await t.rejects(s.add('flow:e', 'e', 0, 1), RangeError)
+})
+
+t.test('issue 15 finding 3: a value that is not JSON fails its read as MalformedRecordError, not a SyntaxError', async (t) => {
+  const s = await store(t)
+  const { raw, prefix } = await rawClient(t, s)
+  await raw.set(`${prefix}client:bad`, '{not json', 'PX', 60_000)
+  await t.rejects(s.get('client:bad'), MalformedRecordError)
+  await t.rejects(s.take('client:bad'), MalformedRecordError)
+  t.equal(await raw.exists(`${prefix}client:bad`), 0, 'take removed it all the same')
 })

@@ -103,29 +103,6 @@ t.test('Store contract: swap returns the previous value and writes the new one; 
   t.equal(await store.get('rt'), 'C', 'swap sets a fresh TTL')
 })
 
-t.test('MemoryStore size cap evicts the oldest write first', async (t) => {
-  const { store } = makeStore(t, { maxEntries: 3 })
-  await store.set('a', 1, 1000)
-  await store.set('b', 2, 1000)
-  await store.set('c', 3, 1000)
-  await store.set('d', 4, 1000)
-  t.equal(store.size, 3)
-  t.equal(await store.get('a'), undefined, 'a (oldest) evicted')
-  t.strictSame([await store.get('b'), await store.get('c'), await store.get('d')], [2, 3, 4])
-
-  await store.set('b', 22, 1000)
-  await store.set('e', 5, 1000)
-  t.equal(await store.get('c'), undefined, 'rewriting b made c the oldest write')
-  t.equal(await store.get('b'), 22)
-
-  // Order of writes is now d, b, e. Swapping d makes it the newest: b is the oldest.
-  await store.swap('d', 44, 1000)
-  await store.set('f', 6, 1000)
-  t.equal(await store.get('b'), undefined, 'swap counts as a write too: b, not d, was evicted')
-  t.strictSame([await store.get('d'), await store.get('e'), await store.get('f')], [44, 5, 6])
-  t.equal(store.size, 3)
-})
-
 t.test('MemoryStore refuses a non-positive or non-numeric TTL (nothing lives forever)', async (t) => {
   const { store } = makeStore(t)
   for (const ttl of [0, -1, Number.NaN, -Infinity]) {
@@ -179,12 +156,88 @@ t.test('Store contract: close clears every entry', async (t) => {
   t.equal(await store.get('a'), undefined)
 })
 
-t.test('MemoryStore defaults: system clock and a 100 000-entry cap', async (t) => {
+t.test('MemoryStore defaults: the system clock', async (t) => {
   const store = new MemoryStore()
   t.teardown(() => store.close())
   await store.set('k', 'v', 60_000)
   t.equal(await store.get('k'), 'v')
-  for (let i = 0; i < 100_000; i++) await store.set(`n${i}`, i, 60_000)
-  t.equal(store.size, 100_000)
-  t.equal(await store.get('k'), undefined, 'the first write was evicted by the 100 001st')
+})
+
+t.test('issue 15 finding 1: the memory store never evicts a live record, whatever the number written', async (t) => {
+  const { store } = makeStore(t)
+  await store.set('client:c1', { id: 'c1' }, 60_000)
+  await store.set('grant:g1', { id: 'g1' }, 60_000)
+  await store.set('refresh:r1', { rotatedAt: 1 }, 60_000)
+  await store.set('mcp-session:s1', { grantId: 'g1' }, 60_000)
+  // More than the 100 000 entries the old global cap kept: it evicted the oldest of any kind.
+  for (let i = 0; i < 100_100; i++) await store.set(`flow:${i}`, i, 60_000)
+  t.equal(store.size, 100_104)
+  t.strictSame(await store.get('client:c1'), { id: 'c1' })
+  t.strictSame(await store.get('grant:g1'), { id: 'g1' })
+  t.strictSame(await store.get('refresh:r1'), { rotatedAt: 1 })
+  t.strictSame(await store.get('mcp-session:s1'), { grantId: 'g1' })
+})
+
+t.test('issue 15 finding 1: add() refuses past the bound of its kind, and leaves every other kind alone', async (t) => {
+  const { store } = makeStore(t)
+  await store.set('client:c1', { id: 'c1' }, 60_000)
+  for (let i = 0; i < 3; i++) t.equal(await store.add(`flow:${i}`, i, 1000, 3), true, `flow ${i} added`)
+  t.equal(await store.add('flow:3', 3, 1000, 3), false, 'the fourth is refused')
+  t.equal(await store.get('flow:3'), undefined, 'and not written')
+  t.equal(await store.add('flow:1', 11, 1000, 3), true, 'a counted key may be written again at the bound')
+  t.equal(await store.get('flow:1'), 11)
+  t.equal(store.countOf('flow'), 3, 'without being counted twice')
+  t.equal(await store.add('upstream-state:a', 'a', 1000, 3), true, 'another kind has a count of its own')
+  await store.set('flow:plain', 'x', 1000)
+  t.equal(store.countOf('flow'), 3, 'set() writes are not counted')
+  t.equal(store.countOf('nothing'), 0)
+  t.strictSame(await store.get('client:c1'), { id: 'c1' }, 'nothing was evicted')
+  t.equal(store.size, 6)
+})
+
+t.test('issue 15 finding 1: a count frees up as records expire, are deleted, taken or released', async (t) => {
+  const { store, clock } = makeStore(t)
+  t.equal(await store.add('flow:a', 'a', 100, 2), true)
+  clock.advance(50)
+  t.equal(await store.add('flow:b', 'b', 100, 2), true)
+  t.equal(await store.add('flow:c', 'c', 100, 2), false)
+  clock.advance(49)
+  t.equal(await store.add('flow:c', 'c', 100, 2), false, 'nothing has expired yet')
+  clock.advance(1)
+  t.equal(await store.add('flow:c', 'c', 100, 2), true, 'a expired: room for c')
+  t.equal(await store.add('flow:d', 'd', 100, 2), false)
+
+  await store.delete('flow:b')
+  t.equal(await store.add('flow:d', 'd', 100, 2), true, 'delete uncounts')
+  t.equal(await store.take('flow:c'), 'c')
+  t.equal(await store.add('flow:e', 'e', 100, 2), true, 'take uncounts')
+  await store.release('flow:d')
+  t.equal(await store.get('flow:d'), 'd', 'release keeps the record')
+  t.equal(await store.add('flow:f', 'f', 100, 2), true, 'release uncounts')
+  t.equal(store.countOf('flow'), 2)
+  await store.release('unknown-kind:x')
+})
+
+t.test('MemoryStore.sweep() also forgets expired counts; close() forgets every count', async (t) => {
+  const { store, clock } = makeStore(t)
+  await store.add('flow:a', 'a', 100, 10)
+  await store.add('flow:b', 'b', 200, 10)
+  await store.add('client:c', 'c', 1000, 10)
+  clock.advance(100)
+  store.sweep()
+  t.equal(store.countOf('flow'), 1)
+  t.equal(store.countOf('client'), 1)
+  clock.advance(100)
+  store.sweep()
+  t.equal(store.countOf('flow'), 0)
+  await store.close()
+  t.equal(store.countOf('client'), 0)
+})
+
+t.test('MemoryStore.add refuses a non-positive TTL, even at the bound', async (t) => {
+  const { store } = makeStore(t)
+  await t.rejects(store.add('flow:a', 'a', 0, 1), RangeError)
+  await store.add('flow:a', 'a', 10, 1)
+  await t.rejects(store.add('flow:b', 'b', -1, 1), RangeError)
+  t.equal(store.countOf('flow'), 1)
 })
