@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js'
 import { hashSecret, randomToken, safeEqual } from './crypto.js'
+import { StoreFullError } from './stores/errors.js'
 import type { Store } from './stores/types.js'
 
 /** An authorization in progress, from GET /authorize to the upstream callback. */
@@ -33,17 +34,21 @@ interface UpstreamState {
 /**
  * Flow state with a hard lifetime (the flow TTL, counted from /authorize, never extended), bound to
  * the browser that began it. The upstream `state` is created only after consent (MCP security best
- * practices, confused deputy) and is consumed atomically at the callback.
+ * practices, confused deputy) and is consumed atomically at the callback. Anyone can start a flow, so
+ * flows and upstream states are each bounded (`maxPending` live at once): past it a new sign-in is
+ * refused with StoreFullError, and no other state is touched.
  */
 export class FlowStore {
   readonly #store: Store
   readonly #clock: Clock
   readonly #ttlMs: number
+  readonly #maxPending: number
 
-  constructor (deps: { store: Store, clock: Clock, ttlMs: number }) {
+  constructor (deps: { store: Store, clock: Clock, ttlMs: number, maxPending: number }) {
     this.#store = deps.store
     this.#clock = deps.clock
     this.#ttlMs = deps.ttlMs
+    this.#maxPending = deps.maxPending
   }
 
   async create (browser: string, flow: NewFlow): Promise<FlowRecord> {
@@ -54,7 +59,7 @@ export class FlowStore {
       csrf: randomToken(),
       expiresAt: this.#clock.now() + this.#ttlMs
     }
-    await this.#store.set(flowKey(record.id), record, this.#ttlMs)
+    if (!await this.#store.add(flowKey(record.id), record, this.#ttlMs, this.#maxPending)) throw new StoreFullError('flow')
     return record
   }
 
@@ -83,7 +88,8 @@ export class FlowStore {
   async beginUpstream (flow: FlowRecord, verifier: string): Promise<string> {
     const state = randomToken()
     const record: UpstreamState = { flowId: flow.id, verifier }
-    await this.#store.set(upstreamKey(state), record, Math.max(1, flow.expiresAt - this.#clock.now()))
+    const ttlMs = Math.max(1, flow.expiresAt - this.#clock.now())
+    if (!await this.#store.add(upstreamKey(state), record, ttlMs, this.#maxPending)) throw new StoreFullError('upstream-state')
     return state
   }
 

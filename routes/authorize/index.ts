@@ -12,7 +12,7 @@ import { createPkcePair, S256_CHALLENGE_PATTERN } from '../../lib/pkce.js'
 import { isLoopback, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
 import { resolveResource } from '../../lib/resource.js'
 import { union } from '../../lib/scope-needs.js'
-import { StoreUnavailableError } from '../../lib/stores/index.js'
+import { StoreFullError, StoreUnavailableError } from '../../lib/stores/index.js'
 import { UpstreamError } from '../../lib/upstream.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import { consentPage, errorPage, loginPage, type FlowView } from './pages.js'
@@ -38,7 +38,7 @@ type ClientReturn = Pick<FlowRecord, 'redirectUri' | 'state'>
 const authorize: FastifyPluginAsyncTypebox = async (app) => {
   const gateway = app.getDecorator<GatewayContext>('mcpGateway')
   const { options, urls, clients, grants, upstream, store, clock, scopeNeeds, events } = gateway
-  const flows = new FlowStore({ store, clock, ttlMs: options.flowTtl * 1000 })
+  const flows = new FlowStore({ store, clock, ttlMs: options.flowTtl * 1000, maxPending: options.maxPendingSignIns })
   const consents = new ConsentStore({ store, ttlMs: options.clientTtl * 1000 })
   const secure = urls.issuer.startsWith('https:')
   // __Host- (RFC 6265bis): Secure, Path=/, no Domain, so no sibling host can plant or read it.
@@ -64,6 +64,10 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     if (err instanceof StoreUnavailableError) {
       req.log.error({ err: { message: err.message } }, 'store unavailable')
       return page(reply.header('retry-after', '5'), 503, 'Temporarily unavailable', 'The gateway cannot reach its storage right now. Try again in a moment.')
+    }
+    if (err instanceof StoreFullError) {
+      req.log.warn({ storeKind: err.kind }, 'too many sign-ins in progress')
+      return page(reply.header('retry-after', '60'), 503, 'Too many sign-ins in progress', 'The gateway is handling as many sign-ins as it can. Try again in a minute.')
     }
     req.log.error({ err }, 'authorization flow failed')
     return page(reply, 500, 'Something went wrong', 'The gateway could not complete this step. Start again from your MCP client.')
@@ -222,11 +226,11 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   /**
-   * The 502 page for an upstream that cannot be reached or resolved. Our own store failing on the way
-   * is not the upstream's: it goes on to the error handler's 503.
+   * The 502 page for an upstream that cannot be reached or resolved. Our own store failing (or full) on
+   * the way is not the upstream's: it goes on to the error handler's 503.
    */
   function upstreamUnavailable (req: FastifyRequest, reply: FastifyReply, flow: FlowRecord, err: unknown): FastifyReply {
-    if (err instanceof StoreUnavailableError) throw err
+    if (err instanceof StoreUnavailableError || err instanceof StoreFullError) throw err
     upstreamFailed(err)
     req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream unavailable')
     return page(reply, 502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute; if it persists, tell the gateway's operator.`)
