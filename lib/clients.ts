@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js'
 import { hashSecret, randomToken, safeEqual } from './crypto.js'
 import { invalidClient, invalidRequest } from './oauth-errors.js'
+import { StoreFullError } from './stores/errors.js'
 import type { Store } from './stores/types.js'
 
 export type ClientAuthMethod = 'none' | 'client_secret_post' | 'client_secret_basic'
@@ -29,6 +30,12 @@ export interface ClientRecord {
   secretHash?: string
   issuedAt: number
   lastSeenAt: number
+  /**
+   * True from registration until one of the client's codes is exchanged for tokens: until then it expires
+   * `unusedTtlMs` after registration, never pushed back, and counts against `maxUnused`. Records without
+   * it are used clients (those stored before it existed included).
+   */
+  unused?: boolean
   metadata: ClientMetadata
 }
 
@@ -43,19 +50,35 @@ export interface ClientCredentials {
 // precise enough for an idle expiry counted in days.
 const TOUCH_AFTER_MS = 60 * 60 * 1000
 
+export interface ClientRegistryOptions {
+  store: Store
+  clock: Clock
+  /** How long a used client lives without being seen. */
+  idleTtlMs: number
+  /** How long a client lives after registration until it completes a sign-in. */
+  unusedTtlMs: number
+  /** Unused clients at once; registrations past it are refused (StoreFullError). */
+  maxUnused: number
+}
+
 /**
- * Registered clients. They live in the store and expire after `idleTtlMs` without use, so open
- * registration cannot fill the store with clients nobody uses.
+ * Registered clients. Registration is open, so a new client lives `unusedTtlMs` (short) and at most
+ * `maxUnused` such clients exist at once; once a code of its is exchanged for tokens it is used, and lives
+ * until `idleTtlMs` pass without it being seen. A flood of registrations is refused, never evicting anyone.
  */
 export class ClientRegistry {
   readonly #store: Store
   readonly #clock: Clock
   readonly #idleTtlMs: number
+  readonly #unusedTtlMs: number
+  readonly #maxUnused: number
 
-  constructor (deps: { store: Store, clock: Clock, idleTtlMs: number }) {
+  constructor (deps: ClientRegistryOptions) {
     this.#store = deps.store
     this.#clock = deps.clock
     this.#idleTtlMs = deps.idleTtlMs
+    this.#unusedTtlMs = deps.unusedTtlMs
+    this.#maxUnused = deps.maxUnused
   }
 
   async register (metadata: ClientMetadata): Promise<{ client: ClientRecord, secret?: string }> {
@@ -65,23 +88,40 @@ export class ClientRegistry {
       clientId: randomToken('gwc_').slice(0, 36),
       issuedAt: now,
       lastSeenAt: now,
+      unused: true,
       metadata,
       ...(secret === undefined ? {} : { secretHash: hashSecret(secret) })
     }
-    await this.#store.set(key(client.clientId), client, this.#idleTtlMs)
+    if (!await this.#store.add(key(client.clientId), client, this.#unusedTtlMs, this.#maxUnused)) throw new StoreFullError('client')
     return secret === undefined ? { client } : { client, secret }
   }
 
-  /** The client, if registered and not expired; each use pushes its idle expiry back. */
+  /**
+   * The client, if registered and not expired; each use of a used client pushes its idle expiry back. An
+   * unused one keeps the expiry it was registered with: only a completed sign-in makes a client last.
+   */
   async find (clientId: string): Promise<ClientRecord | undefined> {
     const client = await this.#store.get<ClientRecord>(key(clientId))
     if (client === undefined) return undefined
     const now = this.#clock.now()
-    if (now - client.lastSeenAt > TOUCH_AFTER_MS) {
+    if (client.unused !== true && now - client.lastSeenAt > TOUCH_AFTER_MS) {
       client.lastSeenAt = now
       await this.#store.set(key(clientId), client, this.#idleTtlMs)
     }
     return client
+  }
+
+  /**
+   * The client completed a sign-in (a code of its was exchanged for tokens): from now on it lives
+   * `idleTtlMs` idle and no longer counts as unused. Does nothing for a client already used.
+   */
+  async markUsed (client: ClientRecord): Promise<void> {
+    if (client.unused !== true) return
+    const used: ClientRecord = { ...client, lastSeenAt: this.#clock.now() }
+    delete used.unused
+    // Written first, then uncounted: whatever fails in between, the client is never missing.
+    await this.#store.set(key(client.clientId), used, this.#idleTtlMs)
+    await this.#store.release(key(client.clientId))
   }
 
   /**

@@ -126,7 +126,13 @@ const context: FastifyPluginAsync<ContextOptions> = async (app, { options, urls 
     tokenCacheTtlMs: options.tokenCacheTtl,
     events
   })
-  const clients = new ClientRegistry({ store, clock, idleTtlMs: options.clientTtl * 1000 })
+  const clients = new ClientRegistry({
+    store,
+    clock,
+    idleTtlMs: options.clientTtl * 1000,
+    unusedTtlMs: options.unusedClientTtl * 1000,
+    maxUnused: options.maxUnusedClients
+  })
   const scopeNeeds = new ScopeNeedStore({ store, ttlMs: options.refreshTokenTtl * 1000 })
   app.decorate('mcpGateway', Object.freeze({ options, urls, store, clock, clients, grants, upstream, scopeNeeds, events }))
 }

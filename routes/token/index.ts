@@ -30,7 +30,13 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
       // Every code is issued with an S256 challenge, so a request without a verifier is a downgrade.
       if (body.code_verifier === undefined) throw invalidRequest('code_verifier is required')
       // The grant service reports tokens_issued (and replays), logged through this request's logger.
-      return await grants.exchangeCode(client, { code: body.code, codeVerifier: body.code_verifier, redirectUri: body.redirect_uri, resource: body.resource, log: req.log })
+      const issued = await grants.exchangeCode(client, { code: body.code, codeVerifier: body.code_verifier, redirectUri: body.redirect_uri, resource: body.resource, log: req.log })
+      // The client completed a sign-in: it now lives clientTtl idle. The code is spent, so a store failure
+      // here must not cost the client its tokens; it stays unused and expires early, and registers again.
+      await clients.markUsed(client).catch((err: unknown) => {
+        req.log.error({ err: { message: err instanceof Error ? err.message : String(err) }, clientId: client.clientId }, 'client not marked used')
+      })
+      return issued
     }
     if (body.grant_type === 'refresh_token') {
       if (body.refresh_token === undefined) throw invalidRequest('refresh_token is required')
