@@ -7,6 +7,7 @@ import { deriveKey } from '../lib/crypto.js'
 import { GatewayEvents } from '../lib/events.js'
 import { GrantService } from '../lib/grants.js'
 import { ScopeNeedStore } from '../lib/scope-needs.js'
+import { checkedStore } from '../lib/stores/records.js'
 import type { Store } from '../lib/stores/types.js'
 import { Upstream } from '../lib/upstream.js'
 
@@ -100,7 +101,9 @@ export function gatewayUrls (publicUrl: string, mountPath = '', wellKnown: WellK
  * it. Routes read it with `getDecorator<GatewayContext>('mcpGateway')`; there is deliberately no
  * `declare module 'fastify'` augmentation, which would type `mcpGateway` onto the host's instances as well.
  */
-const context: FastifyPluginAsync<ContextOptions> = async (app, { options, urls = gatewayUrls(options.publicUrl), store, clock }) => {
+const context: FastifyPluginAsync<ContextOptions> = async (app, { options, urls = gatewayUrls(options.publicUrl), store: given, clock }) => {
+  // Every reader of the store, the host's own store included, sees malformed records as missing (lib/stores/records.ts).
+  const store = checkedStore(given, app.log)
   const upstream = new Upstream({
     resourceUrl: options.upstreamRs,
     issuerUrl: options.upstreamAs,

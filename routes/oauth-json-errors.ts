@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { OAuthError, invalidRequest, serverError, temporarilyUnavailable } from '../lib/oauth-errors.js'
-import { StoreUnavailableError } from '../lib/stores/index.js'
+import { StoreFullError, StoreUnavailableError } from '../lib/stores/index.js'
 
 /** Responses that carry tokens or credentials must not be cached (OAuth 2.1 §3.2.3). */
 export async function noStore (_req: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -28,6 +28,7 @@ export function oauthJsonErrorHandler (onValidation: (err: FastifyError) => OAut
 function toOAuthError (err: FastifyError | OAuthError, onValidation: (err: FastifyError) => OAuthError, clientError: string): OAuthError {
   if (err instanceof OAuthError) return err
   if (err instanceof StoreUnavailableError) return temporarilyUnavailable('the store is unavailable', 'the gateway is temporarily unavailable, try again later')
+  if (err instanceof StoreFullError) return temporarilyUnavailable(err.message, 'the gateway is busy, try again later', 60)
   if (err.validation !== undefined) return onValidation(err)
   const status = err.statusCode ?? 500
   if (status === 429) {
