@@ -10,6 +10,7 @@ import type { GatewayContext } from '../../plugins/context.js'
 import cors from '../../plugins/cors.js'
 import { UpstreamExchange } from './exchange.js'
 import { clientResponseHeaders, insufficientScope, upstreamRequestHeaders } from './headers.js'
+import { StreamLimits, type StreamRefusal } from './stream-limits.js'
 import { UpstreamPool } from './upstream-pool.js'
 
 declare module 'fastify' {
@@ -40,9 +41,12 @@ const mcp: FastifyPluginAsync = async (app) => {
   const upstreamUrl = new URL(options.upstreamRs)
   const upstreamBase = upstreamUrl.pathname.replace(/\/+$/, '')
   const upstreamQuery = upstreamUrl.search.slice(1)
-  // Keep-alive to one origin; no cap on connections, since every open SSE stream holds one; a fresh pool
-  // after a burst, so what a burst leaves behind goes (upstream-pool.ts).
-  const pool = new UpstreamPool(upstreamUrl.origin, { connections: null, bodyTimeout: 0, headersTimeout: options.proxyTimeout }, {
+  // Exchanges open at once, per grant and in total (stream-limits.ts).
+  const limits = new StreamLimits({ maxTotal: options.maxStreams, maxPerGrant: options.maxStreamsPerGrant })
+  // Keep-alive to one origin, with as many connections as exchanges may be open (each open event stream holds
+  // one), so no exchange ever waits for a connection; a fresh pool after a burst, so what a burst leaves
+  // behind goes (upstream-pool.ts).
+  const pool = new UpstreamPool(upstreamUrl.origin, { connections: options.maxStreams, bodyTimeout: 0, headersTimeout: options.proxyTimeout }, {
     clock,
     onReplace: (peak) => { app.log.info({ peak }, 'upstream connection pool replaced after a burst') }
   })
@@ -121,6 +125,21 @@ const mcp: FastifyPluginAsync = async (app) => {
       // The upstream (or a CDN before it) may resolve `..`: the user's token must not leave /mcp.
       return await reply.code(400).send({ error: 'invalid_request', error_description: 'the path may not leave /mcp' })
     }
+    const grantId = auth.grant.id
+    const refusal = limits.acquire(grantId)
+    if (refusal !== undefined) return await overLimit(req, reply, refusal, grantId)
+    // The exchange in flight, for the client-leave handler to cancel.
+    let exchange: UpstreamExchange | undefined
+    let clientLeft = false
+    // The one place every exchange ends, whatever ends it (answered, refused, cut, the client gone): its slot
+    // is given back. 'close' before the response finished means the client left: cancel the upstream request now.
+    reply.raw.on('close', () => {
+      limits.release(grantId)
+      if (reply.raw.writableFinished) return
+      clientLeft = true
+      exchange?.abort(new undiciErrors.RequestAbortedError())
+    })
+
     const sessionId = req.headers['mcp-session-id']
     if (typeof sessionId === 'string' && !(sessions.mayUseFromMemory(sessionId, auth.grant.id) ?? await sessions.mayUse(sessionId, auth.grant.id))) {
       req.log.warn({ grantId: auth.grant.id }, 'mcp session id of another grant refused')
@@ -139,15 +158,6 @@ const mcp: FastifyPluginAsync = async (app) => {
     const path = `${upstreamBase}${restPath}${search === '' ? '' : `?${search}`}`
     const body = req.method === 'POST' ? req.body as Buffer : null
 
-    // The exchange in flight, for the client-leave handler to cancel.
-    let exchange: UpstreamExchange | undefined
-    let clientLeft = false
-    // 'close' before the response finished means the client left: cancel the upstream request now.
-    reply.raw.on('close', () => {
-      if (reply.raw.writableFinished) return
-      clientLeft = true
-      exchange?.abort(new undiciErrors.RequestAbortedError())
-    })
     const send = async (g: UnlockedGrant): Promise<UpstreamExchange> => {
       const started = performance.now()
       const headers = upstreamRequestHeaders(req.headers, forwarded, options.upstreamHeaders, grants.upstreamAccessToken(g))
@@ -290,6 +300,17 @@ const mcp: FastifyPluginAsync = async (app) => {
     }
     req.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'upstream token refresh failed')
     return await unavailable(reply, 'the upstream authorization server is unavailable')
+  }
+
+  /** A grant over its share answers 429 (that client slows down); a full gateway 503 (anyone may retry). */
+  async function overLimit (req: FastifyRequest, reply: FastifyReply, refusal: StreamRefusal, grantId: string): Promise<FastifyReply> {
+    if (refusal === 'total') {
+      req.log.info({ open: limits.total }, 'mcp request refused: the gateway has maxStreams open')
+      return await unavailable(reply, 'the gateway has too many requests and streams open')
+    }
+    req.log.info({ grantId, open: limits.openFor(grantId) }, 'mcp request refused: the grant has maxStreamsPerGrant open')
+    return await reply.code(429).header('retry-after', '5')
+      .send({ error: 'too_many_requests', error_description: 'too many requests and streams open for this authorization' })
   }
 
   /** Nothing about the client's authorization changed: it should try again shortly. */

@@ -7,8 +7,10 @@ const BURST_MIN = 64
 export const QUIET_PERIOD_MS = 30_000
 
 /**
- * The connections to the upstream MCP server: one undici Pool at a time, uncapped (every open event stream
- * holds a connection), replaced after a burst.
+ * The connections to the upstream MCP server: one undici Pool at a time, replaced after a burst. The proxy caps
+ * its connections at the exchanges it lets open at once (every open event stream holds one), so none waits for
+ * a connection; a replacing pool gets the same options, and exchanges still finishing on a replaced one count
+ * against the proxy's cap, not the new pool's.
  *
  * A Pool keeps every Client it ever made, with its socket when it has one. After a burst of event streams
  * that come and go, that is about 3 KB of heap per stream for the life of the process, for every full

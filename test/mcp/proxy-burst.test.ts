@@ -34,7 +34,8 @@ t.test('64 calls at once, then a quiet period: a fresh upstream pool takes over 
   })
   const lines: Array<{ msg: string, peak?: number }> = []
   const { app, clock } = await buildWithMetrics(t, {
-    gateway: { upstreamRs: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp` },
+    // One grant makes all 64 calls: above the default per-grant cap.
+    gateway: { upstreamRs: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`, maxStreamsPerGrant: 64 },
     server: { logger: { level: 'info', stream: { write: (line: string) => { lines.push(JSON.parse(line) as { msg: string }) } } } }
   })
   const client = await registerClient(app)

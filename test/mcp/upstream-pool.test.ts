@@ -3,6 +3,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
+import type { Pool } from 'undici'
 import { ManualClock } from '../../lib/clock.js'
 import { UpstreamExchange } from '../../routes/mcp/exchange.js'
 import { QUIET_PERIOD_MS, UpstreamPool } from '../../routes/mcp/upstream-pool.js'
@@ -32,8 +33,8 @@ interface Upstream {
   connected: () => Promise<number>
 }
 
-/** An upstream that answers every request with an event stream and holds it open. */
-async function upstream (t: { teardown (fn: () => unknown): void }): Promise<Upstream> {
+/** An upstream that answers every request with an event stream and holds it open, behind a pool with `options`. */
+async function upstream (t: { teardown (fn: () => unknown): void }, options: Pool.Options = { connections: null, bodyTimeout: 0 }): Promise<Upstream> {
   const open = new Map<string, ServerResponse>()
   let accepted = 0
   const server: Server = createServer((req, res) => {
@@ -47,7 +48,7 @@ async function upstream (t: { teardown (fn: () => unknown): void }): Promise<Ups
   await once(server, 'listening')
   const clock = new ManualClock()
   const replaced: number[] = []
-  const pool = new UpstreamPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: null, bodyTimeout: 0 }, {
+  const pool = new UpstreamPool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, options, {
     clock,
     onReplace: (peak) => { replaced.push(peak) }
   })
@@ -189,4 +190,19 @@ t.test('destroy() also ends the streams still running on a replaced pool', async
   const settled = Promise.allSettled(running.map(async (exchange) => await exchange.whole()))
   await up.pool.destroy()
   t.ok((await settled).every((s) => s.status === 'rejected'), 'the 15 streams on the old pool failed at once')
+})
+
+t.test('issue 15 finding 4: with a connection cap, an exchange past it waits for a free connection, on a replacing pool as on the first', async (t) => {
+  const up = await upstream(t, { connections: 64, bodyTimeout: 0 })
+  const old = await replacedAfterBurst(up)
+  t.same(up.replaced, [64], 'a capped pool is replaced after a burst like any other')
+  const next = await streams(up, 64)
+  t.equal(up.open.size, 64 + old.length, 'the new pool has its own 64 connections next to what still runs on the old one')
+  const waiting = new UpstreamExchange(up.pool, { method: 'GET', path: '/past-the-cap' })
+  await sleep(100)
+  t.equal(waiting.statusCode, 0, 'the 65th exchange on the new pool has no answer…')
+  t.notOk(up.open.has('/past-the-cap'), '…and never reached the upstream')
+  await end(up, next, 1)
+  await waiting.responded()
+  t.ok(up.open.has('/past-the-cap'), 'it goes out on the connection that came free')
 })
