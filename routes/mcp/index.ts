@@ -68,12 +68,15 @@ const mcp: FastifyPluginAsync = async (app) => {
   const allowedOrigins = new Set([publicOrigin, ...options.allowedOrigins])
   const forwarded = new Set(options.forwardHeaders)
   const prmBase = urls.protectedResourceMetadata
+  // What MCP's transport uses; every other method Fastify routes gets a 405 naming these.
+  const proxiedMethods = options.disableGetStream ? ['POST', 'DELETE'] : ['GET', 'POST', 'DELETE']
+  const allow = proxiedMethods.join(', ')
   // Browser clients (MCP Inspector) on an allowed origin: every request header the transport may
   // carry (Mcp-Param-* names cannot be listed), and the headers they must read back.
   // First among this scope's hooks, so preflights never meet the bearer check.
   await app.register(cors, {
     origins: [...allowedOrigins],
-    methods: ['GET', 'POST', 'DELETE'],
+    methods: proxiedMethods,
     allowHeaders: 'requested',
     exposeHeaders: ['Mcp-Session-Id', 'Mcp-Protocol-Version', 'WWW-Authenticate'],
     maxAgeSeconds: 86_400
@@ -115,9 +118,6 @@ const mcp: FastifyPluginAsync = async (app) => {
   async function forward (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const auth = req.mcpAuth as AuthenticatedRequest
     let grant: UnlockedGrant = auth
-    if (req.method === 'GET' && options.disableGetStream) {
-      return await reply.code(405).header('allow', 'POST, DELETE').send({ error: 'method_not_allowed', error_description: 'this server has no GET stream' })
-    }
     const raw = req.url.slice(mountPath.length)
     const query = raw.indexOf('?')
     const restPath = query === -1 ? raw : raw.slice(0, query)
@@ -332,13 +332,12 @@ const mcp: FastifyPluginAsync = async (app) => {
     return await reply.code(502).send({ error: 'bad_gateway', error_description: 'the upstream MCP server is unreachable' })
   }
 
+  // No HEAD twin of GET: Fastify's would proxy a HEAD as a GET stream, past disableGetStream. OPTIONS is CORS's.
+  const refusedMethods = app.supportedMethods.filter((method) => method !== 'OPTIONS' && !proxiedMethods.includes(method))
+  const notAllowed = { error: 'method_not_allowed', error_description: `this endpoint takes ${allow}` }
   for (const url of ['/mcp', '/mcp/*']) {
-    app.route({ method: ['GET', 'POST', 'DELETE'], url, handler: forward })
-    app.route({
-      method: ['PUT', 'PATCH'],
-      url,
-      handler: async (_req, reply) => await reply.code(405).header('allow', 'GET, POST, DELETE').send({ error: 'method_not_allowed' })
-    })
+    app.route({ method: proxiedMethods, url, exposeHeadRoute: false, handler: forward })
+    app.route({ method: refusedMethods, url, handler: async (_req, reply) => await reply.code(405).header('allow', allow).send(notAllowed) })
   }
 }
 
