@@ -11,6 +11,7 @@ import cors from '../../plugins/cors.js'
 import { UpstreamExchange } from './exchange.js'
 import { clientResponseHeaders, insufficientScope, upstreamRequestHeaders } from './headers.js'
 import { StreamLimits, type StreamRefusal } from './stream-limits.js'
+import { belowMount, quotablePath } from './target.js'
 import { UpstreamPool } from './upstream-pool.js'
 
 declare module 'fastify' {
@@ -118,13 +119,13 @@ const mcp: FastifyPluginAsync = async (app) => {
   async function forward (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const auth = req.mcpAuth as AuthenticatedRequest
     let grant: UnlockedGrant = auth
-    const raw = req.url.slice(mountPath.length)
+    // The target's path alone says where the request goes upstream: never the authority of an absolute-form target.
+    const raw = belowMount(req.url, mountPath)
+    if (raw === undefined) return await outsideMount(reply)
     const query = raw.indexOf('?')
     const restPath = query === -1 ? raw : raw.slice(0, query)
-    if (!SAFE_SUB_PATH.test(restPath) || restPath.split('/').some(isDotSegment)) {
-      // The upstream (or a CDN before it) may resolve `..`: the user's token must not leave /mcp.
-      return await reply.code(400).send({ error: 'invalid_request', error_description: 'the path may not leave /mcp' })
-    }
+    // The upstream (or a CDN before it) may resolve `..`: the user's token must not leave /mcp.
+    if (!SAFE_SUB_PATH.test(restPath) || restPath.split('/').some(isDotSegment)) return await outsideMount(reply)
     const grantId = auth.grant.id
     const refusal = limits.acquire(grantId)
     if (refusal !== undefined) return await overLimit(req, reply, refusal, grantId)
@@ -275,8 +276,9 @@ const mcp: FastifyPluginAsync = async (app) => {
 
   /** RFC 6750 §3 / MCP authorization: a challenge that names the gateway's own metadata, never the upstream's. */
   async function challenge (req: FastifyRequest, reply: FastifyReply, error?: string, description?: string, status = 401): Promise<FastifyReply> {
-    const rest = (req.url.slice(mountPath.length).split('?', 1)[0] ?? '').replace(/\/+$/, '')
-    let value = `Bearer resource_metadata="${prmBase}${rest}", scope="${options.mcpScope}"`
+    // The sub-path as the client spelled it names its own PRM, encoded so that it cannot end the quoted value.
+    const rest = ((belowMount(req.url, mountPath) ?? '').split('?', 1)[0] ?? '').replace(/\/+$/, '')
+    let value = `Bearer resource_metadata="${prmBase}${quotablePath(rest)}", scope="${options.mcpScope}"`
     if (error !== undefined) value += `, error="${error}", error_description="${description ?? ''}"`
     return await reply.code(status).header('www-authenticate', value)
       .send(error === undefined ? { error: 'unauthorized', error_description: 'a bearer token is required' } : { error, error_description: description })
@@ -300,6 +302,10 @@ const mcp: FastifyPluginAsync = async (app) => {
     }
     req.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'upstream token refresh failed')
     return await unavailable(reply, 'the upstream authorization server is unavailable')
+  }
+
+  async function outsideMount (reply: FastifyReply): Promise<FastifyReply> {
+    return await reply.code(400).send({ error: 'invalid_request', error_description: 'the path may not leave /mcp' })
   }
 
   /** A grant over its share answers 429 (that client slows down); a full gateway 503 (anyone may retry). */
