@@ -4,8 +4,13 @@ import { normaliseScopes } from '../../lib/upstream.js'
 /** Client request headers that always go upstream: the MCP transport's own. */
 const ALWAYS_FORWARDED = new Set(['content-type', 'accept', 'last-event-id'])
 
-/** Upstream response headers a client needs; everything else (hop-by-hop, Set-Cookie, WWW-Authenticate) stays here. */
-const RESPONSE_HEADERS = new Set(['content-type', 'content-length', 'content-encoding', 'cache-control', 'retry-after', 'etag', 'last-modified', 'vary'])
+/**
+ * Upstream response headers a client gets, and no others: the MCP transport's two (Mcp-Session-Id,
+ * Mcp-Protocol-Version) and the content headers. Hop-by-hop headers, Set-Cookie, WWW-Authenticate (mapped to the
+ * gateway's own challenges) and every other `Mcp-*` stay here: an upstream that echoes its request headers into
+ * a debug header would otherwise hand the client the upstream token.
+ */
+const RESPONSE_HEADERS = new Set(['mcp-session-id', 'mcp-protocol-version', 'content-type', 'content-length', 'content-encoding', 'cache-control', 'retry-after', 'etag', 'last-modified', 'vary'])
 
 /**
  * The upstream request's headers, built from an allow-list: the MCP transport headers (every `Mcp-*`
@@ -24,11 +29,12 @@ export function upstreamRequestHeaders (incoming: IncomingHttpHeaders, extra: Re
   return headers
 }
 
+/** The client response's headers from the upstream's, by the RESPONSE_HEADERS allow-list. */
 export function clientResponseHeaders (upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {}
   for (const name in upstream) {
     const value = upstream[name]
-    if (value !== undefined && (RESPONSE_HEADERS.has(name) || name.startsWith('mcp-'))) headers[name] = value
+    if (value !== undefined && RESPONSE_HEADERS.has(name)) headers[name] = value
   }
   return headers
 }

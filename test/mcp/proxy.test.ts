@@ -190,6 +190,20 @@ t.test('response headers: Mcp-Session-Id passes, the upstream\'s WWW-Authenticat
   t.match(messages(res)[0], { id: 1, result: { serverInfo: { name: 'fake-mcp' } } })
 })
 
+t.test('issue 15 finding 8: only Mcp-Session-Id and Mcp-Protocol-Version of the upstream\'s Mcp-* headers reach the client', async (t) => {
+  const { app, token } = await mcpStack(t, {}, {
+    mode: 'stateless',
+    responseHeaders: { 'mcp-debug-authorization': 'Bearer gho_upstream-secret', 'mcp-internal': 'x', 'mcp-protocol-version': '2025-06-18' }
+  })
+  const res = await app.inject({ method: 'POST', url: '/mcp', headers: mcpHeaders(await token()), payload: { jsonrpc: '2.0', id: 1, method: 'tools/list' } })
+  t.equal(res.statusCode, 200, res.body)
+  t.equal(res.headers['mcp-debug-authorization'], undefined, 'the upstream\'s echo of its token stays at the gateway')
+  t.equal(res.headers['mcp-internal'], undefined)
+  t.notMatch(JSON.stringify(res.headers), 'gho_upstream-secret')
+  t.equal(res.headers['mcp-protocol-version'], '2025-06-18', 'the negotiated version passes')
+  t.match(res.headers['content-type'], /^(text\/event-stream|application\/json)/)
+})
+
 t.test('§1.8 item 49: Origin is validated (403 for a foreign one), allowed origins get CORS', async (t) => {
   const inspector = 'http://localhost:6274'
   const { app, mcp, token } = await stack(t, { allowedOrigins: [inspector] })
