@@ -277,7 +277,10 @@ const mcp: FastifyPluginAsync = async (app) => {
   /** RFC 6750 §3 / MCP authorization: a challenge that names the gateway's own metadata, never the upstream's. */
   async function challenge (req: FastifyRequest, reply: FastifyReply, error?: string, description?: string, status = 401): Promise<FastifyReply> {
     // The sub-path as the client spelled it names its own PRM, encoded so that it cannot end the quoted value.
-    const rest = ((belowMount(req.url, mountPath) ?? '').split('?', 1)[0] ?? '').replace(/\/+$/, '')
+    // A target outside the mount (which no route should hand over) is challenged for the mount itself.
+    const below = belowMount(req.url, mountPath) ?? ''
+    const query = below.indexOf('?')
+    const rest = (query === -1 ? below : below.slice(0, query)).replace(/\/+$/, '')
     let value = `Bearer resource_metadata="${prmBase}${quotablePath(rest)}", scope="${options.mcpScope}"`
     if (error !== undefined) value += `, error="${error}", error_description="${description ?? ''}"`
     return await reply.code(status).header('www-authenticate', value)

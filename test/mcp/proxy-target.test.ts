@@ -129,6 +129,9 @@ t.test('issue 15 finding 7: the path echoed into WWW-Authenticate is percent-enc
     if (values.length === 0) t.equal(res.status, 'HTTP/1.1 400 Bad Request', `${target}: refused by Node's parser`)
     else t.same(values, [`Bearer resource_metadata="${PRM}${rest}", scope="mcp"`], target as string)
   }
+  const fragment = await rawRequest(app, 'POST', '/mcp#x', {}, LIST)
+  t.comment(`/mcp#x: ${fragment.status}`)
+  for (const value of header(fragment, 'www-authenticate')) t.equal(value, `Bearer resource_metadata="${PRM}", scope="mcp"`, 'a target that is not below the mount is challenged for the mount')
   const viaInject = await app.inject({ method: 'POST', url: '/mcp/x%22y/a%20b', payload: LIST, headers: { 'content-type': 'application/json' } })
   t.equal(viaInject.headers['www-authenticate'], `Bearer resource_metadata="${PRM}/x%22y/a%20b", scope="mcp"`, 'percent-encoded triplets stay as the client spelled them: the PRM of that URL')
   t.equal(mcp.requests.length, 0)

@@ -30,6 +30,7 @@ t.test('issue 15 finding 7: quotablePath encodes what could end or escape a quot
   t.equal(quotablePath('/x%22y/a%20b'), '/x%22y/a%20b', 'percent-encoded octets stay: the same resource')
   t.equal(quotablePath('/a",resource_metadata="https://evil.example/x'), '/a%22,resource_metadata=%22https://evil.example/x')
   t.equal(quotablePath('/a\\b'), '/a%5Cb')
+  t.equal(quotablePath('/a"%41'), '/a%22%41', 'octets next to what must be encoded stay too')
   t.equal(quotablePath('/100%/%zz/%4'), '/100%25/%25zz/%254', 'a % that starts no octet is encoded')
   t.equal(quotablePath('/a b\t\r\n'), '/a%20b%09%0D%0A')
   t.equal(quotablePath('/\u00c3\u00a9'), '/%C3%A9', 'latin1 characters from Node\'s parser are bytes: é as sent in UTF-8')
