@@ -67,6 +67,9 @@ await app.register(gateway, {
   username: 'bench_user',
   password: 'bench_pass',
   secret: 'bench-secret-that-is-at-least-32-characters-long',
+  // One grant holds the run's 1,000 idle streams next to its load: above both default caps (32 and 2,048).
+  maxStreamsPerGrant: 4096,
+  maxStreams: 4096,
   // GATEWAY_STORE=redis://…: the same gateway with its state in Redis (a key prefix of its own).
   ...(process.env.GATEWAY_STORE === undefined ? {} : { store: process.env.GATEWAY_STORE, storePrefix: `bench:${process.pid}:` })
 })
