@@ -13,6 +13,9 @@ import { loggerOptions } from './lib/log.js'
 // (an onClose hook stuck on a dead store), the process gives up and exits 1.
 const FORCED_CLOSE_LIMIT_MS = 5000
 const IDLE_SWEEP_MS = 100
+// Node looks for requests past their timeouts only every connectionsCheckingInterval (30 s by default, which
+// would let a 1 s timeout run to 31 s): a quarter of the shorter timeout, at most a second.
+const MAX_TIMEOUT_CHECK_MS = 1000
 
 let config
 try {
@@ -27,6 +30,8 @@ if ('help' in config) {
   process.exit(0)
 }
 const { server, gateway: options, warnings } = config
+// Node refuses a headers timeout longer than the request timeout, which bounds the headers anyway.
+const headersTimeout = Math.min(server.headersTimeout, server.requestTimeout)
 
 const app = Fastify({
   // JSON lines for collectors and Docker; pino-pretty only for a person at a terminal (not NODE_ENV).
@@ -36,8 +41,21 @@ const app = Fastify({
   // On close, idle keep-alive sockets go at once and no new connection is accepted, while requests in
   // flight finish (`true` would cut them off). Open SSE streams are ended by the proxy's preClose hook;
   // whatever is still open when the grace time runs out is destroyed below.
-  forceCloseConnections: 'idle'
+  forceCloseConnections: 'idle',
+  // Bounds on receiving a request (a client trickling its headers or body holds a socket and a parser) and
+  // on an idle keep-alive connection. Never a socket inactivity timeout (Fastify's connectionTimeout): an
+  // event stream can rightly stay silent for minutes, and the request timeout ends once a request is in.
+  requestTimeout: server.requestTimeout,
+  keepAliveTimeout: server.keepAliveTimeout,
+  http: {
+    requestTimeout: server.requestTimeout,
+    headersTimeout,
+    connectionsCheckingInterval: Math.min(MAX_TIMEOUT_CHECK_MS, Math.ceil(headersTimeout / 4))
+  }
 })
+// Past the cap Node closes a new connection as soon as it is accepted, so a flood of idle connections
+// cannot take every file descriptor.
+app.server.maxConnections = server.maxConnections
 for (const warning of warnings) app.log.warn(warning)
 // Settings that say where this runs, never a credential (a store URL may hold a password: only its kind).
 app.log.debug({
@@ -49,7 +67,11 @@ app.log.debug({
   upstreamOrigin: new URL(options.upstreamRs).origin,
   store: options.store === 'memory' ? 'memory' : 'redis',
   secretGenerated: options.secretGenerated,
-  shutdownGraceMs: server.shutdownGrace * 1000
+  shutdownGraceMs: server.shutdownGrace * 1000,
+  requestTimeoutMs: server.requestTimeout,
+  headersTimeoutMs: headersTimeout,
+  keepAliveTimeoutMs: server.keepAliveTimeout,
+  maxConnections: server.maxConnections
 }, 'settings')
 
 // The request id goes back to the client, so a user can quote it and an operator find the log lines.
