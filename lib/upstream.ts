@@ -103,6 +103,9 @@ const CLIENT_TTL_MS = 365 * 24 * 60 * 60 * 1000
 const MIN_REDACTED_LENGTH = 8
 const CLIENT_KEY_PREFIX = 'upstream:client:'
 const SECRET_AUTH_METHODS = new Set<string>(['client_secret_post', 'client_secret_basic'])
+// A failed discovery is given to every caller for this long before anything is sent again: an upstream that
+// is down or misconfigured must not turn each /readyz probe or sign-in into a burst of outbound requests.
+export const DISCOVERY_RETRY_MS = 10_000
 
 export class Upstream {
   readonly #settings: UpstreamSettings
@@ -112,6 +115,8 @@ export class Upstream {
   readonly #sealKeys: readonly Buffer[]
   #pending: Promise<Resolved> | undefined
   #resolved: Resolved | undefined
+  /** The last failed discovery, and the clock time from which the next call tries again. */
+  #failed: { error: unknown, retryAt: number } | undefined
 
   constructor (settings: UpstreamSettings, deps: { store: Store, clock: Clock, sealKeys: readonly Buffer[] }) {
     this.#settings = settings
@@ -127,7 +132,10 @@ export class Upstream {
       s.issuerUrl ?? s.authorizeEndpoint ?? s.resourceUrl)
   }
 
-  /** Discovers the endpoints and the client once. A failure is not kept, so the next call retries. */
+  /**
+   * Discovers the endpoints and the client once; concurrent callers share the attempt. A failure is kept
+   * for DISCOVERY_RETRY_MS (every call in that time gets it at once), then the next call tries again.
+   */
   async resolve (): Promise<UpstreamResolution> {
     const { endpoints, client, scopes } = await this.#resolve()
     // A copy: a caller editing the result must not change what every later flow uses.
@@ -167,12 +175,17 @@ export class Upstream {
 
   #resolve (): Promise<Resolved> {
     if (this.#pending !== undefined) return this.#pending
+    const failed = this.#failed
+    if (failed !== undefined && this.#clock.now() < failed.retryAt) return Promise.reject(failed.error)
     const pending = this.#discoverAndRegister()
     this.#pending = pending
     pending.then((resolved) => {
       this.#resolved = resolved
-    }, () => {
-      if (this.#pending === pending) this.#pending = undefined
+      this.#failed = undefined
+    }, (error: unknown) => {
+      if (this.#pending !== pending) return
+      this.#pending = undefined
+      this.#failed = { error, retryAt: this.#clock.now() + DISCOVERY_RETRY_MS }
     })
     return pending
   }

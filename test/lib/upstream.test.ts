@@ -354,16 +354,27 @@ t.test('discovery', async (t) => {
     t.equal(fake.requests.length, 1)
   })
 
-  t.test('a failed resolve is not cached: the next call retries', async (t) => {
+  t.test('issue 15 finding 12: a failed resolve is remembered for a while (callers share it, nothing is sent), then retried', async (t) => {
     let up = false
     const as = await tiny(t, (_req, res, _body, origin) => {
       if (up) sendJson(res, 200, { issuer: origin, authorization_endpoint: `${origin}/a`, token_endpoint: `${origin}/t` })
       else res.writeHead(503).end()
     })
-    const { upstream } = make(t, { resourceUrl: 'https://rs.example/mcp', issuerUrl: as.origin, clientId: 'id' })
-    t.equal((await rejection(upstream.resolve())).kind, 'discovery')
+    const { upstream, clock } = make(t, { resourceUrl: 'https://rs.example/mcp', issuerUrl: as.origin, clientId: 'id' })
+    const concurrent = await Promise.all([1, 2, 3].map(async () => await rejection(upstream.resolve())))
+    t.same(concurrent.map((err) => err.kind), ['discovery', 'discovery', 'discovery'], 'concurrent callers share the failure')
+    const attempt = as.requests.length
+    t.equal(attempt, 2, 'one attempt: the two metadata locations of an issuer without a path')
+
     up = true
-    t.equal((await upstream.resolve()).endpoints.tokenEndpoint, `${as.origin}/t`)
+    for (let i = 0; i < 20; i++) t.equal((await rejection(upstream.resolve())).kind, 'discovery')
+    clock.advance(9_999)
+    t.equal((await rejection(upstream.resolve())).kind, 'discovery', 'still remembered just before the retry time')
+    t.equal(as.requests.length, attempt, 'no request while the failure is remembered')
+
+    clock.advance(1)
+    t.equal((await upstream.resolve()).endpoints.tokenEndpoint, `${as.origin}/t`, 'then the next call retries, and succeeds')
+    t.equal(as.requests.length, attempt + 1)
   })
 })
 
