@@ -7,7 +7,7 @@ import { ConfigError, parseGatewayOptions, type GatewayOptions, type ResolvedGat
 import { openStore, redisClientOf } from './lib/stores/index.js'
 import type { Store } from './lib/stores/types.js'
 import context, { gatewayUrls, type GatewayUrls, type WellKnownMode } from './plugins/context.js'
-import metrics from './plugins/metrics.js'
+import metrics, { type GatewayMetrics } from './plugins/metrics.js'
 import authorize from './routes/authorize/index.js'
 import discovery, { wellKnownAtRoot } from './routes/discovery/index.js'
 import health from './routes/health/index.js'
@@ -54,13 +54,15 @@ interface GatewayCoreOptions {
   /** A Store of the host's own; undefined: the gateway opens `options.store` and closes it. */
   hostStore: Store | undefined
   clock: Clock
+  /** The standalone server's way to the metrics, to serve them on a listener of its own. */
+  onMetrics?: ((metrics: GatewayMetrics) => void) | undefined
 }
 
 /**
  * The gateway itself, in one encapsulated scope under the host's prefix: a host app sees none of its
  * decorators, hooks, parsers or error handlers. Read top to bottom, the registrations below are the gateway.
  */
-const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (app, { options, urls, hostStore, clock }) => {
+const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (app, { options, urls, hostStore, clock, onMetrics }) => {
   const store = hostStore ?? await openStore(options.store, { keyPrefix: options.storePrefix, clock })
   // A store the gateway opened is the gateway's to close; one handed in belongs to the host.
   if (hostStore === undefined) app.addHook('onClose', async () => { await store.close() })
@@ -68,7 +70,7 @@ const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (app, { option
   // Shared state: options, URLs, store, clients, grants, the upstream client.
   await app.register(context, { options, urls, store, clock })
   // Prometheus metrics in a registry of the gateway's own; before the routes, so its hook sees them all.
-  await app.register(metrics, { path: options.metricsPath })
+  await app.register(metrics, { path: options.metricsPath, onMetrics })
   // Per-route limits (login, token, registration), counted per client address, across replicas
   // when the store is Redis.
   const redis = redisClientOf(store)
@@ -155,8 +157,9 @@ export default fp(gateway, { name: 'mcp-oauth-gateway', fastify: '5.x' })
 /**
  * The gateway at the root of a server of its own, for options the CLI has already resolved and reported
  * (`loadConfig`, with flag and variable names in its warnings): the same scope `register(gateway, opts)`
- * builds without a prefix, without validating and warning a second time.
+ * builds without a prefix, without validating and warning a second time. `onMetrics` receives the
+ * gateway's metrics (and turns counting on) for a metrics listener of the server's own.
  */
-export const standaloneGateway: FastifyPluginAsync<{ options: ResolvedGatewayOptions }> = async (host, { options }) => {
-  await host.register(gatewayCore, { options, urls: gatewayUrls(options.publicUrl, '', 'gateway'), hostStore: undefined, clock: systemClock })
+export const standaloneGateway: FastifyPluginAsync<{ options: ResolvedGatewayOptions, onMetrics?: (metrics: GatewayMetrics) => void }> = async (host, { options, onMetrics }) => {
+  await host.register(gatewayCore, { options, urls: gatewayUrls(options.publicUrl, '', 'gateway'), hostStore: undefined, clock: systemClock, onMetrics })
 }

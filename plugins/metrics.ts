@@ -5,9 +5,22 @@ import { GRANT_REVOCATION_REASONS, UPSTREAM_FAILURE_KINDS } from '../lib/events.
 import { LabelledHistogram } from '../lib/histogram.js'
 import type { GatewayContext } from './context.js'
 
+/** The gateway's metrics for a server to expose elsewhere, such as on a listener of its own. */
+export interface GatewayMetrics {
+  /** The Prometheus text format's content type. */
+  readonly contentType: string
+  /** Every metric of the gateway, in that format. */
+  scrape (): Promise<string>
+}
+
 export interface MetricsPluginOptions {
-  /** Where the metrics are served, under the gateway's prefix (validated with the options); false: no route, no hook, nothing counted. */
+  /** Where the metrics are served, under the gateway's prefix (validated with the options); false: no route. */
   path: string | false
+  /**
+   * Called once at registration with the gateway's metrics, for a server that serves them itself. Without it
+   * and without a path nothing is counted: no hook, no listener on the event bus.
+   */
+  onMetrics?: (metrics: GatewayMetrics) => void
 }
 
 // Time to the upstream's response headers: a tool call can take minutes (proxyTimeout is 300 s by default).
@@ -23,8 +36,8 @@ const PROXY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 
  * scope after the context and before the routes. The gateway root is not fp, so the host sees none of it.
  */
 const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
-  const { path } = opts
-  if (path === false) return
+  const { path, onMetrics } = opts
+  if (path === false && onMetrics === undefined) return
   const { events } = app.getDecorator<GatewayContext>('mcpGateway')
 
   const registry = new Registry()
@@ -110,8 +123,14 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
     done()
   })
 
+  const metrics: GatewayMetrics = {
+    contentType: registry.contentType,
+    scrape: async () => await registry.metrics() + proxyDuration.exposition()
+  }
+  onMetrics?.(metrics)
+  if (path === false) return
   app.get(path, { logLevel: 'warn' }, async (_req, reply) => {
-    return await reply.header('content-type', registry.contentType).header('cache-control', 'no-store').send(await registry.metrics() + proxyDuration.exposition())
+    return await reply.header('content-type', metrics.contentType).header('cache-control', 'no-store').send(await metrics.scrape())
   })
 }
 

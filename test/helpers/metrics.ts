@@ -25,8 +25,9 @@ export interface BuildOptions {
 }
 
 /**
- * The gateway (metrics on, as by default) in front of a fresh fake GitHub, as test/helpers/gateway.ts
- * builds one, with the Fastify server options and the host prefix a test asks for.
+ * The gateway with metrics served at /metrics on its own routes (off by default: asked for here, unless a
+ * test sets `metricsPath` itself) in front of a fresh fake GitHub, as test/helpers/gateway.ts builds one,
+ * with the Fastify server options and the host prefix a test asks for.
  */
 export async function buildWithMetrics (t: Teardown, o: BuildOptions = {}): Promise<MetricsGateway> {
   const github = await startFakeGithub(o.github)
@@ -35,7 +36,7 @@ export async function buildWithMetrics (t: Teardown, o: BuildOptions = {}): Prom
   const app = Fastify({ logger: false, ...o.server })
   t.teardown(async () => { await app.close() })
   await app.register(gateway, {
-    ...gatewayOptions(github, clock, o.gateway),
+    ...gatewayOptions(github, clock, { metricsPath: '/metrics', ...o.gateway }),
     ...(o.prefix === undefined ? {} : { prefix: o.prefix })
   })
   if (o.noReady !== true) await app.ready()

@@ -165,9 +165,9 @@ t.test('a full OAuth story, then /metrics: every counter with its value and labe
   t.notMatch(eventText, /gh[our]_|gw[oar]_/, 'event lines carry grant ids (gwg_) but no token')
 })
 
-/** The stack of test/helpers/mcp-stack.ts (metrics are on by default) with a stateless MCP server. */
+/** The stack of test/helpers/mcp-stack.ts, metrics at /metrics (off by default), with a stateless MCP server. */
 const proxyStack = async (t: Teardown, gateway: Partial<GatewayPluginOptions> = {}, github: FakeGithubOptions = {}) =>
-  await mcpStack(t, gateway, { mode: 'stateless' }, github)
+  await mcpStack(t, { metricsPath: '/metrics', ...gateway }, { mode: 'stateless' }, github)
 const call = callMcp
 
 t.test('a proxied call lands in the latency histogram; its SSE answer opens and closes a stream', async (t) => {
