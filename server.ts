@@ -7,7 +7,8 @@
 import Fastify from 'fastify'
 import { standaloneGateway } from './app.js'
 import { ConfigError, loadConfig } from './lib/config.js'
-import { loggerOptions } from './lib/log.js'
+import { genReqId, loggerOptions } from './lib/log.js'
+import type { GatewayMetrics } from './plugins/metrics.js'
 
 // After the grace time every connection is destroyed; if closing still has not finished this much later
 // (an onClose hook stuck on a dead store), the process gives up and exits 1.
@@ -33,6 +34,19 @@ const { server, gateway: options, warnings } = config
 // Node refuses a headers timeout longer than the request timeout, which bounds the headers anyway.
 const headersTimeout = Math.min(server.headersTimeout, server.requestTimeout)
 
+// Bounds on receiving a request (a client trickling its headers or body holds a socket and a parser) and
+// on an idle keep-alive connection. Never a socket inactivity timeout (Fastify's connectionTimeout): an
+// event stream can rightly stay silent for minutes, and the request timeout ends once a request is in.
+const timeouts = {
+  requestTimeout: server.requestTimeout,
+  keepAliveTimeout: server.keepAliveTimeout,
+  http: {
+    requestTimeout: server.requestTimeout,
+    headersTimeout,
+    connectionsCheckingInterval: Math.min(MAX_TIMEOUT_CHECK_MS, Math.ceil(headersTimeout / 4))
+  }
+}
+
 const app = Fastify({
   // JSON lines for collectors and Docker; pino-pretty only for a person at a terminal (not NODE_ENV).
   // Redaction, path-only request lines and our own request ids: lib/log.ts.
@@ -42,16 +56,7 @@ const app = Fastify({
   // flight finish (`true` would cut them off). Open SSE streams are ended by the proxy's preClose hook;
   // whatever is still open when the grace time runs out is destroyed below.
   forceCloseConnections: 'idle',
-  // Bounds on receiving a request (a client trickling its headers or body holds a socket and a parser) and
-  // on an idle keep-alive connection. Never a socket inactivity timeout (Fastify's connectionTimeout): an
-  // event stream can rightly stay silent for minutes, and the request timeout ends once a request is in.
-  requestTimeout: server.requestTimeout,
-  keepAliveTimeout: server.keepAliveTimeout,
-  http: {
-    requestTimeout: server.requestTimeout,
-    headersTimeout,
-    connectionsCheckingInterval: Math.min(MAX_TIMEOUT_CHECK_MS, Math.ceil(headersTimeout / 4))
-  }
+  ...timeouts
 })
 // Past the cap Node closes a new connection as soon as it is accepted, so a flood of idle connections
 // cannot take every file descriptor.
@@ -71,7 +76,8 @@ app.log.debug({
   requestTimeoutMs: server.requestTimeout,
   headersTimeoutMs: headersTimeout,
   keepAliveTimeoutMs: server.keepAliveTimeout,
-  maxConnections: server.maxConnections
+  maxConnections: server.maxConnections,
+  metricsListener: server.metricsPort === undefined ? 'none' : `${server.metricsHost}:${server.metricsPort}`
 }, 'settings')
 
 // The request id goes back to the client, so a user can quote it and an operator find the log lines.
@@ -141,10 +147,34 @@ function stop (signal: NodeJS.Signals): void {
 process.on('SIGTERM', stop)
 process.on('SIGINT', stop)
 
+/*
+ * Metrics on a listener of their own (--metrics-port), so that scraping never needs the gateway's public
+ * URL: an address Prometheus reaches and clients do not (loopback by default). It serves the gateway's
+ * own registry, handed over by standaloneGateway, and closes with the app.
+ */
+let gatewayMetrics: GatewayMetrics | undefined
+const metricsApp = server.metricsPort === undefined
+  ? undefined
+  : Fastify({ loggerInstance: app.log.child({ listener: 'metrics' }), genReqId, requestIdHeader: false, forceCloseConnections: 'idle', ...timeouts })
+if (metricsApp !== undefined) {
+  metricsApp.get('/metrics', { logLevel: 'warn' }, async (_req, reply) => {
+    // Handed over while the gateway registers, which app.ready() finishes before this listener opens.
+    const metrics = gatewayMetrics as GatewayMetrics
+    return await reply.header('content-type', metrics.contentType).header('cache-control', 'no-store').send(await metrics.scrape())
+  })
+  app.addHook('onClose', async () => { await metricsApp.close() })
+}
+
 try {
   // Resolved and reported above: registered as is, so no warning is logged twice. Inside the try: a store
   // that cannot be reached at start is a fatal log line like a taken port, not an uncaught rejection.
-  await app.register(standaloneGateway, { options })
+  await app.register(standaloneGateway, {
+    options,
+    ...(metricsApp === undefined ? {} : { onMetrics: (metrics: GatewayMetrics) => { gatewayMetrics = metrics } })
+  })
+  await app.ready()
+  // Before the gateway's own port: a metrics port that is taken stops the start before any client is served.
+  await metricsApp?.listen({ port: server.metricsPort, host: server.metricsHost })
   await app.listen({ port: server.port, host: server.host })
 } catch (err) {
   app.log.fatal({ err }, 'could not start')
