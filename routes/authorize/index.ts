@@ -15,10 +15,23 @@ import { union } from '../../lib/scope-needs.js'
 import { StoreFullError, StoreUnavailableError } from '../../lib/stores/index.js'
 import { UpstreamError } from '../../lib/upstream.js'
 import type { GatewayContext } from '../../plugins/context.js'
+import { classifyRequestError, type RequestErrorKind } from '../request-errors.js'
 import { consentPage, errorPage, loginPage, type FlowView } from './pages.js'
 import { AuthorizeQuery, CallbackQuery, ConsentBody, FlowQuery, LoginBody } from './schema.js'
 
 const challengeFormat = new RegExp(S256_CHALLENGE_PATTERN)
+
+/** What each kind of failed request tells the person in the browser. */
+const ERROR_PAGES: Readonly<Record<RequestErrorKind, { title: string, message: string }>> = {
+  rate_limited: { title: 'Too many attempts', message: 'Wait a minute, then try again.' },
+  body_too_large: { title: 'Request too large', message: 'What was sent is too large for a sign-in form. Start again from your MCP client.' },
+  unsupported_media_type: { title: 'Unsupported request', message: 'These pages accept only their own HTML form. Start again from your MCP client.' },
+  malformed: { title: 'Invalid request', message: 'The request to sign in is malformed. Start again from your MCP client.' },
+  client_error: { title: 'Request refused', message: 'The gateway cannot handle this request. Start again from your MCP client.' },
+  store_unavailable: { title: 'Temporarily unavailable', message: 'The gateway cannot reach its storage right now. Try again in a moment.' },
+  store_full: { title: 'The gateway is busy', message: 'Too many sign-ins are in progress right now. Try again in a moment.' },
+  bug: { title: 'Something went wrong', message: 'The gateway could not complete this step. Start again from your MCP client.' }
+}
 
 /** Where the client's answer goes, and what it must echo: everything a redirect to the client needs. */
 type ClientReturn = Pick<FlowRecord, 'redirectUri' | 'state'>
@@ -53,24 +66,15 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   app.removeAllContentTypeParsers()
   await app.register(formbody, { bodyLimit: 16 * 1024 })
 
-  app.setErrorHandler(async (err: Error & { statusCode?: number, validation?: unknown }, req, reply) => {
-    if (err.validation !== undefined) {
-      req.log.info({ detail: err.message }, 'authorization request rejected')
-      return page(reply, 400, 'Invalid request', 'The request to sign in is malformed. Start again from your MCP client.')
-    }
-    if (err.statusCode === 429) {
-      return page(reply, 429, 'Too many attempts', 'Wait a minute, then try again.')
-    }
-    if (err instanceof StoreUnavailableError) {
-      req.log.error({ err: { message: err.message } }, 'store unavailable')
-      return page(reply.header('retry-after', '5'), 503, 'Temporarily unavailable', 'The gateway cannot reach its storage right now. Try again in a moment.')
-    }
-    if (err instanceof StoreFullError) {
-      req.log.warn({ storeKind: err.kind }, 'too many sign-ins in progress')
-      return page(reply.header('retry-after', '60'), 503, 'Too many sign-ins in progress', 'The gateway is handling as many sign-ins as it can. Try again in a minute.')
-    }
-    req.log.error({ err }, 'authorization flow failed')
-    return page(reply, 500, 'Something went wrong', 'The gateway could not complete this step. Start again from your MCP client.')
+  // Client mistakes are 4xx pages logged at info (classifyRequestError, shared with the JSON routes):
+  // nobody needs to sign in to send them, so they must not flood the error log.
+  app.setErrorHandler(async (err: Error, req, reply) => {
+    const problem = classifyRequestError(err)
+    if (problem.kind === 'bug') req.log.error({ err }, 'authorization flow failed')
+    else req.log[problem.logLevel]({ problem: problem.kind, statusCode: problem.status, detail: err.message }, 'authorization request rejected')
+    if (problem.retryAfterSeconds !== undefined) reply.header('retry-after', String(problem.retryAfterSeconds))
+    const { title, message } = ERROR_PAGES[problem.kind]
+    return page(reply, problem.status, title, message)
   })
 
   app.get('/authorize', { schema: { querystring: AuthorizeQuery } }, async (req, reply) => {

@@ -107,7 +107,8 @@ t.test('the flow cookie is signed, HttpOnly, SameSite=Lax, and binds the flow to
 })
 
 t.test('an https gateway names its cookie __Host- and marks it Secure', async (t) => {
-  const { app } = await buildGateway(t, { publicUrl: 'https://gateway.example', password: 'not the published default' })
+  // Not loopback: the published default credentials are refused there.
+  const { app } = await buildGateway(t, { publicUrl: 'https://gateway.example', username: 'operator', password: 'a-password-of-its-own' })
   const client = await registerClient(app)
   const res = await app.inject(authorizeUrl(client, { challenge, resource: 'https://gateway.example/mcp' }))
   const cookie = res.cookies[0] as { name: string, secure: boolean }
