@@ -41,6 +41,8 @@ export interface GatewayEventMap {
   client_registered: { clientId: string, authMethod: string }
   login_failed: { clientId: string }
   login_succeeded: { clientId: string }
+  /** A sign-in refused before its password was checked: too many failures from the address, or on the user name. */
+  login_refused: { clientId: string, reason: 'address' | 'user', retryAfterSeconds: number }
   consent_given: { clientId: string, remembered: boolean }
   consent_denied: { clientId: string }
   code_issued: { clientId: string }
@@ -75,6 +77,7 @@ const LOG_LINES: { readonly [K in GatewayEventName]: LogLine | null } = {
   client_registered: { level: 'info', message: 'client registered' },
   login_failed: { level: 'info', message: 'login failed' },
   login_succeeded: { level: 'info', message: 'login succeeded' },
+  login_refused: { level: 'warn', message: 'login refused' },
   consent_given: { level: 'info', message: 'consent given' },
   consent_denied: { level: 'info', message: 'consent denied' },
   code_issued: { level: 'info', message: 'authorization code issued' },

@@ -7,6 +7,7 @@ import { ConsentStore } from '../../lib/consents.js'
 import { randomToken, safeEqual } from '../../lib/crypto.js'
 import { FlowStore, type FlowRecord } from '../../lib/flows.js'
 import { PAGE_HEADERS } from '../../lib/html.js'
+import { LoginLimits, type LoginRefusal } from '../../lib/login-limits.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { createPkcePair, S256_CHALLENGE_PATTERN } from '../../lib/pkce.js'
 import { isLoopback, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
@@ -57,6 +58,16 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   // __Host- (RFC 6265bis): Secure, Path=/, no Domain, so no sibling host can plant or read it.
   const cookieName = secure ? '__Host-mcp-gateway-browser' : 'mcp-gateway-browser'
   const loginPath = new URL(urls.login).pathname
+  const loginLimits = new LoginLimits({
+    store,
+    clock,
+    failuresPerAddress: options.loginFailuresPerAddress,
+    failuresPerUser: options.loginFailuresPerUser,
+    users: [options.username]
+  })
+  // Every route of the chain answers without a sign-in, so each is limited per client address (in Redis
+  // when the store is, so across replicas).
+  const config = { rateLimit: { max: options.rateLimitSignIn, timeWindow: 60_000 } }
   const consentPath = new URL(urls.consent).pathname
 
   // @fastify/cookie's signer only, not the plugin: its decorators would clash with a host app that
@@ -77,7 +88,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     return page(reply, problem.status, title, message)
   })
 
-  app.get('/authorize', { schema: { querystring: AuthorizeQuery } }, async (req, reply) => {
+  app.get('/authorize', { config, schema: { querystring: AuthorizeQuery } }, async (req, reply) => {
     const q = req.query
     const client = await clients.find(q.client_id)
     if (client === undefined) {
@@ -122,25 +133,34 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     return reply.header('cache-control', 'no-store').redirect(`${loginPath}?flow=${flow.id}`, 302)
   })
 
-  app.get('/login', { schema: { querystring: FlowQuery } }, async (req, reply) => {
+  app.get('/login', { config, schema: { querystring: FlowQuery } }, async (req, reply) => {
     const loaded = await loadFlow(req, reply, req.query.flow)
     if (loaded === undefined) return reply
     return page(reply, 200, loginPage({ action: loginPath, flowId: loaded.flow.id, csrf: loaded.flow.csrf, flow: await view(loaded.flow, loaded.client) }))
   })
 
-  app.post('/login', {
-    schema: { body: LoginBody },
-    // Credential guessing must be slow (OAuth 2.1 §2.4): ten tries a minute per address.
-    config: { rateLimit: { max: 10, timeWindow: '1 minute' } }
-  }, async (req, reply) => {
+  app.post('/login', { config, schema: { body: LoginBody } }, async (req, reply) => {
     const body = req.body
     const loaded = await loadFlow(req, reply, body.flow, body.csrf)
     if (loaded === undefined) return reply
     const { flow, client } = loaded
+    // Credential guessing must be slow (OAuth 2.1 §2.4): failures, never successes, are counted, and an
+    // address or user name over its limit is refused before its password is looked at.
+    const refusal = await loginLimits.check(req.ip, body.username)
+    if (refusal !== undefined) {
+      const retryAfterSeconds = Math.ceil(refusal.retryAfterMs / 1000)
+      events.emit('login_refused', { clientId: client.clientId, reason: refusal.reason, retryAfterSeconds }, req.log)
+      reply.header('retry-after', String(retryAfterSeconds))
+      if (refusal.reason === 'address') {
+        return page(reply, 429, 'Too many failed sign-ins', `There have been too many failed sign-ins from your network. Try again in ${waitText(refusal)}.`)
+      }
+      return page(reply, 429, loginPage({ action: loginPath, flowId: flow.id, csrf: flow.csrf, flow: await view(flow, client), username: body.username, error: `Too many failed sign-ins for this user name. Wait ${waitText(refusal)}, then try again.` }))
+    }
     // Both comparisons always run, so the timing does not tell which one failed.
     const userOk = safeEqual(body.username, options.username)
     const passwordOk = safeEqual(body.password, options.password)
     if (!userOk || !passwordOk) {
+      await loginLimits.recordFailure(req.ip, body.username)
       events.emit('login_failed', { clientId: client.clientId }, req.log)
       return page(reply, 401, loginPage({ action: loginPath, flowId: flow.id, csrf: flow.csrf, flow: await view(flow, client), username: body.username, error: 'Wrong username or password.' }))
     }
@@ -155,7 +175,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     return reply.redirect(`${consentPath}?flow=${flow.id}`, 303)
   })
 
-  app.get('/consent', { schema: { querystring: FlowQuery } }, async (req, reply) => {
+  app.get('/consent', { config, schema: { querystring: FlowQuery } }, async (req, reply) => {
     const loaded = await loadFlow(req, reply, req.query.flow)
     if (loaded === undefined) return reply
     const { flow, client } = loaded
@@ -165,7 +185,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     return page(reply, 200, consentPage({ action: consentPath, flowId: flow.id, csrf: flow.csrf, flow: await view(flow, client, scopes), username: flow.userId }))
   })
 
-  app.post('/consent', { schema: { body: ConsentBody } }, async (req, reply) => {
+  app.post('/consent', { config, schema: { body: ConsentBody } }, async (req, reply) => {
     const body = req.body
     const loaded = await loadFlow(req, reply, body.flow, body.csrf)
     if (loaded === undefined) return reply
@@ -186,7 +206,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     return await goUpstream(req, reply, flow, scopes)
   })
 
-  app.get('/upstream/callback', { schema: { querystring: CallbackQuery } }, async (req, reply) => {
+  app.get('/upstream/callback', { config, schema: { querystring: CallbackQuery } }, async (req, reply) => {
     const q = req.query
     const expired = () => page(reply, 400, 'This sign-in has expired', 'It was already completed, or took too long. Start again from your MCP client.')
     if (q.state === undefined) return expired()
@@ -349,6 +369,14 @@ function cookieValue (header: string | undefined, name: string): string | undefi
 function page (reply: FastifyReply, status: number, titleOrHtml: string, message?: string): FastifyReply {
   const body = message === undefined ? titleOrHtml : errorPage({ title: titleOrHtml, message })
   return reply.code(status).headers(PAGE_HEADERS).send(body)
+}
+
+/** A wait as a person reads it: seconds below a minute, whole minutes (rounded up) above. */
+function waitText (refusal: LoginRefusal): string {
+  const seconds = Math.ceil(refusal.retryAfterMs / 1000)
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`
+  const minutes = Math.ceil(seconds / 60)
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`
 }
 
 /** How an upstream failure reads to the client: retry later, or a plain server error. */

@@ -20,7 +20,7 @@ const invalidRedirectUri = (description: string) =>
  * rate limit per address, validated redirect URIs, and clients that expire when left unused.
  */
 const register: FastifyPluginAsyncTypebox = async (app) => {
-  const { clients, events } = app.getDecorator<GatewayContext>('mcpGateway')
+  const { clients, events, options } = app.getDecorator<GatewayContext>('mcpGateway')
   await app.register(cors, PUBLIC_CORS)
 
   // RFC 7591 §3.2.2 knows only metadata errors: a body that is not JSON at all is one too.
@@ -42,7 +42,7 @@ const register: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/register', {
     bodyLimit: 16 * 1024,
-    config: { rateLimit: { max: 30, timeWindow: '1 minute' } },
+    config: { rateLimit: { max: options.rateLimitRegister, timeWindow: 60_000 } },
     schema: { body: RegisterRequestBody, response: { 201: RegisterResponse, '4xx': OAuthErrorBody } }
   }, async (req, reply) => {
     const body = req.body

@@ -9,7 +9,7 @@ import { RevokeRequestBody, RevokeResponse, TokenRequestBody, TokenResponse } fr
 
 /** The token endpoint (OAuth 2.1 §3.2) and RFC 7009 revocation: form bodies in, JSON out, never cached. */
 const token: FastifyPluginAsyncTypebox = async (app) => {
-  const { clients, grants } = app.getDecorator<GatewayContext>('mcpGateway')
+  const { clients, grants, options } = app.getDecorator<GatewayContext>('mcpGateway')
   await app.register(cors, PUBLIC_CORS)
 
   // OAuth 2.1 §3.2: form-encoded bodies only; a JSON body is refused (415 → invalid_request).
@@ -17,7 +17,8 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(formbody, { bodyLimit: 16 * 1024 })
   app.setErrorHandler(oauthJsonErrorHandler())
   app.addHook('onRequest', noStore)
-  const config = { rateLimit: { max: 120, timeWindow: '1 minute' } }
+  // Client authentication happens in the handler, so both routes are limited per address, each on its own.
+  const config = { rateLimit: { max: options.rateLimitToken, timeWindow: 60_000 } }
 
   app.post('/token', {
     config,

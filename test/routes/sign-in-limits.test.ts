@@ -15,7 +15,12 @@ const RIGHT = { username: 'gateway_user', password: 'gateway_pass' }
 
 /** A browser at one client address. */
 class AddressedBrowser extends Browser {
-  constructor (readonly address: string) { super() }
+  readonly address: string
+
+  constructor (address: string) {
+    super()
+    this.address = address
+  }
 
   async open (app: FastifyInstance, url: string): Promise<LightMyRequestResponse> {
     return await this.#send(app, { method: 'GET', url })
