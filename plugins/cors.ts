@@ -5,6 +5,9 @@ import type { CorsPolicy } from '../lib/cors.js'
 
 export type { CorsPolicy }
 
+/** Characters of a refused Origin that are logged. */
+const MAX_LOGGED_ORIGIN = 200
+
 /**
  * Metadata, registration, token and revocation endpoints are called cross-origin by browser clients
  * (MCP Inspector), so they allow any origin. Metadata GETs carry `MCP-Protocol-Version` (the TS SDK
@@ -38,8 +41,13 @@ const cors: FastifyPluginCallback<CorsPolicy> = (app, policy, done) => {
     const origin = req.headers.origin
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
       const headers = preflight(origin, req.headers['access-control-request-headers'])
-      // Safari waits for a body unless a 204 says content-length: 0.
-      if (headers !== undefined) return reply.code(204).headers(headers).header('content-length', '0').send()
+      if (headers !== undefined) {
+        // An operator whose browser client cannot connect needs to see which origin asked; the value
+        // is the client's, so it is bounded.
+        if (headers['access-control-allow-origin'] === undefined) req.log.info({ origin: String(origin).slice(0, MAX_LOGGED_ORIGIN) }, 'CORS preflight refused: origin not allowed')
+        // Safari waits for a body unless a 204 says content-length: 0.
+        return reply.code(204).headers(headers).header('content-length', '0').send()
+      }
     }
     const headers = actual(origin)
     if (headers !== undefined) reply.headers(headers)
