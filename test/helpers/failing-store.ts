@@ -13,20 +13,28 @@ export function failingStore (t: Teardown): { store: Store, failing: { prefix: s
   const memory = new MemoryStore()
   t.teardown(async () => { await memory.close() })
   const failing: { prefix: string | undefined } = { prefix: undefined }
-  const store: Store = {
+  const store = delegatingStore(memory, {
     get: async <T>(key: string) => {
       if (failing.prefix !== undefined && key.startsWith(failing.prefix)) throw new StoreUnavailableError(new Error('down'))
       return await memory.get<T>(key)
-    },
-    set: async (key, value, ttlMs) => { await memory.set(key, value, ttlMs) },
-    take: async (key) => await memory.take(key),
-    swap: async (key, value, ttlMs) => await memory.swap(key, value, ttlMs),
-    increment: async (key, ttlMs) => await memory.increment(key, ttlMs),
-    add: async (key, value, ttlMs, max) => await memory.add(key, value, ttlMs, max),
-    release: async (key) => { await memory.release(key) },
-    delete: async (key) => { await memory.delete(key) },
-    ping: async () => true,
-    close: async () => {}
-  }
+    }
+  })
   return { store, failing }
+}
+
+/** A Store that hands every call to `inner`, but for the methods in `overrides`: spies and faults for tests. */
+export function delegatingStore (inner: Store, overrides: Partial<Store> = {}): Store {
+  return {
+    get: async (key) => await inner.get(key),
+    set: async (key, value, ttlMs) => { await inner.set(key, value, ttlMs) },
+    take: async (key) => await inner.take(key),
+    swap: async (key, value, ttlMs) => await inner.swap(key, value, ttlMs),
+    increment: async (key, ttlMs) => await inner.increment(key, ttlMs),
+    add: async (key, value, ttlMs, max) => await inner.add(key, value, ttlMs, max),
+    release: async (key) => { await inner.release(key) },
+    delete: async (key) => { await inner.delete(key) },
+    ping: async () => await inner.ping(),
+    close: async () => {},
+    ...overrides
+  }
 }

@@ -14,6 +14,7 @@ import {
   startFlow, tokenRequest, visitUpstream, type RegisteredClient
 } from '../helpers/gateway.js'
 import type { GatewayPluginOptions } from '../../app.js'
+import { delegatingStore } from '../helpers/failing-store.js'
 import { SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
 
 const onRedis = process.env.MCP_GATEWAY_TEST_STORE === 'redis'
@@ -179,18 +180,7 @@ t.test('issue 15 finding 3: malformed records read as missing: a normal 4xx, nev
 t.test('issue 15 finding 2: a store failure while marking the client used does not cost the client its tokens', { skip: onRedis && 'a host store of the test\'s own' }, async (t) => {
   const memory = new MemoryStore()
   t.teardown(() => memory.close())
-  const store: Store = {
-    get: async (key) => await memory.get(key),
-    set: async (key, value, ttlMs) => { await memory.set(key, value, ttlMs) },
-    take: async (key) => await memory.take(key),
-    swap: async (key, value, ttlMs) => await memory.swap(key, value, ttlMs),
-    increment: async (key, ttlMs) => await memory.increment(key, ttlMs),
-    add: async (key, value, ttlMs, max) => await memory.add(key, value, ttlMs, max),
-    release: async () => { throw new StoreUnavailableError(new Error('down')) },
-    delete: async (key) => { await memory.delete(key) },
-    ping: async () => true,
-    close: async () => {}
-  }
+  const store = delegatingStore(memory, { release: async () => { throw new StoreUnavailableError(new Error('down')) } })
   const { app } = await buildGateway(t, { store })
   const client = await registerClient(app)
   const done = await authorizeFully(app, client)
