@@ -16,9 +16,12 @@ export async function noStore (_req: FastifyRequest, reply: FastifyReply): Promi
  */
 export function oauthJsonErrorHandler (onValidation: (err: FastifyError) => OAuthError = (err) => invalidRequest('malformed request', err.message), clientError = 'invalid_request') {
   return async function handleOAuthError (err: FastifyError | OAuthError, req: FastifyRequest, reply: FastifyReply) {
-    const oauth = err instanceof OAuthError ? err : toOAuthError(err, classifyRequestError(err), onValidation, clientError)
+    const problem = err instanceof OAuthError ? undefined : classifyRequestError(err)
+    const oauth = problem === undefined ? err as OAuthError : toOAuthError(err as FastifyError, problem, onValidation, clientError)
     if (oauth.statusCode === 500) req.log.error({ err }, 'oauth endpoint failed')
-    else if (oauth.statusCode >= 500) req.log[oauth.logLevel === 'warn' ? 'warn' : 'error']({ oauthError: oauth.error, detail: oauth.detail }, 'oauth endpoint unavailable')
+    // A bound doing its job: not the gateway failing.
+    else if (problem?.kind === 'store_full') req.log[problem.logLevel]({ oauthError: oauth.error, detail: oauth.detail }, 'oauth request refused: a bound is reached')
+    else if (oauth.statusCode >= 500) req.log.error({ oauthError: oauth.error, detail: oauth.detail }, 'oauth endpoint unavailable')
     else req.log[oauth.logLevel]({ oauthError: oauth.error, statusCode: oauth.statusCode, detail: oauth.detail }, 'oauth request rejected')
     return reply.code(oauth.statusCode).headers(oauth.headers).header('cache-control', 'no-store').send({
       error: oauth.error,
@@ -32,8 +35,7 @@ function toOAuthError (err: FastifyError, kind: RequestErrorClass, onValidation:
     case 'store_unavailable':
       return temporarilyUnavailable('the store is unavailable', 'the gateway is temporarily unavailable, try again later', kind.retryAfterSeconds)
     case 'store_full':
-      // A bound doing its job: worth a warning to the operator, not an error.
-      return new OAuthError('temporarily_unavailable', { statusCode: 503, description: 'the gateway is busy, try again later', detail: err.message, headers: { 'retry-after': String(kind.retryAfterSeconds) }, logLevel: 'warn' })
+      return new OAuthError('temporarily_unavailable', { statusCode: 503, description: 'the gateway is busy, try again later', detail: err.message, headers: { 'retry-after': String(kind.retryAfterSeconds) } })
     case 'rate_limited':
       // The rate limiter has already put Retry-After on the reply.
       return new OAuthError('temporarily_unavailable', { statusCode: 429, description: 'too many requests, slow down' })

@@ -26,6 +26,21 @@ export interface RequestErrorClass {
 /** How long a client is told to wait when the store is down or full: a retry soon is cheap either way. */
 export const STORE_RETRY_AFTER_SECONDS = 5
 
+/** How often a bound that keeps refusing records is reported at warn; every other refusal is an info line. */
+export const FULL_STORE_WARN_EVERY_MS = 60_000
+const fullStoreWarnedAt = new Map<string, number>()
+
+/**
+ * A flood keeps a bound full and each refused request would be a warning: one a minute per kind of record
+ * tells the operator, and the rest go to info, so the attacker cannot flood the log at warn either.
+ */
+export function fullStoreLogLevel (kind: string, now = Date.now()): 'warn' | 'info' {
+  const last = fullStoreWarnedAt.get(kind)
+  if (last !== undefined && now - last < FULL_STORE_WARN_EVERY_MS) return 'info'
+  fullStoreWarnedAt.set(kind, now)
+  return 'warn'
+}
+
 interface ErrorLike { statusCode?: number, code?: string, validation?: unknown }
 
 /**
@@ -35,7 +50,7 @@ interface ErrorLike { statusCode?: number, code?: string, validation?: unknown }
  */
 export function classifyRequestError (err: unknown): RequestErrorClass {
   if (err instanceof StoreUnavailableError) return { kind: 'store_unavailable', status: 503, retryAfterSeconds: STORE_RETRY_AFTER_SECONDS, logLevel: 'error' }
-  if (err instanceof StoreFullError) return { kind: 'store_full', status: 503, retryAfterSeconds: STORE_RETRY_AFTER_SECONDS, logLevel: 'warn' }
+  if (err instanceof StoreFullError) return { kind: 'store_full', status: 503, retryAfterSeconds: STORE_RETRY_AFTER_SECONDS, logLevel: fullStoreLogLevel(err.kind) }
   const e = (typeof err === 'object' && err !== null ? err : {}) as ErrorLike
   if (e.validation !== undefined) return { kind: 'malformed', status: 400, logLevel: 'info' }
   const status = e.statusCode

@@ -2,7 +2,7 @@ import Fastify from 'fastify'
 import t from 'tap'
 import { StoreFullError, StoreUnavailableError } from '../../lib/stores/index.js'
 import { oauthJsonErrorHandler } from '../../routes/oauth-json-errors.js'
-import { classifyRequestError } from '../../routes/request-errors.js'
+import { FULL_STORE_WARN_EVERY_MS, classifyRequestError, fullStoreLogLevel } from '../../routes/request-errors.js'
 
 t.test('issue 15 finding 2: one mapping from error to status, shared by the JSON and HTML handlers', async (t) => {
   t.match(classifyRequestError({ statusCode: 429 }), { kind: 'rate_limited', status: 429, logLevel: 'info' })
@@ -13,6 +13,7 @@ t.test('issue 15 finding 2: one mapping from error to status, shared by the JSON
   t.match(classifyRequestError({ statusCode: 404 }), { kind: 'client_error', status: 404, logLevel: 'info' })
   t.match(classifyRequestError(new StoreUnavailableError(new Error('down'))), { kind: 'store_unavailable', status: 503, retryAfterSeconds: 5 })
   t.match(classifyRequestError(new StoreFullError('flow')), { kind: 'store_full', status: 503, retryAfterSeconds: 5, logLevel: 'warn' })
+  t.match(classifyRequestError(new StoreFullError('flow')), { kind: 'store_full', logLevel: 'info' }, 'the same bound again within the minute')
   t.match(classifyRequestError(new TypeError('x is undefined')), { kind: 'bug', status: 500, logLevel: 'error' }, 'no status: a gateway bug')
   t.match(classifyRequestError({ statusCode: 502 }), { kind: 'bug', status: 500 }, 'a 5xx thrown on the way is the gateway\'s too')
   t.match(classifyRequestError('a string'), { kind: 'bug', status: 500 })
@@ -47,4 +48,11 @@ t.test('issue 15 finding 2: the JSON handler words each class in RFC 6749 terms,
   t.equal(gone.statusCode, 410)
   t.same(gone.json(), { error: 'invalid_request', error_description: 'malformed request' })
   t.match(logged.pop(), { level: 'info', obj: { statusCode: 410 } })
+})
+
+t.test('issue 15: a bound that keeps refusing warns once a minute per kind, so a flood cannot flood the log at warn', async (t) => {
+  t.equal(fullStoreLogLevel('test-kind', 1_000), 'warn')
+  t.equal(fullStoreLogLevel('test-kind', 1_000 + FULL_STORE_WARN_EVERY_MS - 1), 'info')
+  t.equal(fullStoreLogLevel('other-kind', 1_000), 'warn', 'each kind has its own minute')
+  t.equal(fullStoreLogLevel('test-kind', 1_000 + FULL_STORE_WARN_EVERY_MS), 'warn')
 })
