@@ -19,11 +19,14 @@ RUN npm run build
 
 FROM node:20-slim
 # Listen on every interface inside the container. The shutdown grace stays below `docker stop`'s 10 s,
-# so requests in flight finish (or are cut) before the SIGKILL; raise both together.
+# so requests in flight finish (or are cut) before the SIGKILL; raise both together. The metrics listener, off
+# until MCP_GATEWAY_METRICS_PORT is set, must be reachable from outside the container to be scraped: publish
+# its port to the monitoring network only.
 ENV NODE_ENV=production \
     MCP_GATEWAY_HOST=0.0.0.0 \
     MCP_GATEWAY_PORT=8002 \
-    MCP_GATEWAY_SHUTDOWN_GRACE=8
+    MCP_GATEWAY_SHUTDOWN_GRACE=8 \
+    MCP_GATEWAY_METRICS_HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

@@ -71,8 +71,8 @@ const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (app, { option
   await app.register(context, { options, urls, store, clock })
   // Prometheus metrics in a registry of the gateway's own; before the routes, so its hook sees them all.
   await app.register(metrics, { path: options.metricsPath, onMetrics })
-  // Per-route limits (login, token, registration), counted per client address, across replicas
-  // when the store is Redis.
+  // Per-route limits on every route that answers without a token, counted per client address: across
+  // replicas when the store is Redis; in memory each route remembers its 5,000 latest addresses.
   const redis = redisClientOf(store)
   await app.register(rateLimit, {
     global: false,
