@@ -5,6 +5,7 @@
 import Fastify from 'fastify'
 import { createServer } from 'node:http'
 import { pathToFileURL } from 'node:url'
+import { startAuthorizationServer } from './fake-as.mjs'
 import { ready, serve } from './ipc.mjs'
 
 // GATEWAY_APP: another build of app.js (bench/ablate.mjs runs patched copies); default the real dist/.
@@ -13,28 +14,7 @@ const { default: gateway } = await import(process.env.GATEWAY_APP === undefined 
 const upstreamOrigin = process.env.UPSTREAM_ORIGIN
 const upstreamToken = process.env.UPSTREAM_TOKEN
 
-// The fake upstream AS: GitHub's OAuth App behaviour, reduced to what the flow needs.
-const as = createServer((req, res) => {
-  const url = new URL(req.url, 'http://127.0.0.1')
-  if (req.method === 'GET' && url.pathname === '/login/oauth/authorize') {
-    const back = new URL(url.searchParams.get('redirect_uri'))
-    back.searchParams.set('code', 'bench-upstream-code')
-    back.searchParams.set('state', url.searchParams.get('state') ?? '')
-    res.writeHead(302, { location: back.href }).end()
-    return
-  }
-  if (req.method === 'POST' && url.pathname === '/login/oauth/access_token') {
-    req.resume()
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ access_token: upstreamToken, token_type: 'bearer', scope: 'repo' }))
-    })
-    return
-  }
-  res.writeHead(404).end()
-})
-await new Promise((resolve) => as.listen(0, '127.0.0.1', resolve))
-const asOrigin = `http://127.0.0.1:${as.address().port}`
+const { origin: asOrigin } = await startAuthorizationServer(upstreamToken)
 
 // A free port first, so the public URL (issuer, resource) is the address the driver really uses.
 const probe = createServer()

@@ -8,6 +8,7 @@ import { createServer } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
+import { startAuthorizationServer } from './fake-as.mjs'
 import { start } from './ipc.mjs'
 
 const SERVER = fileURLToPath(new URL('../dist/server.js', import.meta.url))
@@ -35,31 +36,6 @@ const freePort = async () => {
   const { port } = probe.address()
   await new Promise((resolve) => probe.close(resolve))
   return port
-}
-
-/** GitHub's OAuth App behaviour, reduced to what a sign-in needs: authorize redirects straight back. */
-async function startAuthorizationServer (upstreamToken) {
-  const as = createServer((req, res) => {
-    const url = new URL(req.url, 'http://127.0.0.1')
-    if (req.method === 'GET' && url.pathname === '/login/oauth/authorize') {
-      const back = new URL(url.searchParams.get('redirect_uri'))
-      back.searchParams.set('code', randomBytes(8).toString('hex'))
-      back.searchParams.set('state', url.searchParams.get('state') ?? '')
-      res.writeHead(302, { location: back.href }).end()
-      return
-    }
-    if (req.method === 'POST' && url.pathname === '/login/oauth/access_token') {
-      req.resume()
-      req.on('end', () => {
-        res.writeHead(200, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ access_token: upstreamToken, token_type: 'bearer', scope: 'repo' }))
-      })
-      return
-    }
-    res.writeHead(404).end()
-  })
-  await new Promise((resolve) => as.listen(0, '127.0.0.1', resolve))
-  return { origin: `http://127.0.0.1:${as.address().port}`, close: () => new Promise((resolve) => as.close(resolve)) }
 }
 
 /**

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
 import { request } from 'undici'
 import gateway, { type GatewayPluginOptions } from '../../app.js'
 import { ManualClock } from '../../lib/clock.js'
@@ -21,11 +21,11 @@ export interface TestGateway {
  * A gateway in front of a fresh fake GitHub, configured as the original's README configures GitHub
  * (direct endpoints, a pre-registered OAuth App), with a clock the test moves.
  */
-export async function buildGateway (t: Teardown, overrides: Partial<GatewayPluginOptions> = {}, fake: FakeGithubOptions = {}): Promise<TestGateway> {
+export async function buildGateway (t: Teardown, overrides: Partial<GatewayPluginOptions> = {}, fake: FakeGithubOptions = {}, logger: FastifyServerOptions['logger'] = false): Promise<TestGateway> {
   const github = await startFakeGithub(fake)
   t.teardown(() => github.close())
   const clock = new ManualClock(Date.now())
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger })
   const store = testStore()
   await app.register(gateway, gatewayOptions(github, clock, { ...store, ...overrides }))
   t.teardown(async () => {
