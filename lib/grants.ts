@@ -3,8 +3,9 @@ import type { Clock } from './clock.js'
 import type { ClientRecord } from './clients.js'
 import { hashSecret, randomToken, seal, unseal } from './crypto.js'
 import type { EventLogger, GatewayEventMap, GatewayEvents, GrantRevocationReason } from './events.js'
-import { invalidGrant, invalidScope, invalidTarget, temporarilyUnavailable } from './oauth-errors.js'
+import { invalidGrant, invalidScope, temporarilyUnavailable } from './oauth-errors.js'
 import { verifyS256 } from './pkce.js'
+import { checkBoundResource } from './resource.js'
 import type { Store } from './stores/types.js'
 import { UpstreamError, type UpstreamTokens } from './upstream.js'
 
@@ -463,12 +464,9 @@ export class GrantService {
     }
   }
 
+  /** RFC 8707 at the token endpoint: the policy of lib/resource.ts, the same for both grants. */
   #checkResource (requested: string | readonly string[] | undefined, granted: string): void {
-    if (requested === undefined) return
-    const values = typeof requested === 'string' ? [requested] : requested
-    for (const value of values) {
-      if (value.replace(/\/+$/, '') !== granted) throw invalidTarget('resource differs from the one granted')
-    }
+    checkBoundResource(requested, granted)
   }
 
   /** The key a token's holder can derive: HMAC of the token under the operator's (first) secret. */

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks'
 import { errors as undiciErrors, type Dispatcher } from 'undici'
 import type { AuthenticatedRequest, UnlockedGrant } from '../../lib/grants.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
+import { isDotSegment, isWithinResource, normaliseResource } from '../../lib/resource.js'
 import { SessionStore } from '../../lib/sessions.js'
 import { StoreUnavailableError } from '../../lib/stores/index.js'
 import type { GatewayContext } from '../../plugins/context.js'
@@ -25,11 +26,6 @@ declare module 'fastify' {
 const WHOLE_BODY_MAX = 64 * 1024
 /** Sub-path characters that cannot smuggle a separator: no backslash, no encoded `/` or `\`. */
 const SAFE_SUB_PATH = /^(?:(?!%2f|%5c)[^\\])*$/i
-
-function isDotSegment (segment: string): boolean {
-  const decoded = segment.replace(/%2e/gi, '.')
-  return decoded === '.' || decoded === '..'
-}
 
 /**
  * The resource server and transparent proxy: every request to /mcp (and below) is authenticated
@@ -69,6 +65,8 @@ const mcp: FastifyPluginAsync = async (app) => {
   const allowedOrigins = new Set([publicOrigin, ...options.allowedOrigins])
   const forwarded = new Set(options.forwardHeaders)
   const prmBase = urls.protectedResourceMetadata
+  // The canonical spelling tokens are bound with; publicUrl always yields one.
+  const gatewayResource = normaliseResource(urls.resource) ?? urls.resource
   // What MCP's transport uses; every other method Fastify routes gets a 405 naming these.
   const proxiedMethods = options.disableGetStream ? ['POST', 'DELETE'] : ['GET', 'POST', 'DELETE']
   const allow = proxiedMethods.join(', ')
@@ -110,7 +108,12 @@ const mcp: FastifyPluginAsync = async (app) => {
     const match = header === undefined ? null : /^Bearer +([\x21-\x7e]+) *$/i.exec(header)
     if (match?.[1] === undefined) return await challenge(req, reply)
     const found = grants.authenticateFromMemory(match[1]) ?? await grants.authenticate(match[1])
-    if (found === undefined || found.access.resource !== urls.resource) {
+    // A token covers the resource it is bound to and every path below it (lib/resource.ts): one for /mcp
+    // every toolset view, one for /mcp/x/repos that view alone. Dot segments never get past forward().
+    const below = belowMount(req.url, mountPath) ?? ''
+    const query = below.indexOf('?')
+    const requested = gatewayResource + (query === -1 ? below : below.slice(0, query))
+    if (found === undefined || !isWithinResource(requested, found.access.resource)) {
       return await challenge(req, reply, 'invalid_token', 'the access token is invalid or expired')
     }
     req.mcpAuth = found
