@@ -8,6 +8,7 @@ import t from 'tap'
 import { request } from 'undici'
 import gateway from '../../app.js'
 import { ManualClock } from '../../lib/clock.js'
+import { CookieBrowser } from '../helpers/cookie-browser.js'
 import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from '../helpers/fake-github.js'
 import { gatewayOptions, hiddenField, visitUpstream } from '../helpers/gateway.js'
 import { MemoryProvider } from '../helpers/sdk-provider.js'
@@ -82,37 +83,6 @@ function recordingFetch (): { fetchFn: (url: string | URL, init?: RequestInit) =
     return res
   }
   return { fetchFn, log }
-}
-
-/** A browser over real HTTP: follows nothing by itself, keeps the cookies the gateway sets. */
-class CookieBrowser {
-  readonly cookies = new Map<string, string>()
-
-  async get (url: string): Promise<{ status: number, location: string | undefined, body: string }> {
-    return await this.#send(url, { method: 'GET' })
-  }
-
-  async post (url: string, form: Record<string, string>): Promise<{ status: number, location: string | undefined, body: string }> {
-    return await this.#send(url, { method: 'POST', contentType: 'application/x-www-form-urlencoded', body: new URLSearchParams(form).toString() })
-  }
-
-  async #send (url: string, p: { method: 'GET' | 'POST', contentType?: string, body?: string }): Promise<{ status: number, location: string | undefined, body: string }> {
-    const headers: Record<string, string> = {}
-    if (this.cookies.size > 0) headers['cookie'] = [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
-    if (p.contentType !== undefined) headers['content-type'] = p.contentType
-    const res = await request(url, { method: p.method, headers, body: p.body ?? null })
-    const setCookie = res.headers['set-cookie']
-    for (const line of setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie]) {
-      const [pair = ''] = line.split(';')
-      const eq = pair.indexOf('=')
-      if (eq <= 0) continue
-      const name = pair.slice(0, eq).trim()
-      if (/;\s*max-age=0\b/i.test(line)) this.cookies.delete(name)
-      else this.cookies.set(name, pair.slice(eq + 1).trim())
-    }
-    const location = res.headers.location
-    return { status: res.statusCode, location: typeof location === 'string' ? new URL(location, url).href : undefined, body: await res.body.text() }
-  }
 }
 
 /** A raw token request, as any client (or attacker) could send it. */
