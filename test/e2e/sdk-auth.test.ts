@@ -10,7 +10,8 @@ import gateway from '../../app.js'
 import { ManualClock } from '../../lib/clock.js'
 import { CookieBrowser } from '../helpers/cookie-browser.js'
 import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from '../helpers/fake-github.js'
-import { gatewayOptions, hiddenField, visitUpstream } from '../helpers/gateway.js'
+import { gatewayOptions, hiddenField, testStore, visitUpstream } from '../helpers/gateway.js'
+import { deletePrefix, SHARED_REDIS_URL } from '../helpers/redis.js'
 import { MemoryProvider } from '../helpers/sdk-provider.js'
 
 /*
@@ -43,6 +44,8 @@ async function startGateway (t: Teardown, fake: FakeGithubOptions): Promise<Star
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const clock = new ManualClock(Date.now())
+  // Memory, or Redis when test/redis/sdk-auth.test.ts runs this suite again.
+  const store = testStore()
   const app = Fastify({
     logger: false,
     serverFactory: (handler) => server.on('request', handler)
@@ -52,8 +55,9 @@ async function startGateway (t: Teardown, fake: FakeGithubOptions): Promise<Star
     // Fastify leaves a server it did not listen itself; the SDK's fetch keeps connections alive.
     server.closeAllConnections()
     await new Promise<void>((resolve) => server.close(() => resolve()))
+    if (store.storePrefix !== undefined) await deletePrefix(SHARED_REDIS_URL, store.storePrefix)
   })
-  await app.register(gateway, gatewayOptions(github, clock, { publicUrl: origin }))
+  await app.register(gateway, gatewayOptions(github, clock, { publicUrl: origin, ...store }))
   await app.ready()
   return { origin, github, clock }
 }
