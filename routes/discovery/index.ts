@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Static } from 'typebox'
 import cors, { PUBLIC_CORS } from '../../plugins/cors.js'
 import type { GatewayContext, GatewayUrls } from '../../plugins/context.js'
+import { normaliseResource } from '../../lib/resource.js'
 import { AuthorizationServerMetadata, ProtectedResourceMetadata, ResourcePathParams } from './schema.js'
 
 const CLIENT_AUTH_METHODS = ['none', 'client_secret_post', 'client_secret_basic']
@@ -69,9 +70,13 @@ function serve (app: FastifyInstance, docs: Documents, urls: GatewayUrls, paths:
   // Matched against the request as it reached this app: prefix included.
   const inProcess = app.prefix.replace(/\/+$/, '') + paths.prmTree
   // The raw path is used, not the decoded parameter: the resource must be the URL as the client spelled it.
-  app.get(`${paths.prmTree}/*`, { ...route, schema: { ...prmSchema, params: ResourcePathParams } }, async (req) => {
-    const rest = (req.url.split('?', 1)[0] ?? '').slice(inProcess.length).replace(/\/+$/, '')
-    return docs.prm(`${urls.resource}${rest}`)
+  // Only a resource the gateway binds tokens to (lib/resource.ts) has metadata: a client that found a
+  // document for `/mcp/%2e%2e/x` would then be refused at /authorize.
+  app.get(`${paths.prmTree}/*`, { ...route, schema: { ...prmSchema, params: ResourcePathParams } }, async (req, reply) => {
+    const rest = (req.url.split('?', 1)[0] ?? '').slice(inProcess.length)
+    const resource = normaliseResource(`${urls.resource}${rest}`)
+    if (resource === undefined) return await reply.callNotFound()
+    return docs.prm(resource)
   })
   const asSchema = { response: { 200: AuthorizationServerMetadata } }
   for (const path of paths.as) app.get(path, { ...route, schema: asSchema }, async () => docs.as)

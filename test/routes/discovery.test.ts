@@ -84,6 +84,14 @@ t.test('RFC 9728 §3.3 sub-path PRM: resource is identical to the (percent-encod
   t.equal(body.resource, 'http://localhost:8002/mcp/x/a%20b')
 })
 
+t.test('issue 16 item 3: no PRM for a sub-path the gateway would refuse as a resource (encoded slashes, empty segments)', async (t) => {
+  const { app } = await buildGateway(t)
+  for (const path of ['/mcp/x%2fy', '/mcp/x%5Cy', '/mcp/x//y', '/mcp/x/repos//']) {
+    const res = await app.inject({ method: 'GET', url: `/.well-known/oauth-protected-resource${path}` })
+    t.equal(res.statusCode, 404, path)
+  }
+})
+
 t.test('RFC 9728 §3.1: PRM for an unrelated resource path is not served', async (t) => {
   const { app } = await buildGateway(t)
   const res = await app.inject({ method: 'GET', url: '/.well-known/oauth-protected-resource/other' })

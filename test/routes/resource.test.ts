@@ -3,6 +3,7 @@ import t from 'tap'
 import { createPkcePair } from '../../lib/pkce.js'
 import { authorizeFully, authorizeUrl, buildGateway, exchangeCode, PUBLIC_URL, registerClient, tokenRequest, type RegisteredClient } from '../helpers/gateway.js'
 import { challengeParams, echo, mcpStack } from '../helpers/mcp-stack.js'
+import { rawRequest } from '../helpers/raw-http.js'
 
 /*
  * RFC 8707 resource indicators across /authorize, /token and the proxy (issue 16 item 3): one policy
@@ -95,7 +96,7 @@ t.test('issue 16 item 3: refresh keeps the grant\'s resource, spelled any accept
 })
 
 t.test('issue 16 item 3: a token covers its bound resource and the paths below it, nothing else', async (t) => {
-  const { app, client } = await mcpStack(t, {}, { mode: 'stateless' })
+  const { app, client, mcp } = await mcpStack(t, {}, { mode: 'stateless' })
   const call = async (url: string, token: string): Promise<LightMyRequestResponse> => await app.inject({
     method: 'POST',
     url,
@@ -111,8 +112,16 @@ t.test('issue 16 item 3: a token covers its bound resource and the paths below i
     t.equal(res.statusCode, 401, `a /mcp/x/repos token on ${url}`)
     t.equal(challengeParams(res.headers['www-authenticate']).error, 'invalid_token', url)
   }
-  const dots = await call('/mcp/x/repos/../../y', repos)
-  t.not(dots.statusCode, 200, 'dot segments never reach the upstream')
+  // Over a socket, where nothing resolves the dot segments before the gateway sees them.
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const before = mcp.requests.length
+  for (const target of ['/mcp/x/repos/../../y', '/mcp/x/repos/%2e%2e/%2E%2e/y']) {
+    const res = await rawRequest(app, 'POST', target, { authorization: `Bearer ${repos}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, JSON.stringify(echo(1, 'hi')))
+    t.notMatch(res.status, / 200 /, `${target}: refused`)
+  }
+  t.equal(mcp.requests.length, before, 'dot segments never reach the upstream')
+  const prm = await rawRequest(app, 'GET', '/.well-known/oauth-protected-resource/mcp/%2e%2e/other', {})
+  t.match(prm.status, / 404 /, 'and have no protected-resource metadata')
 
   const whole = ((await signIn(app, client, GATEWAY)).json() as { access_token: string }).access_token
   for (const url of ['/mcp', '/mcp/x/repos', '/mcp/y']) {
