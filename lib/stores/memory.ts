@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import { systemClock } from '../clock.js'
 import { storeKind } from './records.js'
@@ -61,6 +62,24 @@ export class MemoryStore implements Store {
     const previous = this.#read<T>(key)
     this.#write(key, value, ttlMs)
     return previous
+  }
+
+  async replace<T> (key: string, expectedVersion: number, value: T, ttlMs: number): Promise<boolean> {
+    const current = this.#read<unknown>(key)
+    if (typeof current !== 'object' || current === null || ((current as { version?: number }).version ?? 0) !== expectedVersion) return false
+    this.#write(key, value, ttlMs)
+    return true
+  }
+
+  async lock (key: string, ttlMs: number): Promise<string | undefined> {
+    if (this.#read(key) !== undefined) return undefined
+    const token = randomBytes(16).toString('base64url')
+    this.#write(key, token, ttlMs)
+    return token
+  }
+
+  async unlock (key: string, token: string): Promise<void> {
+    if (this.#read(key) === token) this.#entries.delete(key)
   }
 
   async increment (key: string, ttlMs: number): Promise<number> {

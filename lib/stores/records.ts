@@ -79,7 +79,8 @@ const RECORD_CHECKS = new Map<string, Check>([
     upstreamScopes: isStringList,
     accessHash: isString,
     refreshHash: optional(isString),
-    expiresAt: isNumber
+    expiresAt: isNumber,
+    version: optional(isNumber)
   })],
   ['access', shape({ grantId: isString, clientId: isString, scope: isString, resource: isString, expiresAt: isNumber, wrappedKey: isString })],
   ['refresh', shape({ grantId: isString, clientId: isString, expiresAt: isNumber, wrappedKey: isString, rotatedAt: optional(isNumber) })],
@@ -111,9 +112,17 @@ export class CheckedStore implements Store {
   readonly #store: Store
   readonly #log: RecordLog
 
+  /** The store's own messaging, when it has any (Redis); absent otherwise, as on the store. */
+  readonly publish?: Store['publish']
+  readonly subscribe?: Store['subscribe']
+
   constructor (store: Store, log: RecordLog) {
     this.#store = store
     this.#log = log
+    if (store.publish !== undefined && store.subscribe !== undefined) {
+      this.publish = store.publish.bind(store)
+      this.subscribe = store.subscribe.bind(store)
+    }
   }
 
   async get<T> (key: string): Promise<T | undefined> {
@@ -134,6 +143,18 @@ export class CheckedStore implements Store {
 
   async add<T> (key: string, value: T, ttlMs: number, max: number): Promise<boolean> {
     return await this.#store.add(key, value, ttlMs, max)
+  }
+
+  async replace<T> (key: string, expectedVersion: number, value: T, ttlMs: number): Promise<boolean> {
+    return await this.#store.replace(key, expectedVersion, value, ttlMs)
+  }
+
+  async lock (key: string, ttlMs: number): Promise<string | undefined> {
+    return await this.#store.lock(key, ttlMs)
+  }
+
+  async unlock (key: string, token: string): Promise<void> {
+    await this.#store.unlock(key, token)
   }
 
   async release (key: string): Promise<void> {

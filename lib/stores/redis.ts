@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import { MalformedRecordError, StoreUnavailableError } from './errors.js'
 import { storeKind } from './records.js'
@@ -42,6 +43,19 @@ return value`
 const DELETE = `redis.call('ZREM', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1])`
 
+/** SET only over a record whose version (0 when it has none) is ARGV[1]: 1 written, 0 changed or gone. */
+const REPLACE = `local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local ok, record = pcall(cjson.decode, current)
+if not ok or type(record) ~= 'table' then return 0 end
+if (tonumber(record.version) or 0) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`
+
+/** DEL only while the lock holds the caller's token. */
+const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
 /** The sorted set counting the records of a key's kind (under the store's prefix, as every key). */
 export const countKey = (key: string): string => `index:${storeKind(key)}`
 
@@ -53,8 +67,12 @@ export const countKey = (key: string): string => `index:${storeKind(key)}`
  */
 export class RedisStore implements Store {
   readonly client: Redis
+  /** Channels are not prefixed by ioredis as keys are: the store puts its prefix before them itself. */
+  readonly #prefix: string
+  readonly #subscribers = new Set<Redis>()
 
   constructor (options: RedisStoreOptions) {
+    this.#prefix = options.keyPrefix
     const settings: RedisOptions = {
       keyPrefix: options.keyPrefix,
       commandTimeout: options.commandTimeoutMs ?? 2000,
@@ -101,6 +119,43 @@ export class RedisStore implements Store {
     return parse<T>(await this.#run(async () => await this.client.set(key, JSON.stringify(value), 'PX', Math.ceil(ttlMs), 'GET')))
   }
 
+  async replace<T> (key: string, expectedVersion: number, value: T, ttlMs: number): Promise<boolean> {
+    if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
+    const written = await this.#run(async () => await this.client.eval(REPLACE, 1, key, expectedVersion, JSON.stringify(value), Math.ceil(ttlMs)))
+    return written === 1
+  }
+
+  async lock (key: string, ttlMs: number): Promise<string | undefined> {
+    const token = randomBytes(16).toString('base64url')
+    const taken = await this.#run(async () => await this.client.set(key, JSON.stringify(token), 'PX', Math.ceil(ttlMs), 'NX'))
+    return taken === 'OK' ? token : undefined
+  }
+
+  async unlock (key: string, token: string): Promise<void> {
+    await this.#run(async () => await this.client.eval(UNLOCK, 1, key, JSON.stringify(token)))
+  }
+
+  async publish (channel: string, message: string): Promise<void> {
+    await this.#run(async () => await this.client.publish(this.#prefix + channel, message))
+  }
+
+  /**
+   * Subscribes on a second connection (a subscribed connection can run nothing else), opened on first
+   * use. A message published while that connection was down is lost: callers keep a bound of their own.
+   */
+  async subscribe (channel: string, listener: (message: string) => void): Promise<() => Promise<void>> {
+    const name = this.#prefix + channel
+    const subscriber = this.client.duplicate({ keyPrefix: '', enableOfflineQueue: true, lazyConnect: false })
+    subscriber.on('error', () => {})
+    subscriber.on('message', (from: string, message: string) => { if (from === name) listener(message) })
+    this.#subscribers.add(subscriber)
+    await this.#run(async () => await subscriber.subscribe(name))
+    return async () => {
+      this.#subscribers.delete(subscriber)
+      await quit(subscriber)
+    }
+  }
+
   async increment (key: string, ttlMs: number): Promise<number> {
     if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
     return await this.#run(async () => await this.client.eval(INCREMENT, 1, key, Math.ceil(ttlMs)) as number)
@@ -121,11 +176,9 @@ export class RedisStore implements Store {
   }
 
   async close (): Promise<void> {
-    try {
-      await this.client.quit()
-    } catch {
-      this.client.disconnect()
-    }
+    await Promise.all([...this.#subscribers].map(quit))
+    this.#subscribers.clear()
+    await quit(this.client)
   }
 
   async #run<R> (command: () => Promise<R>): Promise<R> {
@@ -134,6 +187,14 @@ export class RedisStore implements Store {
     } catch (err) {
       throw new StoreUnavailableError(err)
     }
+  }
+}
+
+async function quit (client: Redis): Promise<void> {
+  try {
+    await client.quit()
+  } catch {
+    client.disconnect()
   }
 }
 

@@ -31,6 +31,26 @@ export interface Store {
   add<T> (key: string, value: T, ttlMs: number, max: number): Promise<boolean>
   /** Stops counting `key` against its kind's bound (the record stays, with its TTL): it is no longer pending. */
   release (key: string): Promise<void>
+  /**
+   * Writes `value` under `key` only if a record is there whose `version` field (0 when it has none) is
+   * `expectedVersion`: a writer that read a record replaces it only if nobody changed or deleted it since,
+   * so a deletion (a revoked grant) is never undone by a write that was already in flight. True when written.
+   */
+  replace<T> (key: string, expectedVersion: number, value: T, ttlMs: number): Promise<boolean>
+  /**
+   * Takes the lock `key` for `ttlMs` unless someone holds it: the token to unlock() with, or undefined when
+   * it is held. The TTL frees a lock whose holder died.
+   */
+  lock (key: string, ttlMs: number): Promise<string | undefined>
+  /** Frees the lock if `token` still holds it (it may have expired and been taken by another). */
+  unlock (key: string, token: string): Promise<void>
+  /**
+   * Sends `message` to every process subscribed to `channel` on this store, this one included. Absent
+   * when the store lives in one process (memory), where there is nobody else to tell.
+   */
+  publish? (channel: string, message: string): Promise<void>
+  /** Calls `listener` with each message published on `channel` from now on; resolves to a function that stops it. */
+  subscribe? (channel: string, listener: (message: string) => void): Promise<() => Promise<void>>
   /** Deletes the record, and its count if add() wrote it. */
   delete (key: string): Promise<void>
   /** True when the store answers now (readiness). */

@@ -32,9 +32,13 @@ export function delegatingStore (inner: Store, overrides: Partial<Store> = {}): 
     increment: async (key, ttlMs) => await inner.increment(key, ttlMs),
     add: async (key, value, ttlMs, max) => await inner.add(key, value, ttlMs, max),
     release: async (key) => { await inner.release(key) },
+    replace: async (key, expectedVersion, value, ttlMs) => await inner.replace(key, expectedVersion, value, ttlMs),
+    lock: async (key, ttlMs) => await inner.lock(key, ttlMs),
+    unlock: async (key, token) => { await inner.unlock(key, token) },
     delete: async (key) => { await inner.delete(key) },
     ping: async () => await inner.ping(),
     close: async () => {},
+    ...(inner.publish === undefined || inner.subscribe === undefined ? {} : { publish: inner.publish.bind(inner), subscribe: inner.subscribe.bind(inner) }),
     ...overrides
   }
 }
