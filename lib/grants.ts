@@ -3,11 +3,14 @@ import type { Clock } from './clock.js'
 import type { ClientRecord } from './clients.js'
 import { hashSecret, randomToken, seal, unseal } from './crypto.js'
 import type { EventLogger, GatewayEventMap, GatewayEvents, GrantRevocationReason } from './events.js'
-import { invalidGrant, invalidScope, temporarilyUnavailable } from './oauth-errors.js'
+import { invalidGrant, invalidScope } from './oauth-errors.js'
 import { verifyS256 } from './pkce.js'
 import { checkBoundResource } from './resource.js'
 import type { Store } from './stores/types.js'
-import { UpstreamError, type UpstreamTokens } from './upstream.js'
+import type { UpstreamTokens } from './upstream.js'
+import { UpstreamRefreshes, openUpstream, packUpstream, type UpstreamRefresher } from './upstream-refresh.js'
+
+export type { UpstreamRefresher } from './upstream-refresh.js'
 
 /** Everything the gateway knows when it mints a code: the flow, the user and the upstream's tokens. */
 export interface CodeGrant {
@@ -46,6 +49,11 @@ export interface GrantRecord {
   refreshHash?: string
   /** When the current refresh token (and so the grant) lapses, epoch ms. */
   expiresAt: number
+  /**
+   * Counts the grant's writes (absent, read as 0, on grants written before it existed). Every write
+   * after the first replaces only the version it read, so nothing in flight writes back a revoked grant.
+   */
+  version?: number
 }
 
 export interface AccessRecord {
@@ -79,18 +87,12 @@ export interface AuthenticatedRequest extends UnlockedGrant {
   upstreamToken: string
 }
 
-interface SealedUpstream { a: string, r?: string }
-
 export interface TokenResponse {
   access_token: string
   token_type: 'Bearer'
   expires_in: number
   refresh_token?: string
   scope: string
-}
-
-export interface UpstreamRefresher {
-  refresh (refreshToken: string): Promise<UpstreamTokens>
 }
 
 export interface GrantServiceOptions {
@@ -106,12 +108,16 @@ export interface GrantServiceOptions {
   refreshGraceMs: number
   /** How long a validated access token is trusted without asking the store again (0 = always ask). */
   tokenCacheTtlMs: number
+  /** The upstream request timeout, which bounds how long replicas wait for one another's upstream refresh. */
+  upstreamTimeoutMs?: number
   /** Where tokens issued, grants revoked, reuse and replay are reported (and so logged and counted). */
   events?: GatewayEvents
 }
 
-/** An upstream token this close to expiry is refreshed before it is handed on (clock skew, latency). */
-const UPSTREAM_EXPIRY_MARGIN_MS = 60_000
+/** The store channel (under its prefix) on which revoked grant ids go to every replica. */
+const REVOCATIONS_CHANNEL = 'revocations'
+/** Conditional grant writes lost to concurrent writers (an upstream refresh) before a refresh gives up. */
+const MAX_ISSUE_ATTEMPTS = 5
 const TOKEN_CACHE_MAX = 10_000
 
 /**
@@ -125,13 +131,31 @@ const TOKEN_CACHE_MAX = 10_000
  */
 export class GrantService {
   readonly #o: GrantServiceOptions
-  /** One upstream refresh at a time per grant: concurrent callers share the same promise. */
-  readonly #upstreamRefreshes = new Map<string, Promise<GrantRecord>>()
+  readonly #upstream: UpstreamRefreshes
   /** Validated access tokens by hash, so a proxied request costs no store round trip. */
   readonly #tokenCache = new Map<string, AuthenticatedRequest & { until: number }>()
 
   constructor (options: GrantServiceOptions) {
     this.#o = options
+    this.#upstream = new UpstreamRefreshes({
+      store: options.store,
+      clock: options.clock,
+      upstream: options.upstream,
+      upstreamTimeoutMs: options.upstreamTimeoutMs ?? 10_000,
+      events: options.events,
+      revokeGrant: async (grantId, reason, log) => { await this.revokeGrant(grantId, reason, log) },
+      forget: (grantId) => { this.#forget(grantId) }
+    })
+  }
+
+  /**
+   * Drops this process's cached tokens of every grant another replica revokes, as soon as it says so
+   * (on stores that carry messages: Redis). Resolves to the function that stops listening; without such
+   * a store, or while the messages are lost, `tokenCacheTtlMs` stays the bound.
+   */
+  async followRevocations (): Promise<() => Promise<void>> {
+    if (this.#o.store.subscribe === undefined) return async () => {}
+    return await this.#o.store.subscribe(REVOCATIONS_CHANNEL, (grantId) => { this.#forget(grantId) })
   }
 
   /** Mints a single-use authorization code (OAuth 2.1 §4.1.2) for a finished flow. */
@@ -191,8 +215,8 @@ export class GrantService {
         ...(code.upstreamExpiresAt === undefined ? {} : { upstreamExpiresAt: code.upstreamExpiresAt })
       }
     }
-    if (!this.isUpstreamFresh(unlocked)) unlocked = await this.#renewUpstream(unlocked, p.log)
-    const issued = await this.#issue(unlocked, client)
+    unlocked = await this.#upstream.freshUnstored(unlocked, p.log)
+    const issued = await this.#issue(unlocked, client, 'create') as TokenResponse
 
     // Consume last, so a code is never used up without its tokens being stored. The tombstone keeps
     // no upstream token, only the grant to revoke if the code comes back.
@@ -228,7 +252,7 @@ export class GrantService {
     const grantKey = Buffer.from(keyText, 'base64url')
     // The upstream is refreshed before the client's token is spent: if the upstream is down, the
     // client keeps a refresh token it can retry with.
-    const unlocked = await this.freshUpstream({ grant, key: grantKey }, p.log)
+    let unlocked = await this.freshUpstream({ grant, key: grantKey }, p.log)
 
     const now = this.#o.clock.now()
     // Within a grace period the rotated token may come back, so it keeps its wrapped key; otherwise
@@ -236,10 +260,18 @@ export class GrantService {
     const tombstone: RefreshRecord = { ...record, rotatedAt: record.rotatedAt ?? now, ...(this.#o.refreshGraceMs > 0 ? {} : { wrappedKey: '' }) }
     const previous = await this.#o.store.swap<RefreshRecord>(key, tombstone, Math.max(1, record.expiresAt - now))
     await this.#rejectReuse(record, previous?.rotatedAt, p.log)
-    unlocked.grant.expiresAt = now + this.#o.refreshTtlMs
-    const issued = await this.#issue(unlocked, client)
-    this.#emit('tokens_issued', { clientId: client.clientId, grantId: grant.id, grantType: 'refresh_token' }, p.log)
-    return issued
+    // The grant is written only over the version read: a revocation in between (reuse detected by a
+    // concurrent refresh, /revoke) wins. A write lost to an upstream refresh is made again over it.
+    for (let attempt = 1; ; attempt++) {
+      const issued = await this.#issue({ grant: { ...unlocked.grant, expiresAt: now + this.#o.refreshTtlMs }, key: unlocked.key }, client, 'replace')
+      if (issued !== undefined) {
+        this.#emit('tokens_issued', { clientId: client.clientId, grantId: grant.id, grantType: 'refresh_token' }, p.log)
+        return issued
+      }
+      const current = await this.#o.store.get<GrantRecord>(`grant:${grant.id}`)
+      if (current === undefined || attempt >= MAX_ISSUE_ATTEMPTS) throw invalidGrant('grant revoked while refreshing')
+      unlocked = { grant: current, key: unlocked.key }
+    }
   }
 
   /** A rotated refresh token presented again, outside the grace period: revoke the whole family. */
@@ -270,6 +302,8 @@ export class GrantService {
     await this.#o.store.delete(`access:${grant.accessHash}`)
     if (grant.refreshHash !== undefined) await this.#o.store.delete(`refresh:${grant.refreshHash}`)
     this.#emit('grant_revoked', { clientId: grant.clientId, grantId, reason }, log)
+    // The other replicas' caches; if the message is lost they let go within tokenCacheTtlMs anyway.
+    await this.#o.store.publish?.(REVOCATIONS_CHANNEL, grantId).catch(() => {})
   }
 
   /**
@@ -289,7 +323,7 @@ export class GrantService {
     const keyText = openOrUndefined(this.#unwrapKeys(accessToken), access.wrappedKey, `access:${grant.id}`)
     if (keyText === undefined) return undefined
     const key = Buffer.from(keyText, 'base64url')
-    const found: AuthenticatedRequest = { access, grant, key, upstreamToken: this.#openUpstream({ grant, key }).a }
+    const found: AuthenticatedRequest = { access, grant, key, upstreamToken: openUpstream({ grant, key }).a }
     if (this.#o.tokenCacheTtlMs > 0) {
       if (this.#tokenCache.size >= TOKEN_CACHE_MAX) this.#tokenCache.delete(this.#tokenCache.keys().next().value as string)
       this.#tokenCache.set(hash, { ...found, until: Math.min(now + this.#o.tokenCacheTtlMs, access.expiresAt) })
@@ -319,115 +353,42 @@ export class GrantService {
    * back after a refresh is a new `{ grant, key }`, so a carried token always belongs to its grant.
    */
   upstreamAccessToken (unlocked: UnlockedGrant | AuthenticatedRequest): string {
-    return 'upstreamToken' in unlocked ? unlocked.upstreamToken : this.#openUpstream(unlocked).a
+    return 'upstreamToken' in unlocked ? unlocked.upstreamToken : openUpstream(unlocked).a
   }
 
   /** True when the grant's upstream token never expires or has time left: freshUpstream() has nothing to do. */
-  isUpstreamFresh ({ grant }: UnlockedGrant): boolean {
-    return grant.upstreamExpiresAt === undefined || grant.upstreamExpiresAt - this.#o.clock.now() > UPSTREAM_EXPIRY_MARGIN_MS
+  isUpstreamFresh (unlocked: UnlockedGrant): boolean {
+    return this.#upstream.isFresh(unlocked)
   }
 
-  /**
-   * The grant with an upstream token that is not about to expire: refreshed if need be, one refresh
-   * per grant at a time (GitHub rotates refresh tokens: two concurrent refreshes would burn the
-   * second). A token that never expires (GitHub OAuth Apps) or has time left is used as is.
-   */
+  /** The grant with an upstream token that is not about to expire (lib/upstream-refresh.ts). */
   async freshUpstream (unlocked: UnlockedGrant, log?: EventLogger): Promise<UnlockedGrant> {
-    if (this.isUpstreamFresh(unlocked)) return unlocked
-    const current = await this.#storedCopy(unlocked)
-    if (current === undefined) throw invalidGrant('grant revoked or expired')
-    if (current.grant.sealedUpstream !== unlocked.grant.sealedUpstream) return await this.freshUpstream(current, log)
-    return await this.#renewUpstream(current, log)
+    return await this.#upstream.fresh(unlocked, log)
   }
 
-  /** freshUpstream() for the grant in hand, without asking the store (exchangeCode's is not stored yet). */
-  async #renewUpstream (unlocked: UnlockedGrant, log: EventLogger | undefined): Promise<UnlockedGrant> {
-    const { r: refreshToken } = this.#openUpstream(unlocked)
-    if (refreshToken === undefined) {
-      if ((unlocked.grant.upstreamExpiresAt as number) > this.#o.clock.now()) return unlocked
-      await this.revokeGrant(unlocked.grant.id, 'upstream_expired', log)
-      throw invalidGrant('upstream token expired and cannot be refreshed')
-    }
-    return { grant: await this.#singleFlight(unlocked, refreshToken, log), key: unlocked.key }
-  }
-
-  /**
-   * The upstream rejected the grant's token (401): refresh it now, whatever its expiry said, or
-   * return undefined when it cannot be refreshed. If another request already replaced the token that
-   * failed, that newer token is used instead of refreshing twice.
-   */
+  /** The upstream rejected the grant's token: a refreshed grant, or undefined when it cannot be refreshed. */
   async recoverUpstream (unlocked: UnlockedGrant, log?: EventLogger): Promise<UnlockedGrant | undefined> {
-    const current = await this.#storedCopy(unlocked)
-    if (current === undefined) return undefined
-    if (current.grant.sealedUpstream !== unlocked.grant.sealedUpstream) return current
-    const { r: refreshToken } = this.#openUpstream(current)
-    if (refreshToken === undefined) return undefined
-    return { grant: await this.#singleFlight(current, refreshToken, log), key: current.key }
+    return await this.#upstream.recover(unlocked, log)
   }
 
   /**
-   * The store's copy of the grant: the one in hand may be old (from the token cache, or another replica
-   * refreshed). Undefined when another replica revoked it within the token cache period: refreshing from
-   * the copy would write it back.
+   * Writes the grant with a new access (and refresh) token and returns them; undefined, writing nothing,
+   * when `replace` finds the grant changed or gone since it was read. The token records are written only
+   * after the grant, and taken back if a revocation ended the grant in between.
    */
-  async #storedCopy ({ grant, key }: UnlockedGrant): Promise<UnlockedGrant | undefined> {
-    const current = await this.#o.store.get<GrantRecord>(`grant:${grant.id}`)
-    return current === undefined ? undefined : { grant: current, key }
-  }
-
-  #openUpstream ({ grant, key }: UnlockedGrant): SealedUpstream {
-    return unpackUpstream(unseal([key], grant.sealedUpstream, grant.id))
-  }
-
-  async #singleFlight (unlocked: UnlockedGrant, refreshToken: string, log: EventLogger | undefined): Promise<GrantRecord> {
-    const running = this.#upstreamRefreshes.get(unlocked.grant.id)
-    if (running !== undefined) return await running
-    const refresh = this.#refreshUpstream(unlocked, refreshToken, log)
-    this.#upstreamRefreshes.set(unlocked.grant.id, refresh)
-    try {
-      return await refresh
-    } finally {
-      this.#upstreamRefreshes.delete(unlocked.grant.id)
-    }
-  }
-
-  async #refreshUpstream ({ grant, key }: UnlockedGrant, refreshToken: string, log: EventLogger | undefined): Promise<GrantRecord> {
-    let tokens: UpstreamTokens
-    try {
-      tokens = await this.#o.upstream.refresh(refreshToken)
-    } catch (err) {
-      if (err instanceof UpstreamError) this.#emit('upstream_error', { kind: err.kind }, log)
-      if (err instanceof UpstreamError && err.kind === 'oauth_error') {
-        // The upstream refused the refresh token: the login is over, the client must authorize again.
-        await this.revokeGrant(grant.id, 'upstream_refused', log)
-        throw invalidGrant(`upstream refused the refresh: ${err.oauthError ?? 'unknown error'}`)
-      }
-      throw temporarilyUnavailable(`upstream refresh failed: ${err instanceof Error ? err.message : String(err)}`)
-    }
-    // Some upstreams do not rotate: keep the refresh token we had when none comes back.
-    const merged: UpstreamTokens = { ...tokens, ...(tokens.refreshToken === undefined ? { refreshToken } : {}) }
-    const updated: GrantRecord = { ...grant, sealedUpstream: seal(key, packUpstream(merged), grant.id), upstreamScopes: tokens.scopes.length > 0 ? tokens.scopes : grant.upstreamScopes }
-    if (tokens.expiresAt === undefined) delete updated.upstreamExpiresAt
-    else updated.upstreamExpiresAt = tokens.expiresAt
-    await this.#o.store.set(`grant:${grant.id}`, updated, Math.max(1, updated.expiresAt - this.#o.clock.now()))
-    // Cached requests of this grant would go on with the old upstream token.
-    this.#forget(grant.id)
-    return updated
-  }
-
-  async #issue ({ grant, key }: UnlockedGrant, client: ClientRecord): Promise<TokenResponse> {
+  async #issue ({ grant: read, key }: UnlockedGrant, client: ClientRecord, write: 'create' | 'replace'): Promise<TokenResponse | undefined> {
     const now = this.#o.clock.now()
     // expires_in = min(gateway access TTL, what is left of the upstream token): a client must never
     // hold a gateway token whose upstream token is already dead.
-    const upstreamLeft = grant.upstreamExpiresAt === undefined ? Infinity : grant.upstreamExpiresAt - now
+    const upstreamLeft = read.upstreamExpiresAt === undefined ? Infinity : read.upstreamExpiresAt - now
     const accessTtl = Math.max(1000, Math.min(this.#o.accessTtlMs, upstreamLeft))
     const accessToken = randomToken('gwa_')
     const accessHash = hashSecret(accessToken)
     const refreshToken = client.metadata.grant_types.includes('refresh_token') ? randomToken('gwr_') : undefined
     const keyText = key.toString('base64url')
 
-    const previousRefresh = grant.refreshHash
-    grant.accessHash = accessHash
+    const previousRefresh = read.refreshHash
+    const grant: GrantRecord = { ...read, accessHash, version: (read.version ?? 0) + 1 }
     if (refreshToken === undefined) {
       // Without a refresh token the grant ends with its access token.
       delete grant.refreshHash
@@ -435,8 +396,10 @@ export class GrantService {
     } else {
       grant.refreshHash = hashSecret(refreshToken)
     }
+    const grantKey = `grant:${grant.id}`
     const grantTtl = grant.expiresAt - now
-    await this.#o.store.set(`grant:${grant.id}`, grant, grantTtl)
+    if (write === 'create') await this.#o.store.set(grantKey, grant, grantTtl)
+    else if (!await this.#o.store.replace(grantKey, read.version ?? 0, grant, grantTtl)) return undefined
     const access: AccessRecord = {
       grantId: grant.id,
       clientId: grant.clientId,
@@ -449,6 +412,13 @@ export class GrantService {
     if (refreshToken !== undefined) {
       const record: RefreshRecord = { grantId: grant.id, clientId: grant.clientId, expiresAt: grant.expiresAt, wrappedKey: seal(this.#wrapKey(refreshToken), keyText, `refresh:${grant.id}`) }
       await this.#o.store.set(`refresh:${grant.refreshHash}`, record, grantTtl)
+    }
+    // A revocation that took the grant before these records existed could not delete them: they would
+    // open nothing (every use reads the grant), but the client should hear now that its grant is over.
+    if (await this.#o.store.get<GrantRecord>(grantKey) === undefined) {
+      await this.#o.store.delete(`access:${accessHash}`)
+      if (refreshToken !== undefined) await this.#o.store.delete(`refresh:${grant.refreshHash}`)
+      throw invalidGrant('grant revoked while its tokens were issued')
     }
     // A refresh inside the grace period leaves the token it replaced live; only one may be.
     if (previousRefresh !== undefined && previousRefresh !== grant.refreshHash) {
@@ -498,15 +468,6 @@ function openOrUndefined (keys: readonly Buffer[], sealed: string, aad: string):
   } catch {
     return undefined
   }
-}
-
-function packUpstream (tokens: { accessToken: string, refreshToken?: string }): string {
-  const payload: SealedUpstream = tokens.refreshToken === undefined ? { a: tokens.accessToken } : { a: tokens.accessToken, r: tokens.refreshToken }
-  return JSON.stringify(payload)
-}
-
-function unpackUpstream (json: string): SealedUpstream {
-  return JSON.parse(json) as SealedUpstream
 }
 
 function isSubset (requested: string, granted: string): boolean {

@@ -1,0 +1,162 @@
+import t, { type Test } from 'tap'
+import type { ClientRecord } from '../../lib/clients.js'
+import { systemClock } from '../../lib/clock.js'
+import { deriveKey } from '../../lib/crypto.js'
+import { GrantService, type TokenResponse } from '../../lib/grants.js'
+import { createPkcePair } from '../../lib/pkce.js'
+import { MemoryStore } from '../../lib/stores/memory.js'
+import type { Store } from '../../lib/stores/types.js'
+import type { UpstreamTokens } from '../../lib/upstream.js'
+import { SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
+
+/*
+ * Issue 16 item 1: whatever revokes a grant wins over any write in flight. Each race is released
+ * together (Promise.all) many times in one process, on the memory store and (MCP_GATEWAY_TEST_STORE=redis,
+ * test/redis/grant-races.test.ts) on Redis, and afterwards every token of a revoked grant must be refused.
+ */
+
+const RUNS = 50
+const RESOURCE = 'https://gw.example/mcp'
+const client = { clientId: 'c1', issuedAt: 0, lastSeenAt: 0, metadata: { grant_types: ['authorization_code', 'refresh_token'] } } as unknown as ClientRecord
+
+async function openTestStore (t: Test): Promise<Store> {
+  if (process.env.MCP_GATEWAY_TEST_STORE !== 'redis') {
+    const memory = new MemoryStore()
+    t.teardown(async () => { await memory.close() })
+    return memory
+  }
+  const { RedisStore } = await import('../../lib/stores/redis.js')
+  const prefix = testPrefix('grant-races')
+  const redis = new RedisStore({ url: SHARED_REDIS_URL, keyPrefix: prefix })
+  await redis.connect()
+  t.teardown(async () => { await redis.close(); await deletePrefix(SHARED_REDIS_URL, prefix) })
+  return redis
+}
+
+function service (store: Store, refreshGraceMs = 0): GrantService {
+  return new GrantService({
+    store,
+    clock: systemClock,
+    upstream: { refresh: async (): Promise<UpstreamTokens> => { throw new Error('no upstream refresh expected') } },
+    sealKeys: [deriveKey('a-secret-of-at-least-thirty-two-characters', 'upstream-token-seal')],
+    codeTtlMs: 60_000,
+    accessTtlMs: 3600_000,
+    refreshTtlMs: 86_400_000,
+    refreshGraceMs,
+    tokenCacheTtlMs: 0
+  })
+}
+
+async function newCode (grants: GrantService): Promise<{ code: string, verifier: string }> {
+  const pkce = createPkcePair()
+  const code = await grants.createCode({
+    clientId: 'c1',
+    redirectUri: 'http://127.0.0.1/cb',
+    codeChallenge: pkce.challenge,
+    resource: RESOURCE,
+    scope: 'mcp',
+    userId: 'u1',
+    upstream: { accessToken: 'gho_upstream', scopes: [], tokenType: 'bearer' }
+  })
+  return { code, verifier: pkce.verifier }
+}
+
+async function login (grants: GrantService): Promise<TokenResponse> {
+  const { code, verifier } = await newCode(grants)
+  return await grants.exchangeCode(client, { code, codeVerifier: verifier })
+}
+
+/** Each of `tokens` still works: an access token authenticates, a refresh token refreshes. */
+async function live (grants: GrantService, tokens: TokenResponse[]): Promise<boolean> {
+  for (const issued of tokens) {
+    if (await grants.authenticate(issued.access_token) !== undefined) return true
+    if (issued.refresh_token !== undefined && await grants.refresh(client, { refreshToken: issued.refresh_token }).then(() => true, () => false)) return true
+  }
+  return false
+}
+
+const settled = async <T>(promise: Promise<T>): Promise<T | undefined> => await promise.then((value) => value, () => undefined)
+
+t.test('issue 16 item 1: two concurrent refreshes with one refresh token never leave the revoked grant alive', async (t) => {
+  const store = await openTestStore(t)
+  const a = service(store)
+  const b = service(store)
+  let resurrected = 0
+  let bothRefused = 0
+  for (let run = 0; run < RUNS; run++) {
+    const first = await login(a)
+    const results = await Promise.all([
+      settled(a.refresh(client, { refreshToken: first.refresh_token as string })),
+      settled(b.refresh(client, { refreshToken: first.refresh_token as string }))
+    ])
+    const issued = results.filter((r): r is TokenResponse => r !== undefined)
+    if (issued.length === 0) bothRefused++
+    if (await live(a, [first, ...issued])) resurrected++
+  }
+  t.comment(`${RUNS} races: ${resurrected} resurrected grants, ${bothRefused} with both refreshes refused, ${RUNS - bothRefused} with one refresh answered with tokens`)
+  t.equal(resurrected, 0, 'reuse detection revokes the grant, whoever wrote last')
+})
+
+t.test('issue 16 item 1: with --refresh-grace, two concurrent refreshes with one token both succeed and one refresh token stays live', async (t) => {
+  const store = await openTestStore(t)
+  const a = service(store, 10_000)
+  const b = service(store, 10_000)
+  let bothServed = 0
+  let liveRefreshTokens = 0
+  for (let run = 0; run < 20; run++) {
+    const first = await login(a)
+    const results = await Promise.all([
+      settled(a.refresh(client, { refreshToken: first.refresh_token as string })),
+      settled(b.refresh(client, { refreshToken: first.refresh_token as string }))
+    ])
+    const issued = results.filter((r): r is TokenResponse => r !== undefined)
+    if (issued.length === 2) bothServed++
+    for (const tokens of issued) {
+      if (await settled(a.refresh(client, { refreshToken: tokens.refresh_token as string })) !== undefined) liveRefreshTokens++
+    }
+  }
+  t.comment(`20 races within the grace period: ${bothServed} with both refreshes served, ${liveRefreshTokens} new refresh tokens that worked afterwards`)
+  t.equal(bothServed, 20, 'both clients get tokens')
+  t.ok(liveRefreshTokens >= 20, 'at least one new refresh token per race works')
+})
+
+t.test('issue 16 item 1: /revoke racing a refresh always ends with the grant revoked', async (t) => {
+  const store = await openTestStore(t)
+  const a = service(store)
+  const b = service(store)
+  let resurrected = 0
+  let refreshServed = 0
+  for (let run = 0; run < RUNS; run++) {
+    const first = await login(a)
+    const [refreshed] = await Promise.all([
+      settled(a.refresh(client, { refreshToken: first.refresh_token as string })),
+      b.revoke(client, first.access_token)
+    ])
+    if (refreshed !== undefined) refreshServed++
+    if (await live(a, refreshed === undefined ? [first] : [first, refreshed])) resurrected++
+  }
+  t.comment(`${RUNS} races: ${resurrected} resurrected grants, ${refreshServed} refreshes answered with tokens (refused afterwards)`)
+  t.equal(resurrected, 0, 'the revocation wins')
+})
+
+t.test('issue 16 item 1: a code replayed while its first use is in flight leaves no grant alive', async (t) => {
+  const store = await openTestStore(t)
+  const a = service(store)
+  const b = service(store)
+  let resurrected = 0
+  let served = 0
+  for (let run = 0; run < RUNS; run++) {
+    const { code, verifier } = await newCode(a)
+    const results = await Promise.all([
+      settled(a.exchangeCode(client, { code, codeVerifier: verifier })),
+      settled(b.exchangeCode(client, { code, codeVerifier: verifier }))
+    ])
+    const issued = results.filter((r): r is TokenResponse => r !== undefined)
+    served += issued.length
+    // The replay comes once more, after the race: whatever the first use issued must end.
+    await settled(a.exchangeCode(client, { code, codeVerifier: verifier }))
+    if (await live(a, issued)) resurrected++
+  }
+  t.comment(`${RUNS} races: ${resurrected} resurrected grants, ${served} exchanges answered with tokens`)
+  t.equal(resurrected, 0, 'both grants revoked, none written back')
+})
