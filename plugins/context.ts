@@ -127,8 +127,12 @@ const context: FastifyPluginAsync<ContextOptions> = async (app, { options, urls 
     refreshTtlMs: options.refreshTokenTtl * 1000,
     refreshGraceMs: options.refreshGrace * 1000,
     tokenCacheTtlMs: options.tokenCacheTtl,
+    upstreamTimeoutMs: options.upstreamTimeout,
     events
   })
+  // Revocations on other replicas empty this one's token cache at once (Redis pub/sub), not after tokenCacheTtl.
+  const stopFollowing = await grants.followRevocations()
+  app.addHook('onClose', async () => { await stopFollowing() })
   const clients = new ClientRegistry({
     store,
     clock,
