@@ -33,6 +33,8 @@ export interface FakeGithub {
   decision: 'approve' | 'deny'
   /** Failure injected at the token endpoint, until set back to null. */
   tokenFailure: null | 'http500' | 'error200' | 'hang'
+  /** How long the token endpoint takes to answer, ms (0: at once): a slow GitHub widens refresh races. */
+  tokenDelayMs: number
   isValidAccessToken (token: string): boolean
   /** As if the user revoked the app: every access and refresh token stops working. */
   revokeAll (): void
@@ -108,6 +110,7 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
     requests: [],
     decision: 'approve',
     tokenFailure: null,
+    tokenDelayMs: 0,
     isValidAccessToken: (token) => {
       const record = accessTokens.get(token)
       return record !== undefined && (record.expiresAt === undefined || record.expiresAt > Date.now())
@@ -340,7 +343,8 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
     } else if (key === 'GET /login/oauth/authorize') {
       authorize(res, url.searchParams)
     } else if (key === 'POST /login/oauth/access_token') {
-      token(req, res, body)
+      if (fake.tokenDelayMs > 0) setTimeout(() => token(req, res, body), fake.tokenDelayMs)
+      else token(req, res, body)
     } else if (key === 'POST /login/oauth/register' && options.dcr === true) {
       register(res, body)
     } else if (url.pathname === '/mcp' || url.pathname.startsWith('/mcp/')) {

@@ -10,11 +10,11 @@ import { SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
 
 /*
  * Issue 16 ("Replicas that agree") with two real gateway processes on one Redis, in GitHub-App mode: the
- * upstream token lives 62 s, so with the gateway's one-minute expiry margin it is due for a refresh two
- * seconds after each login or refresh. Default --token-cache-ttl (5 s): revocations must not wait for it.
+ * upstream token lives 61 s, so with the gateway's one-minute expiry margin it is due for a refresh one
+ * second after each login or refresh. Default --token-cache-ttl (5 s): revocations must not wait for it.
  */
 
-const UPSTREAM_EXPIRES_IN = 62
+const UPSTREAM_EXPIRES_IN = 61
 const RUNS = 50
 
 const github = await startFakeGithub({ mode: 'expiring', expiresIn: UPSTREAM_EXPIRES_IN })
@@ -30,7 +30,7 @@ const flags = (port: number): string[] => gatewayFlags({ port, publicUrl, store:
 const upstreamRefreshes = (): number => github.requests.filter((r) => r.method === 'POST' && r.body.includes('grant_type=refresh_token')).length
 
 t.test('issue 16: two gateway processes on one Redis agree', async (t) => {
-  const [a, b] = await Promise.all([GatewayProcess.start(t, portA, flags(portA)), GatewayProcess.start(t, portB, flags(portB))])
+  const [a, b] = await Promise.all([GatewayProcess.start(t, portA, flags(portA), {}, 40_000), GatewayProcess.start(t, portB, flags(portB), {}, 40_000)])
   t.teardown(() => { if (!t.passing()) t.comment(`replica A:\n${a.output}\nreplica B:\n${b.output}`) })
   const client = await register(a.origin)
 
@@ -61,9 +61,12 @@ t.test('issue 16: two gateway processes on one Redis agree', async (t) => {
     const session = transport.sessionId
     let logouts = 0
     const perExpiry: number[] = []
+    // A GitHub that takes its time: every replica's calls arrive while the first refresh is in flight.
+    github.tokenDelayMs = 300
+    t.teardown(() => { github.tokenDelayMs = 0 })
     for (let expiry = 0; expiry < 2; expiry++) {
     // Past the expiry margin: every replica now sees the upstream token as due.
-      await sleep(2100)
+      await sleep(1100)
       const before = upstreamRefreshes()
       const calls = await Promise.all(Array.from({ length: 16 }, async (_, i) => await callEcho(i % 2 === 0 ? a.origin : b.origin, tokens.access_token, session, `call ${i}`)))
       logouts += calls.filter((c) => c.status === 401).length
