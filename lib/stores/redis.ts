@@ -145,14 +145,17 @@ export class RedisStore implements Store {
    */
   async subscribe (channel: string, listener: (message: string) => void): Promise<() => Promise<void>> {
     const name = this.#prefix + channel
-    const subscriber = this.client.duplicate({ keyPrefix: '', enableOfflineQueue: true, lazyConnect: false })
+    const subscriber = this.client.duplicate({ keyPrefix: '' })
     subscriber.on('error', () => {})
     subscriber.on('message', (from: string, message: string) => { if (from === name) listener(message) })
     this.#subscribers.add(subscriber)
-    await this.#run(async () => await subscriber.subscribe(name))
+    // ioredis subscribes again by itself after a reconnection (autoResubscribe).
+    await this.#run(async () => { await subscriber.connect(); await subscriber.subscribe(name) })
     return async () => {
       this.#subscribers.delete(subscriber)
-      await quit(subscriber)
+      subscriber.removeAllListeners('message')
+      // Nothing to flush on a subscriber: disconnect at once, even while Redis is away (quit would wait for it).
+      subscriber.disconnect()
     }
   }
 
@@ -176,9 +179,13 @@ export class RedisStore implements Store {
   }
 
   async close (): Promise<void> {
-    await Promise.all([...this.#subscribers].map(quit))
+    for (const subscriber of this.#subscribers) subscriber.disconnect()
     this.#subscribers.clear()
-    await quit(this.client)
+    try {
+      await this.client.quit()
+    } catch {
+      this.client.disconnect()
+    }
   }
 
   async #run<R> (command: () => Promise<R>): Promise<R> {
@@ -187,14 +194,6 @@ export class RedisStore implements Store {
     } catch (err) {
       throw new StoreUnavailableError(err)
     }
-  }
-}
-
-async function quit (client: Redis): Promise<void> {
-  try {
-    await client.quit()
-  } catch {
-    client.disconnect()
   }
 }
 

@@ -89,3 +89,15 @@ t.test('issue 16 item 4: a message published on a Redis store reaches every subs
   t.same(received, ['gwg_1'], 'nothing after it stopped')
   t.equal(checkedStore(new MemoryStore(), silent).subscribe, undefined, 'a memory store has no messages: one process')
 })
+
+t.test('issue 16 item 4: a Redis store closes the subscriptions it opened, and a subscription fails like any command when Redis is away', async (t) => {
+  const store = await redisStore(t)
+  const received: string[] = []
+  await store.subscribe('revocations', (message) => received.push(message))
+  await store.close()
+  const { StoreUnavailableError } = await import('../../lib/stores/errors.js')
+  const away = new RedisStore({ url: 'redis://127.0.0.1:1/0', keyPrefix: 'x:', commandTimeoutMs: 200 })
+  t.teardown(async () => { await away.close() })
+  await t.rejects(away.subscribe('revocations', () => {}), StoreUnavailableError, 'no Redis: refused at once')
+  t.same(received, [])
+})
