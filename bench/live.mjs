@@ -40,10 +40,10 @@ const freePort = async () => {
 
 /**
  * Starts the fake upstream, the authorization server and `node dist/server.js` with `args` (on top of the
- * upstream's settings) and `env`. The gateway's log goes to `logFile`; `errorLines()` counts its lines at error or
+ * upstream's settings), `env` and Node's `nodeFlags`. The gateway's log goes to `logFile`; `errorLines()` counts its lines at error or
  * above. `rssKb()` reads the gateway's resident memory from /proc.
  */
-export async function startLiveGateway ({ args = [], env = {}, logFile }) {
+export async function startLiveGateway ({ args = [], env = {}, nodeFlags = [], logFile }) {
   const upstreamToken = `gho_${randomBytes(27).toString('base64url')}`
   const upstream = await start(fileURLToPath(new URL('upstream.mjs', import.meta.url)), { env: { UPSTREAM_TOKEN: upstreamToken, UPSTREAM_SESSIONS: 'per-client' } })
   const as = await startAuthorizationServer(upstreamToken)
@@ -53,7 +53,7 @@ export async function startLiveGateway ({ args = [], env = {}, logFile }) {
   const password = randomBytes(12).toString('base64url')
   const { openSync } = await import('node:fs')
   const out = openSync(logFile, 'w')
-  const child = spawn(process.execPath, [SERVER,
+  const child = spawn(process.execPath, [...nodeFlags, SERVER,
     '--host', '127.0.0.1', '--port', String(port), '--public-url', origin,
     '--upstream-rs', `http://127.0.0.1:${upstream.info.port}/mcp`,
     '--upstream-authorize-endpoint', `${as.origin}/login/oauth/authorize`,
@@ -85,6 +85,8 @@ export async function startLiveGateway ({ args = [], env = {}, logFile }) {
     pid: child.pid,
     rssKb: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]),
     errorLines: () => readFileSync(logFile, 'utf8').split('\n').filter((line) => /"level":(50|60)/.test(line)),
+    /** With `--trace-gc` among `nodeFlags`: the heap left after each full collection (mark-compact), MB. */
+    liveHeapsMb: () => [...readFileSync(logFile, 'utf8').matchAll(/Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+) \(/g)].map((m) => Number(m[1])),
     async stop () {
       child.kill('SIGTERM')
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
