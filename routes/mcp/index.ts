@@ -12,13 +12,15 @@ import cors from '../../plugins/cors.js'
 import { UpstreamExchange } from './exchange.js'
 import { clientResponseHeaders, insufficientScope, upstreamRequestHeaders } from './headers.js'
 import { StreamLimits, type StreamRefusal } from './stream-limits.js'
-import { belowMount, quotablePath } from './target.js'
+import { quotablePath, subTarget, type SubTarget } from './target.js'
 import { UpstreamPool } from './upstream-pool.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** What this request's bearer token unlocks, set by the authentication hook of /mcp. */
     mcpAuth: AuthenticatedRequest | null
+    /** The target below /mcp, parsed once by that hook; null when the target's path is outside the mount. */
+    mcpTarget: SubTarget | null
   }
 }
 
@@ -82,6 +84,7 @@ const mcp: FastifyPluginAsync = async (app) => {
   })
 
   app.decorateRequest('mcpAuth', null)
+  app.decorateRequest('mcpTarget', null)
   // The body stays bytes: never parsed, never re-serialised, whatever its content type.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBodySize }, (_req, body, done) => { done(null, body) })
@@ -99,6 +102,8 @@ const mcp: FastifyPluginAsync = async (app) => {
   // rebinding), and every request carries a gateway access token in the Authorization header (never
   // in the query).
   app.addHook('onRequest', async (req, reply) => {
+    // Read once from the target's path alone: never the authority of an absolute-form target.
+    req.mcpTarget = subTarget(req.url, mountPath) ?? null
     const origin = req.headers.origin
     if (origin !== undefined && !allowedOrigins.has(origin)) {
       req.log.info({ origin: origin.slice(0, 200) }, 'mcp request from a foreign origin refused')
@@ -110,10 +115,8 @@ const mcp: FastifyPluginAsync = async (app) => {
     const found = grants.authenticateFromMemory(match[1]) ?? await grants.authenticate(match[1])
     // A token covers the resource it is bound to and every path below it (lib/resource.ts): one for /mcp
     // every toolset view, one for /mcp/x/repos that view alone. Dot segments never get past forward().
-    const below = belowMount(req.url, mountPath) ?? ''
-    const query = below.indexOf('?')
-    const requested = gatewayResource + (query === -1 ? below : below.slice(0, query))
-    if (found === undefined || !isWithinResource(requested, found.access.resource)) {
+    if (found === undefined || (found.access.resource !== gatewayResource &&
+      !isWithinResource(gatewayResource + (req.mcpTarget?.path ?? ''), found.access.resource))) {
       return await challenge(req, reply, 'invalid_token', 'the access token is invalid or expired')
     }
     req.mcpAuth = found
@@ -122,11 +125,9 @@ const mcp: FastifyPluginAsync = async (app) => {
   async function forward (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const auth = req.mcpAuth as AuthenticatedRequest
     let grant: UnlockedGrant = auth
-    // The target's path alone says where the request goes upstream: never the authority of an absolute-form target.
-    const raw = belowMount(req.url, mountPath)
-    if (raw === undefined) return await outsideMount(reply)
-    const query = raw.indexOf('?')
-    const restPath = query === -1 ? raw : raw.slice(0, query)
+    const target = req.mcpTarget
+    if (target === null) return await outsideMount(reply)
+    const restPath = target.path
     // The upstream (or a CDN before it) may resolve `..`: the user's token must not leave /mcp.
     if (!SAFE_SUB_PATH.test(restPath) || restPath.split('/').some(isDotSegment)) return await outsideMount(reply)
     const grantId = auth.grant.id
@@ -157,7 +158,7 @@ const mcp: FastifyPluginAsync = async (app) => {
         return await upstreamTokenLost(req, reply, err)
       }
     }
-    const clientQuery = query === -1 ? '' : raw.slice(query + 1)
+    const clientQuery = target.query
     const search = upstreamQuery === '' || clientQuery === '' ? upstreamQuery + clientQuery : `${upstreamQuery}&${clientQuery}`
     const path = `${upstreamBase}${restPath}${search === '' ? '' : `?${search}`}`
     const body = req.method === 'POST' ? req.body as Buffer : null
@@ -281,9 +282,7 @@ const mcp: FastifyPluginAsync = async (app) => {
   async function challenge (req: FastifyRequest, reply: FastifyReply, error?: string, description?: string, status = 401): Promise<FastifyReply> {
     // The sub-path as the client spelled it names its own PRM, encoded so that it cannot end the quoted value.
     // A target outside the mount (which no route should hand over) is challenged for the mount itself.
-    const below = belowMount(req.url, mountPath) ?? ''
-    const query = below.indexOf('?')
-    const rest = (query === -1 ? below : below.slice(0, query)).replace(/\/+$/, '')
+    const rest = (req.mcpTarget?.path ?? '').replace(/\/+$/, '')
     let value = `Bearer resource_metadata="${prmBase}${quotablePath(rest)}", scope="${options.mcpScope}"`
     if (error !== undefined) value += `, error="${error}", error_description="${description ?? ''}"`
     return await reply.code(status).header('www-authenticate', value)

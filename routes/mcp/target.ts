@@ -20,6 +20,17 @@ export function belowMount (target: string, mountPath: string): string | undefin
   return target.slice(end)
 }
 
+/** What follows the mount, split at the first '?': the sub-path (`''` or starting with '/') and the query. */
+export interface SubTarget { path: string, query: string }
+
+/** The request target below `mountPath` (see belowMount), split into sub-path and query; undefined outside the mount. */
+export function subTarget (target: string, mountPath: string): SubTarget | undefined {
+  const below = belowMount(target, mountPath)
+  if (below === undefined) return undefined
+  const mark = below.indexOf('?')
+  return mark === -1 ? { path: below, query: '' } : { path: below.slice(0, mark), query: below.slice(mark + 1) }
+}
+
 /** RFC 3986 pchar and '/', '%' left out: it passes only as the start of a percent-encoded octet. */
 const PATH_CHARS = /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/
 const SAFE_PATH = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$/

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { belowMount, quotablePath } from '../../routes/mcp/target.js'
+import { belowMount, quotablePath, subTarget } from '../../routes/mcp/target.js'
 
 /* Request targets as the proxy reads them (issue 15, findings 6 and 7), on their own. */
 
@@ -35,4 +35,11 @@ t.test('issue 15 finding 7: quotablePath encodes what could end or escape a quot
   t.equal(quotablePath('/a b\t\r\n'), '/a%20b%09%0D%0A')
   t.equal(quotablePath('/\u00c3\u00a9'), '/%C3%A9', 'latin1 characters from Node\'s parser are bytes: é as sent in UTF-8')
   t.equal(quotablePath('/\u20ac'), '/%E2%82%AC', 'anything wider is UTF-8 encoded')
+})
+
+t.test('subTarget splits what follows the mount into sub-path and query, once for the whole request', async (t) => {
+  t.same(subTarget('/mcp', '/mcp'), { path: '', query: '' })
+  t.same(subTarget('/mcp/x/repos?a=1&b=?', '/mcp'), { path: '/x/repos', query: 'a=1&b=?' })
+  t.same(subTarget('https://x/mcp?q', '/mcp'), { path: '', query: 'q' })
+  t.equal(subTarget('/mcpx', '/mcp'), undefined)
 })
