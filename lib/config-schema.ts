@@ -69,7 +69,7 @@ export const GatewayOptionsSchema = Type.Object({
   accessTokenTtl: Integer(3600, 'Access token lifetime, seconds'),
   refreshTokenTtl: Integer(2_592_000, 'Refresh token lifetime, seconds'),
   clientTtl: Integer(7_776_000, 'Registered clients expire after this idle time, seconds'),
-  refreshGrace: Integer(0, 'Seconds a just-rotated refresh token may be used again (0 = off)', 0),
+  refreshGrace: Integer(30, 'Seconds a just-rotated refresh token gets the same answer again (0 = off)', 0),
   upstreamTimeout: Integer(10_000, 'Upstream request timeout, milliseconds', 1, MAX_TIMEOUT_MS),
   allowedOrigins: List('Browser origins (http(s)://host[:port]) allowed to call /mcp besides the publicUrl\'s own'),
   upstreamHeaders: Type.Optional(Type.Union([

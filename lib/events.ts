@@ -48,6 +48,8 @@ export interface GatewayEventMap {
   code_issued: { clientId: string }
   tokens_issued: { clientId: string, grantId: string, grantType: IssuingGrantType }
   refresh_reuse_detected: { clientId: string, grantId: string }
+  /** A just-rotated refresh token came back within the grace period and got its rotation's answer again. */
+  refresh_repeated: { clientId: string, grantId: string }
   code_replay_detected: { clientId: string, grantId: string }
   grant_revoked: { clientId: string, grantId: string, reason: GrantRevocationReason }
   /** Not logged here: every place that emits it logs the failure itself, with its cause, at error. */
@@ -83,6 +85,7 @@ const LOG_LINES: { readonly [K in GatewayEventName]: LogLine | null } = {
   code_issued: { level: 'info', message: 'authorization code issued' },
   tokens_issued: { level: 'info', message: (p: GatewayEventMap['tokens_issued']) => p.grantType === 'refresh_token' ? 'tokens refreshed' : 'tokens issued' },
   refresh_reuse_detected: { level: 'warn', message: 'refresh token reuse detected' },
+  refresh_repeated: { level: 'info', message: 'refresh repeated within the grace period: same tokens' },
   code_replay_detected: { level: 'warn', message: 'authorization code replay detected' },
   grant_revoked: { level: 'info', message: 'grant revoked' },
   upstream_error: null,

@@ -1,9 +1,10 @@
 import { createHmac, randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Clock } from './clock.js'
 import type { ClientRecord } from './clients.js'
 import { hashSecret, randomToken, seal, unseal } from './crypto.js'
 import type { EventLogger, GatewayEventMap, GatewayEvents, GrantRevocationReason } from './events.js'
-import { invalidGrant, invalidScope } from './oauth-errors.js'
+import { invalidGrant, invalidScope, temporarilyUnavailable } from './oauth-errors.js'
 import { verifyS256 } from './pkce.js'
 import { checkBoundResource } from './resource.js'
 import type { Store } from './stores/types.js'
@@ -70,10 +71,33 @@ interface RefreshRecord {
   grantId: string
   clientId: string
   expiresAt: number
-  /** The grant key, sealed under a key derived from this refresh token ('' once it is of no more use). */
+  /** The grant key, sealed under a key derived from this refresh token ('' once rotated). */
   wrappedKey: string
   /** Set when the token was exchanged for a new one; presenting it again is reuse. */
   rotatedAt?: number
+  /**
+   * The answer its rotation gave (a RepeatableAnswer), sealed under a key derived from this refresh
+   * token: within the grace period the same refresh again gets the same tokens, so a client that sent
+   * it twice at once keeps a live pair whichever answer it stores.
+   */
+  answer?: string
+  /** 1 once rotated: the rotation is a conditional write, so exactly one concurrent refresh makes it. */
+  version?: number
+}
+
+/** What a refresh answered, kept for the grace period's repeats. */
+interface RepeatableAnswer {
+  accessToken: string
+  refreshToken?: string
+  accessExpiresAt: number
+  scope: string
+}
+
+/** The tokens one issuance writes: chosen before the write, so a rotation can record them first. */
+interface NewTokens {
+  accessToken: string
+  refreshToken?: string
+  accessExpiresAt: number
 }
 
 /** A grant with its key: what a token holder can do, and nobody with only a copy of the store. */
@@ -104,7 +128,10 @@ export interface GrantServiceOptions {
   codeTtlMs: number
   accessTtlMs: number
   refreshTtlMs: number
-  /** How long a rotated refresh token may still be used (0 = never), for clients that retry. */
+  /**
+   * How long a rotated refresh token still gets the answer its rotation gave (0 = never): clients send
+   * one refresh twice at once (one per request in flight) or retry one whose answer they lost.
+   */
   refreshGraceMs: number
   /** How long a validated access token is trusted without asking the store again (0 = always ask). */
   tokenCacheTtlMs: number
@@ -118,6 +145,9 @@ export interface GrantServiceOptions {
 const REVOCATIONS_CHANNEL = 'revocations'
 /** Conditional grant writes lost to concurrent writers (an upstream refresh) before a refresh gives up. */
 const MAX_ISSUE_ATTEMPTS = 5
+/** How long a repeated refresh waits for the rotation it repeats to store its tokens (store writes only). */
+const REPEAT_WAIT_MS = 5000
+const REPEAT_POLL_MS = 20
 const TOKEN_CACHE_MAX = 10_000
 
 /**
@@ -216,7 +246,7 @@ export class GrantService {
       }
     }
     unlocked = await this.#upstream.freshUnstored(unlocked, p.log)
-    const issued = await this.#issue(unlocked, client, 'create') as TokenResponse
+    const issued = await this.#issue(unlocked, client, 'create', this.#newTokens(unlocked.grant, client)) as TokenResponse
 
     // Consume last, so a code is never used up without its tokens being stored. The tombstone keeps
     // no upstream token, only the grant to revoke if the code comes back.
@@ -234,19 +264,18 @@ export class GrantService {
 
   /**
    * The refresh_token grant with rotation and reuse detection (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2):
-   * each refresh token works once; presenting a rotated one again revokes the whole grant, unless
-   * the operator allowed a grace period for clients that retry a refresh whose answer they lost.
+   * each refresh token is rotated once; presenting it again revokes the whole grant, except within the
+   * grace period, where it gets the same answer again (one live pair per grant, whichever the client kept).
    */
   async refresh (client: ClientRecord, p: { refreshToken: string, scope?: string, resource?: string | string[], log?: EventLogger }): Promise<TokenResponse> {
     const key = `refresh:${hashSecret(p.refreshToken)}`
     const record = await this.#o.store.get<RefreshRecord>(key)
     if (record === undefined || record.expiresAt <= this.#o.clock.now()) throw invalidGrant('unknown or expired refresh token')
     if (record.clientId !== client.clientId) throw invalidGrant('refresh token issued to another client', 'warn')
-    await this.#rejectReuse(record, record.rotatedAt, p.log)
+    if (record.rotatedAt !== undefined) return await this.#repeat(record, p)
     const grant = await this.#o.store.get<GrantRecord>(`grant:${record.grantId}`)
     if (grant === undefined) throw invalidGrant('grant revoked or expired')
-    if (p.scope !== undefined && !isSubset(p.scope, grant.scope)) throw invalidScope(`asked for ${p.scope.slice(0, 200)}`)
-    this.#checkResource(p.resource, grant.resource)
+    this.#checkRequest(p, grant)
     const keyText = openOrUndefined(this.#unwrapKeys(p.refreshToken), record.wrappedKey, `refresh:${grant.id}`)
     if (keyText === undefined) throw invalidGrant('refresh token wrapped under a secret no longer configured')
     const grantKey = Buffer.from(keyText, 'base64url')
@@ -254,16 +283,24 @@ export class GrantService {
     // client keeps a refresh token it can retry with.
     let unlocked = await this.freshUpstream({ grant, key: grantKey }, p.log)
 
+    // The rotation: one conditional write, which exactly one of several concurrent refreshes makes. It
+    // records the new tokens (sealed for this token's holder) before they exist; the others wait for them.
     const now = this.#o.clock.now()
-    // Within a grace period the rotated token may come back, so it keeps its wrapped key; otherwise
-    // nothing is left in it that opens anything.
-    const tombstone: RefreshRecord = { ...record, rotatedAt: record.rotatedAt ?? now, ...(this.#o.refreshGraceMs > 0 ? {} : { wrappedKey: '' }) }
-    const previous = await this.#o.store.swap<RefreshRecord>(key, tombstone, Math.max(1, record.expiresAt - now))
-    await this.#rejectReuse(record, previous?.rotatedAt, p.log)
+    const tokens = this.#newTokens(unlocked.grant, client)
+    const tombstone: RefreshRecord = { ...record, rotatedAt: now, wrappedKey: '', version: (record.version ?? 0) + 1 }
+    if (this.#o.refreshGraceMs > 0) {
+      const answer: RepeatableAnswer = { ...tokens, scope: grant.scope }
+      tombstone.answer = seal(this.#wrapKey(p.refreshToken), JSON.stringify(answer), `refresh-answer:${grant.id}`)
+    }
+    if (!await this.#o.store.replace(key, record.version ?? 0, tombstone, Math.max(1, record.expiresAt - now))) {
+      const rotated = await this.#o.store.get<RefreshRecord>(key)
+      if (rotated === undefined) throw invalidGrant('grant revoked while refreshing')
+      return await this.#repeat(rotated, p)
+    }
     // The grant is written only over the version read: a revocation in between (reuse detected by a
     // concurrent refresh, /revoke) wins. A write lost to an upstream refresh is made again over it.
     for (let attempt = 1; ; attempt++) {
-      const issued = await this.#issue({ grant: { ...unlocked.grant, expiresAt: now + this.#o.refreshTtlMs }, key: unlocked.key }, client, 'replace')
+      const issued = await this.#issue({ grant: { ...unlocked.grant, expiresAt: now + this.#o.refreshTtlMs }, key: unlocked.key }, client, 'replace', tokens)
       if (issued !== undefined) {
         this.#emit('tokens_issued', { clientId: client.clientId, grantId: grant.id, grantType: 'refresh_token' }, p.log)
         return issued
@@ -274,12 +311,44 @@ export class GrantService {
     }
   }
 
-  /** A rotated refresh token presented again, outside the grace period: revoke the whole family. */
-  async #rejectReuse (record: RefreshRecord, rotatedAt: number | undefined, log: EventLogger | undefined): Promise<void> {
-    if (rotatedAt === undefined || this.#o.clock.now() - rotatedAt < this.#o.refreshGraceMs) return
-    this.#emit('refresh_reuse_detected', { clientId: record.clientId, grantId: record.grantId }, log)
-    await this.revokeGrant(record.grantId, 'refresh_reuse', log)
-    throw invalidGrant('refresh token reused; grant revoked', 'warn')
+  /**
+   * A rotated refresh token presented again. Within the grace period: the answer its rotation gave, once
+   * that rotation has stored its tokens. After it (or with no grace period): reuse, and the whole family
+   * is revoked.
+   */
+  async #repeat (record: RefreshRecord, p: { refreshToken: string, scope?: string, resource?: string | string[], log?: EventLogger }): Promise<TokenResponse> {
+    const rotatedAt = record.rotatedAt as number
+    if (record.answer === undefined || this.#o.clock.now() - rotatedAt >= this.#o.refreshGraceMs) {
+      this.#emit('refresh_reuse_detected', { clientId: record.clientId, grantId: record.grantId }, p.log)
+      await this.revokeGrant(record.grantId, 'refresh_reuse', p.log)
+      throw invalidGrant('refresh token reused; grant revoked', 'warn')
+    }
+    const sealed = openOrUndefined(this.#unwrapKeys(p.refreshToken), record.answer, `refresh-answer:${record.grantId}`)
+    if (sealed === undefined) throw invalidGrant('refresh token wrapped under a secret no longer configured')
+    const answer = JSON.parse(sealed) as RepeatableAnswer
+    const grant = await this.#untilStored(record.grantId, hashSecret(answer.accessToken))
+    this.#checkRequest(p, grant)
+    this.#emit('refresh_repeated', { clientId: record.clientId, grantId: record.grantId }, p.log)
+    return tokenResponse(answer, answer.accessExpiresAt - this.#o.clock.now(), answer.scope)
+  }
+
+  /** The grant once the access token `accessHash` is stored: the rotation being repeated has finished. */
+  async #untilStored (grantId: string, accessHash: string): Promise<GrantRecord> {
+    // Real time, not the service's clock: the wait is for another request's store writes.
+    const deadline = Date.now() + REPEAT_WAIT_MS
+    for (;;) {
+      const grant = await this.#o.store.get<GrantRecord>(`grant:${grantId}`)
+      if (grant === undefined) throw invalidGrant('grant revoked or expired')
+      if (await this.#o.store.get<AccessRecord>(`access:${accessHash}`) !== undefined) return grant
+      if (Date.now() > deadline) throw temporarilyUnavailable('the refresh being repeated did not finish', 'the refresh is still in progress, try again')
+      await sleep(REPEAT_POLL_MS)
+    }
+  }
+
+  /** A refresh may narrow the scope (OAuth 2.1 §4.3.1) and must name the grant's resource, if any (RFC 8707). */
+  #checkRequest (p: { scope?: string, resource?: string | string[] }, grant: GrantRecord): void {
+    if (p.scope !== undefined && !isSubset(p.scope, grant.scope)) throw invalidScope(`asked for ${p.scope.slice(0, 200)}`)
+    this.#checkResource(p.resource, grant.resource)
   }
 
   /**
@@ -371,28 +440,37 @@ export class GrantService {
     return await this.#upstream.recover(unlocked, log)
   }
 
-  /**
-   * Writes the grant with a new access (and refresh) token and returns them; undefined, writing nothing,
-   * when `replace` finds the grant changed or gone since it was read. The token records are written only
-   * after the grant, and taken back if a revocation ended the grant in between.
-   */
-  async #issue ({ grant: read, key }: UnlockedGrant, client: ClientRecord, write: 'create' | 'replace'): Promise<TokenResponse | undefined> {
+  /** New tokens for a grant: the refresh token only for clients registered for it. */
+  #newTokens (grant: GrantRecord, client: ClientRecord): NewTokens {
     const now = this.#o.clock.now()
     // expires_in = min(gateway access TTL, what is left of the upstream token): a client must never
     // hold a gateway token whose upstream token is already dead.
-    const upstreamLeft = read.upstreamExpiresAt === undefined ? Infinity : read.upstreamExpiresAt - now
+    const upstreamLeft = grant.upstreamExpiresAt === undefined ? Infinity : grant.upstreamExpiresAt - now
     const accessTtl = Math.max(1000, Math.min(this.#o.accessTtlMs, upstreamLeft))
-    const accessToken = randomToken('gwa_')
+    return {
+      accessToken: randomToken('gwa_'),
+      accessExpiresAt: now + accessTtl,
+      ...(client.metadata.grant_types.includes('refresh_token') ? { refreshToken: randomToken('gwr_') } : {})
+    }
+  }
+
+  /**
+   * Writes the grant with the new tokens and returns them; undefined, writing nothing, when `replace`
+   * finds the grant changed or gone since it was read. The token records are written only after the
+   * grant, and taken back if a revocation ended the grant in between.
+   */
+  async #issue ({ grant: read, key }: UnlockedGrant, client: ClientRecord, write: 'create' | 'replace', tokens: NewTokens): Promise<TokenResponse | undefined> {
+    const now = this.#o.clock.now()
+    const { accessToken, refreshToken } = tokens
+    const accessTtl = Math.max(1, tokens.accessExpiresAt - now)
     const accessHash = hashSecret(accessToken)
-    const refreshToken = client.metadata.grant_types.includes('refresh_token') ? randomToken('gwr_') : undefined
     const keyText = key.toString('base64url')
 
-    const previousRefresh = read.refreshHash
     const grant: GrantRecord = { ...read, accessHash, version: (read.version ?? 0) + 1 }
     if (refreshToken === undefined) {
       // Without a refresh token the grant ends with its access token.
       delete grant.refreshHash
-      grant.expiresAt = now + accessTtl
+      grant.expiresAt = tokens.accessExpiresAt
     } else {
       grant.refreshHash = hashSecret(refreshToken)
     }
@@ -405,7 +483,7 @@ export class GrantService {
       clientId: grant.clientId,
       scope: grant.scope,
       resource: grant.resource,
-      expiresAt: now + accessTtl,
+      expiresAt: tokens.accessExpiresAt,
       wrappedKey: seal(this.#wrapKey(accessToken), keyText, `access:${grant.id}`)
     }
     await this.#o.store.set(`access:${accessHash}`, access, accessTtl)
@@ -420,18 +498,7 @@ export class GrantService {
       if (refreshToken !== undefined) await this.#o.store.delete(`refresh:${grant.refreshHash}`)
       throw invalidGrant('grant revoked while its tokens were issued')
     }
-    // A refresh inside the grace period leaves the token it replaced live; only one may be.
-    if (previousRefresh !== undefined && previousRefresh !== grant.refreshHash) {
-      const replaced = await this.#o.store.get<RefreshRecord>(`refresh:${previousRefresh}`)
-      if (replaced !== undefined && replaced.rotatedAt === undefined) await this.#o.store.delete(`refresh:${previousRefresh}`)
-    }
-    return {
-      access_token: accessToken,
-      token_type: 'Bearer',
-      expires_in: Math.floor(accessTtl / 1000),
-      ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
-      scope: grant.scope
-    }
+    return tokenResponse(tokens, accessTtl, grant.scope)
   }
 
   /** RFC 8707 at the token endpoint: the policy of lib/resource.ts, the same for both grants. */
@@ -467,6 +534,16 @@ function openOrUndefined (keys: readonly Buffer[], sealed: string, aad: string):
     return unseal(keys, sealed, aad)
   } catch {
     return undefined
+  }
+}
+
+function tokenResponse (tokens: { accessToken: string, refreshToken?: string }, accessTtlMs: number, scope: string): TokenResponse {
+  return {
+    access_token: tokens.accessToken,
+    token_type: 'Bearer',
+    expires_in: Math.max(1, Math.floor(accessTtlMs / 1000)),
+    ...(tokens.refreshToken === undefined ? {} : { refresh_token: tokens.refreshToken }),
+    scope
   }
 }
 

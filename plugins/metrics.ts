@@ -74,6 +74,7 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
   const codes = new Counter({ name: 'oauth_codes_issued_total', help: 'Authorization codes issued to clients', registers })
   const tokens = new Counter({ name: 'oauth_tokens_issued_total', help: 'Token responses issued, by grant type (refresh_token: refreshes)', labelNames: ['grant_type'] as const, registers })
   const reuse = new Counter({ name: 'oauth_refresh_reuse_detected_total', help: 'Rotated refresh tokens presented again (the grant is revoked)', registers })
+  const repeated = new Counter({ name: 'oauth_refresh_repeated_total', help: 'Refreshes with a just-rotated token answered with the same tokens (--refresh-grace)', registers })
   const replay = new Counter({ name: 'oauth_code_replay_detected_total', help: 'Authorization codes used again (the grant is revoked)', registers })
   const revoked = new Counter({ name: 'oauth_grants_revoked_total', help: 'Grants ended before their time, by reason', labelNames: ['reason'] as const, registers })
   const upstreamErrors = new Counter({ name: 'upstream_errors_total', help: 'Failures talking to the upstream, by kind', labelNames: ['kind'] as const, registers })
@@ -94,6 +95,7 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
     events.on('code_issued', () => { codes.inc() }),
     events.on('tokens_issued', (e) => { tokens.inc({ grant_type: e.grantType }) }),
     events.on('refresh_reuse_detected', () => { reuse.inc() }),
+    events.on('refresh_repeated', () => { repeated.inc() }),
     events.on('code_replay_detected', () => { replay.inc() }),
     events.on('grant_revoked', (e) => { revoked.inc({ reason: e.reason }) }),
     events.on('upstream_error', (e) => { upstreamErrors.inc({ kind: e.kind }) }),

@@ -83,7 +83,15 @@ const RECORD_CHECKS = new Map<string, Check>([
     version: optional(isNumber)
   })],
   ['access', shape({ grantId: isString, clientId: isString, scope: isString, resource: isString, expiresAt: isNumber, wrappedKey: isString })],
-  ['refresh', shape({ grantId: isString, clientId: isString, expiresAt: isNumber, wrappedKey: isString, rotatedAt: optional(isNumber) })],
+  ['refresh', shape({
+    grantId: isString,
+    clientId: isString,
+    expiresAt: isNumber,
+    wrappedKey: isString,
+    rotatedAt: optional(isNumber),
+    answer: optional(isString),
+    version: optional(isNumber)
+  })],
   ['consent', shape({ scopes: isStringList })],
   ['mcp-session', shape({ grantId: isString })],
   ['upstream-scope-needs', shape({ scopes: isStringList })],

@@ -180,7 +180,7 @@ t.test('loadConfig: defaults with only --upstream-rs', async (t) => {
     accessTokenTtl: 3600,
     refreshTokenTtl: 2592000,
     clientTtl: 7776000,
-    refreshGrace: 0,
+    refreshGrace: 30,
     upstreamTimeout: 10000,
     metricsPath: false,
     unusedClientTtl: 86400,

@@ -39,7 +39,7 @@ function logCollector (): { lines: LogLine[], stream: Writable } {
 
 t.test('a full OAuth story, then /metrics: every counter with its value and labels, and no secret anywhere', async (t) => {
   const logs = logCollector()
-  const { app } = await buildWithMetrics(t, { server: { logger: { level: 'info', stream: logs.stream } } })
+  const { app, clock } = await buildWithMetrics(t, { server: { logger: { level: 'info', stream: logs.stream } } })
   const initial = await scrape(app)
   for (const kind of ['unreachable', 'timeout', 'bad_response', 'oauth_error', 'discovery', 'registration', 'proxy_502', 'proxy_504', 'upstream_401', 'upstream_403_scope']) {
     t.equal(sample(initial, 'upstream_errors_total', { kind }), 0, `upstream_errors_total{kind="${kind}"} starts at 0`)
@@ -65,11 +65,14 @@ t.test('a full OAuth story, then /metrics: every counter with its value and labe
   t.equal(first.statusCode, 200)
   t.equal((await exchangeCode(app, client, one.code, one.verifier)).statusCode, 400)
 
-  // Grant 2: refreshed once, then the rotated refresh token comes back (reuse: revoked).
+  // Grant 2: refreshed once, the rotated refresh token repeated within the grace period (the same answer),
+  // then once more after it (reuse: revoked).
   const two = await authorizeFully(app, client)
   const second = (await exchangeCode(app, client, two.code, two.verifier)).json() as { access_token: string, refresh_token: string }
   const refreshed = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: second.refresh_token, client_id: client.client_id })
   t.equal(refreshed.statusCode, 200)
+  t.equal((await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: second.refresh_token, client_id: client.client_id })).statusCode, 200)
+  clock.advance(30_000)
   t.equal((await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: second.refresh_token, client_id: client.client_id })).statusCode, 400)
 
   // Grant 3, for the confidential client: revoked by the client.
@@ -101,6 +104,7 @@ t.test('a full OAuth story, then /metrics: every counter with its value and labe
   t.equal(sample(text, 'oauth_tokens_issued_total', { grant_type: 'authorization_code' }), 3)
   t.equal(sample(text, 'oauth_tokens_issued_total', { grant_type: 'refresh_token' }), 1, 'refreshes')
   t.equal(sample(text, 'oauth_refresh_reuse_detected_total'), 1)
+  t.equal(sample(text, 'oauth_refresh_repeated_total'), 1, 'the repeat within the grace period')
   t.equal(sample(text, 'oauth_code_replay_detected_total'), 1)
   t.equal(sample(text, 'oauth_grants_revoked_total', { reason: 'code_replay' }), 1)
   t.equal(sample(text, 'oauth_grants_revoked_total', { reason: 'refresh_reuse' }), 1)
@@ -113,7 +117,7 @@ t.test('a full OAuth story, then /metrics: every counter with its value and labe
   t.equal(sample(text, 'http_requests_total', { route: '/login', method: 'POST', status: '303' }), 4)
   t.equal(sample(text, 'http_requests_total', { route: '/consent', method: 'POST', status: '303' }), 4)
   t.equal(sample(text, 'http_requests_total', { route: '/upstream/callback', method: 'GET', status: '302' }), 3)
-  t.equal(sample(text, 'http_requests_total', { route: '/token', method: 'POST', status: '200' }), 4)
+  t.equal(sample(text, 'http_requests_total', { route: '/token', method: 'POST', status: '200' }), 5)
   t.equal(sample(text, 'http_requests_total', { route: '/token', method: 'POST', status: '400' }), 2)
   t.equal(sample(text, 'http_requests_total', { route: '/revoke', method: 'POST', status: '200' }), 1)
   t.equal(sample(text, 'http_requests_total', { route: '/metrics', method: 'GET', status: '200' }), 1, 'the earlier scrape; this one is counted once it is answered')

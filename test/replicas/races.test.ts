@@ -12,6 +12,7 @@ import { SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
  * Issue 16 ("Replicas that agree") with two real gateway processes on one Redis, in GitHub-App mode: the
  * upstream token lives 61 s, so with the gateway's one-minute expiry margin it is due for a refresh one
  * second after each login or refresh. Default --token-cache-ttl (5 s): revocations must not wait for it.
+ * --refresh-grace 0: a refresh token sent twice is reuse at once (test/replicas/refresh-grace.test.ts has the default).
  */
 
 const UPSTREAM_EXPIRES_IN = 61
@@ -26,7 +27,7 @@ t.teardown(async () => { await deletePrefix(SHARED_REDIS_URL, prefix) })
 
 const [portA, portB] = [await freePort(), await freePort()] as [number, number]
 const publicUrl = `http://127.0.0.1:${portA}`
-const flags = (port: number): string[] => gatewayFlags({ port, publicUrl, store: SHARED_REDIS_URL, storePrefix: prefix, secret: SECRET, github, upstreamRs: mcp.url, extra: ['--rate-limit-token', '100000', '--rate-limit-sign-in', '100000'] })
+const flags = (port: number): string[] => gatewayFlags({ port, publicUrl, store: SHARED_REDIS_URL, storePrefix: prefix, secret: SECRET, github, upstreamRs: mcp.url, extra: ['--rate-limit-token', '100000', '--rate-limit-sign-in', '100000', '--refresh-grace', '0'] })
 const upstreamRefreshes = (): number => github.requests.filter((r) => r.method === 'POST' && r.body.includes('grant_type=refresh_token')).length
 
 t.test('issue 16: two gateway processes on one Redis agree', async (t) => {

@@ -48,7 +48,7 @@ async function authorizeStatus (app: Awaited<ReturnType<typeof buildGateway>>['a
 
 t.test('issue 15 finding 1: a flood of /authorize past maxPendingSignIns gets 503 pages; signed-in clients, grants, refresh tokens and sign-ins already under way live on', async (t) => {
   const inspect = await inspectableStore(t)
-  const { app } = await buildGateway(t, { maxPendingSignIns: 50, ...inspect.options })
+  const { app } = await buildGateway(t, { maxPendingSignIns: 50, refreshGrace: 0, ...inspect.options })
   const client = await registerClient(app)
   const done = await authorizeFully(app, client)
   const tokens = (await exchangeCode(app, client, done.code, done.verifier)).json()

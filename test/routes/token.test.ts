@@ -10,6 +10,11 @@ async function tokensFor (app: FastifyInstance, client: RegisteredClient, extra:
   return res.json()
 }
 
+/** A proxied MCP call with `accessToken` (the fake GitHub serves /mcp): 200 while the token is live. */
+const callEcho = async (app: FastifyInstance, accessToken: string) => await app.inject({
+  method: 'POST', url: '/mcp', headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' }, payload: '{}'
+})
+
 const refresh = (app: FastifyInstance, client: RegisteredClient, refreshToken: string) =>
   tokenRequest(app, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: client.client_id })
 
@@ -111,34 +116,66 @@ t.test('malformed token requests are RFC 6749 errors, never a 500', async (t) =>
   t.equal(noRefresh.json().error, 'invalid_request')
 })
 
-t.test('refresh: rotation, and reuse of a rotated token revokes the whole grant (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2)', async (t) => {
-  const { app } = await buildGateway(t)
+t.test('refresh: rotation, and reuse of a rotated token after the grace period revokes the whole grant (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2)', async (t) => {
+  const { app, clock } = await buildGateway(t)
   const client = await registerClient(app)
   const tokens = await tokensFor(app, client)
   const second = await refresh(app, client, tokens.refresh_token as string)
   t.equal(second.statusCode, 200)
   t.not(second.json().refresh_token, tokens.refresh_token)
+  clock.advance(30_000)
   const reuse = await refresh(app, client, tokens.refresh_token as string)
-  t.equal(reuse.json().error, 'invalid_grant', 'the old token is refused')
+  t.equal(reuse.json().error, 'invalid_grant', 'the old token is refused once the default 30 s have passed')
   const afterReuse = await refresh(app, client, second.json().refresh_token)
   t.equal(afterReuse.json().error, 'invalid_grant', 'and the family is revoked: the new one too')
 })
 
-t.test('refresh: an optional grace period lets a client retry a refresh whose answer it lost', async (t) => {
+t.test('refresh: --refresh-grace=0 makes any reuse revoke at once', async (t) => {
+  const { app } = await buildGateway(t, { refreshGrace: 0 })
+  const client = await registerClient(app)
+  const tokens = await tokensFor(app, client)
+  const second = await refresh(app, client, tokens.refresh_token as string)
+  t.equal(second.statusCode, 200)
+  t.equal((await refresh(app, client, tokens.refresh_token as string)).json().error, 'invalid_grant', 'no second answer')
+  t.equal((await refresh(app, client, second.json().refresh_token)).json().error, 'invalid_grant', 'the family is revoked')
+})
+
+t.test('issue 22 finding 3: within the grace period a repeated refresh gets the same tokens, so either answer stays valid', async (t) => {
   const { app, clock } = await buildGateway(t, { refreshGrace: 30 })
   const client = await registerClient(app)
   const tokens = await tokensFor(app, client)
   const lost = await refresh(app, client, tokens.refresh_token as string)
   t.equal(lost.statusCode, 200)
+  clock.advance(10_000)
   const retry = await refresh(app, client, tokens.refresh_token as string)
-  t.equal(retry.statusCode, 200, 'within the grace period the old token works once more')
-  const superseded = await refresh(app, client, lost.json().refresh_token)
-  t.equal(superseded.json().error, 'invalid_grant', 'only one refresh token of a grant is live')
+  t.equal(retry.statusCode, 200, 'within the grace period the old token is answered again')
+  t.equal(retry.json().access_token, lost.json().access_token, 'with the same access token')
+  t.equal(retry.json().refresh_token, lost.json().refresh_token, 'and the same refresh token: one live pair per grant')
+  t.ok(retry.json().expires_in <= lost.json().expires_in - 10, 'expires_in counts down from the first answer')
+  const next = await refresh(app, client, retry.json().refresh_token)
+  t.equal(next.statusCode, 200, 'the pair goes on refreshing')
   clock.advance(31_000)
   const late = await refresh(app, client, tokens.refresh_token as string)
   t.equal(late.json().error, 'invalid_grant', 'after the grace period it is reuse')
-  const revoked = await refresh(app, client, retry.json().refresh_token)
+  const revoked = await refresh(app, client, next.json().refresh_token)
   t.equal(revoked.json().error, 'invalid_grant', 'and the grant is revoked')
+})
+
+t.test('issue 22 finding 1: two refreshes with one refresh token sent together both succeed, and the client goes on with either answer', async (t) => {
+  const { app, clock } = await buildGateway(t)
+  const client = await registerClient(app)
+  for (const keep of [0, 1]) {
+    let current = (await tokensFor(app, client)).refresh_token as string
+    for (let cycle = 0; cycle < 5; cycle++) {
+      const answers = await Promise.all([refresh(app, client, current), refresh(app, client, current)])
+      t.same(answers.map((a) => a.statusCode), [200, 200], `cycle ${cycle}: both answered`)
+      t.equal(answers[0]?.json().refresh_token, answers[1]?.json().refresh_token, `cycle ${cycle}: the same pair`)
+      const kept = answers[keep]?.json()
+      t.equal((await callEcho(app, kept.access_token)).statusCode, 200, `cycle ${cycle}: the kept access token works`)
+      current = kept.refresh_token
+      clock.advance(60_000)
+    }
+  }
 })
 
 t.test('refresh: bound to its client, its scope and its resource; expires', async (t) => {
