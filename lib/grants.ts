@@ -30,6 +30,7 @@ interface CodeRecord extends Omit<CodeGrant, 'upstream'> {
   /** The upstream tokens, sealed under a key derived from the code itself. */
   sealedUpstream: string
   upstreamExpiresAt?: number
+  upstreamRenewAt?: number
   upstreamScopes: string[]
   /** Set once the code is exchanged: the grant it produced, revoked if the code is replayed. */
   consumedBy?: string
@@ -45,6 +46,8 @@ export interface GrantRecord {
   /** The upstream tokens, AES-256-GCM sealed under the grant key, with the grant id as associated data. */
   sealedUpstream: string
   upstreamExpiresAt?: number
+  /** When the upstream token is renewed, well before it expires (lib/upstream-refresh.ts); absent on older grants. */
+  upstreamRenewAt?: number
   upstreamScopes: string[]
   accessHash: string
   refreshHash?: string
@@ -172,6 +175,7 @@ export class GrantService {
       clock: options.clock,
       upstream: options.upstream,
       upstreamTimeoutMs: options.upstreamTimeoutMs ?? 10_000,
+      renewAheadMs: options.accessTtlMs,
       events: options.events,
       revokeGrant: async (grantId, reason, log) => { await this.revokeGrant(grantId, reason, log) },
       forget: (grantId) => { this.#forget(grantId) }
@@ -198,7 +202,7 @@ export class GrantService {
       expiresAt: this.#o.clock.now() + this.#o.codeTtlMs,
       sealedUpstream: seal(this.#wrapKey(code), packUpstream(upstream), `code:${codeHash}`),
       upstreamScopes: upstream.scopes,
-      ...(upstream.expiresAt === undefined ? {} : { upstreamExpiresAt: upstream.expiresAt })
+      ...(upstream.expiresAt === undefined ? {} : { upstreamExpiresAt: upstream.expiresAt, upstreamRenewAt: this.#upstream.renewAt(upstream.expiresAt) })
     }
     await this.#o.store.set(`code:${codeHash}`, record, this.#o.codeTtlMs)
     return code
@@ -242,7 +246,8 @@ export class GrantService {
         upstreamScopes: code.upstreamScopes,
         accessHash: '',
         expiresAt: now + this.#o.refreshTtlMs,
-        ...(code.upstreamExpiresAt === undefined ? {} : { upstreamExpiresAt: code.upstreamExpiresAt })
+        ...(code.upstreamExpiresAt === undefined ? {} : { upstreamExpiresAt: code.upstreamExpiresAt }),
+        ...(code.upstreamRenewAt === undefined ? {} : { upstreamRenewAt: code.upstreamRenewAt })
       }
     }
     unlocked = await this.#upstream.freshUnstored(unlocked, p.log)

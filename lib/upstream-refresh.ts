@@ -19,6 +19,11 @@ export interface UpstreamRefreshOptions {
   upstream: UpstreamRefresher
   /** The upstream request timeout: how long a replica may hold the refresh lock, and others wait for it. */
   upstreamTimeoutMs: number
+  /**
+   * How long before its expiry an upstream token is renewed, at most (the access token TTL): clients are
+   * then never handed a token that expires soon because the upstream's does (their early-refresh windows).
+   */
+  renewAheadMs: number
   events?: GatewayEvents | undefined
   /** Ends the grant (GrantService.revokeGrant) when the upstream refuses its refresh token. */
   revokeGrant: (grantId: string, reason: GrantRevocationReason, log: EventLogger | undefined) => Promise<void>
@@ -26,7 +31,7 @@ export interface UpstreamRefreshOptions {
   forget: (grantId: string) => void
 }
 
-/** An upstream token this close to expiry is refreshed before it is handed on (clock skew, latency). */
+/** An upstream token this close to expiry is always refreshed before it is handed on (clock skew, latency). */
 const UPSTREAM_EXPIRY_MARGIN_MS = 60_000
 /** How often a replica waiting for another's upstream refresh looks at the grant again. */
 const LOCK_POLL_MS = 20
@@ -47,9 +52,20 @@ export class UpstreamRefreshes {
     this.#o = options
   }
 
-  /** True when the grant's upstream token never expires or has time left: fresh() has nothing to do. */
+  /**
+   * When an upstream token that expires at `expiresAt`, issued now, is to be renewed: `renewAheadMs` before
+   * its expiry, but past the middle of its life at the earliest (short-lived tokens are not refreshed on
+   * every request) and a minute before its expiry at the latest.
+   */
+  renewAt (expiresAt: number): number {
+    const lifetime = expiresAt - this.#o.clock.now()
+    return expiresAt - Math.max(UPSTREAM_EXPIRY_MARGIN_MS, Math.min(this.#o.renewAheadMs, lifetime / 2))
+  }
+
+  /** True when the grant's upstream token never expires or is not due for renewal yet: fresh() has nothing to do. */
   isFresh ({ grant }: UnlockedGrant): boolean {
-    return grant.upstreamExpiresAt === undefined || grant.upstreamExpiresAt - this.#o.clock.now() > UPSTREAM_EXPIRY_MARGIN_MS
+    if (grant.upstreamExpiresAt === undefined) return true
+    return (grant.upstreamRenewAt ?? grant.upstreamExpiresAt - UPSTREAM_EXPIRY_MARGIN_MS) > this.#o.clock.now()
   }
 
   /** The grant with an upstream token that is not about to expire, refreshed if need be. */
@@ -81,7 +97,7 @@ export class UpstreamRefreshes {
     if (refreshToken === undefined) return await this.#expiredWithoutRefresh(unlocked, log)
     const tokens = await this.#callUpstream(refreshToken, log)
     if (typeof tokens === 'string') throw invalidGrant(`upstream refused the refresh: ${tokens}`)
-    return { grant: withUpstream(unlocked, tokens, refreshToken), key: unlocked.key }
+    return { grant: this.#withUpstream(unlocked, tokens, refreshToken), key: unlocked.key }
   }
 
   async #expiredWithoutRefresh (unlocked: UnlockedGrant, log: EventLogger | undefined): Promise<UnlockedGrant> {
@@ -145,7 +161,7 @@ export class UpstreamRefreshes {
     }
     let base = unlocked
     for (let attempt = 1; ; attempt++) {
-      const updated = withUpstream(base, tokens, refreshToken)
+      const updated = this.#withUpstream(base, tokens, refreshToken)
       updated.version = (base.grant.version ?? 0) + 1
       if (await this.#o.store.replace(`grant:${base.grant.id}`, base.grant.version ?? 0, updated, Math.max(1, updated.expiresAt - this.#o.clock.now()))) {
         // Cached requests of this grant would go on with the old upstream token.
@@ -160,6 +176,16 @@ export class UpstreamRefreshes {
     }
   }
 
+  /** The grant with the upstream's new tokens sealed in (some upstreams do not rotate: the old refresh token stays). */
+  #withUpstream ({ grant, key }: UnlockedGrant, tokens: UpstreamTokens, refreshToken: string): GrantRecord {
+    const merged: UpstreamTokens = { ...tokens, ...(tokens.refreshToken === undefined ? { refreshToken } : {}) }
+    const updated: GrantRecord = { ...grant, sealedUpstream: seal(key, packUpstream(merged), grant.id), upstreamScopes: tokens.scopes.length > 0 ? tokens.scopes : grant.upstreamScopes }
+    delete updated.upstreamExpiresAt
+    delete updated.upstreamRenewAt
+    if (tokens.expiresAt !== undefined) Object.assign(updated, { upstreamExpiresAt: tokens.expiresAt, upstreamRenewAt: this.renewAt(tokens.expiresAt) })
+    return updated
+  }
+
   /** The upstream's new tokens, or its OAuth error code when it refused the refresh token (any other failure throws). */
   async #callUpstream (refreshToken: string, log: EventLogger | undefined): Promise<UpstreamTokens | string> {
     try {
@@ -170,15 +196,6 @@ export class UpstreamRefreshes {
       throw temporarilyUnavailable(`upstream refresh failed: ${err instanceof Error ? err.message : String(err)}`)
     }
   }
-}
-
-/** The grant with the upstream's new tokens sealed in (some upstreams do not rotate: the old refresh token stays). */
-function withUpstream ({ grant, key }: UnlockedGrant, tokens: UpstreamTokens, refreshToken: string): GrantRecord {
-  const merged: UpstreamTokens = { ...tokens, ...(tokens.refreshToken === undefined ? { refreshToken } : {}) }
-  const updated: GrantRecord = { ...grant, sealedUpstream: seal(key, packUpstream(merged), grant.id), upstreamScopes: tokens.scopes.length > 0 ? tokens.scopes : grant.upstreamScopes }
-  if (tokens.expiresAt === undefined) delete updated.upstreamExpiresAt
-  else updated.upstreamExpiresAt = tokens.expiresAt
-  return updated
 }
 
 export function openUpstream ({ grant, key }: UnlockedGrant): SealedUpstream {

@@ -65,6 +65,7 @@ const RECORD_CHECKS = new Map<string, Check>([
     expiresAt: isNumber,
     sealedUpstream: isString,
     upstreamExpiresAt: optional(isNumber),
+    upstreamRenewAt: optional(isNumber),
     upstreamScopes: isStringList,
     consumedBy: optional(isString)
   })],
@@ -76,6 +77,7 @@ const RECORD_CHECKS = new Map<string, Check>([
     resource: isString,
     sealedUpstream: isString,
     upstreamExpiresAt: optional(isNumber),
+    upstreamRenewAt: optional(isNumber),
     upstreamScopes: isStringList,
     accessHash: isString,
     refreshHash: optional(isString),
