@@ -49,6 +49,11 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   #out: Writable | undefined
   #relayed: ((err?: Error) => void) | undefined
 
+  /** Bytes of the answer's body received so far. */
+  get bytes (): number {
+    return this.#bytes
+  }
+
   /** Sends the request; `responded()` then tells when the upstream's status and headers are in. */
   constructor (upstream: UpstreamPool, options: Dispatcher.DispatchOptions) {
     this.#upstream = upstream

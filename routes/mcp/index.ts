@@ -249,13 +249,15 @@ const mcp: FastifyPluginAsync = async (app) => {
     reply.hijack()
     reply.raw.writeHead(upstream.statusCode, { ...reply.getHeaders(), ...headers } as OutgoingHttpHeaders)
     reply.raw.flushHeaders()
-    let shuttingDown = false
+    // Who ended the stream, for its closing log line: the client unless something else did first.
+    let closedBy: 'client' | 'upstream' | 'upstream_error' | 'gateway' = 'client'
+    const openedAt = performance.now()
     const close = (): void => {
       const socket = reply.raw.socket
       reply.raw.once('finish', () => { socket?.end() })
       if (req.method !== 'GET') return
       // The upstream side is cut on purpose, before the client's stream ends cleanly.
-      shuttingDown = true
+      closedBy = 'gateway'
       upstream.abort(new Error('the gateway is shutting down'))
       reply.raw.end()
     }
@@ -264,14 +266,20 @@ const mcp: FastifyPluginAsync = async (app) => {
     reply.raw.on('close', () => {
       streams.delete(close)
       events.emit('stream_closed', {})
+      const durationMs = Math.round(performance.now() - openedAt)
+      req.log.info({ grantId: grant.grant.id, durationMs, bytes: upstream.bytes, closedBy }, 'mcp stream closed')
     })
     // Event by event, with backpressure. A client that leaves aborts the exchange (the 'close' listener at
     // the top); an upstream that leaves ends the client's stream, or cuts it if the upstream failed.
     upstream.relay(reply.raw, (err) => {
       if (err === undefined) {
+        closedBy = 'upstream'
         reply.raw.end()
-      } else if (!shuttingDown) {
-        if (!clientLeft) req.log.info({ err: { message: err.message } }, 'mcp stream ended early')
+      } else if (closedBy !== 'gateway') {
+        if (!clientLeft) {
+          closedBy = 'upstream_error'
+          req.log.info({ err: { message: err.message } }, 'mcp stream ended early')
+        }
         reply.raw.destroy()
       }
     })

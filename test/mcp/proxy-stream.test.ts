@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import { connect as netConnect, type AddressInfo } from 'node:net'
+import { Writable } from 'node:stream'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
@@ -12,6 +13,7 @@ import { ManualClock } from '../../lib/clock.js'
 import { startFakeGithub, type FakeGithub } from '../helpers/fake-github.js'
 import { bigText, sha256, startFakeMcp, type FakeMcp, type FakeMcpRequest } from '../helpers/fake-mcp.js'
 import { authorizeFully, exchangeCode, gatewayOptions, registerClient } from '../helpers/gateway.js'
+import type { LogLine } from '../helpers/logged-gateway.js'
 
 /*
  * The proxy on real sockets, end to end: the official MCP SDK client → the gateway (127.0.0.1, port 0,
@@ -31,6 +33,8 @@ interface Stack {
   github: FakeGithub
   /** A gateway access token for a fresh grant. */
   token: string
+  /** The gateway's log lines, info and up. */
+  logs: LogLine[]
 }
 
 async function startStack (t: Teardown, mode: 'stateful' | 'stateless'): Promise<Stack> {
@@ -42,7 +46,14 @@ async function startStack (t: Teardown, mode: 'stateful' | 'stateless'): Promise
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const app = Fastify({ logger: false, serverFactory: (handler) => server.on('request', handler) })
+  const logs: LogLine[] = []
+  const stream = new Writable({
+    write (chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') logs.push(JSON.parse(line) as LogLine)
+      done()
+    }
+  })
+  const app = Fastify({ logger: { level: 'info', stream }, serverFactory: (handler) => server.on('request', handler) })
   t.teardown(async () => {
     // Open streams first, or close() waits on them.
     server.closeAllConnections()
@@ -56,7 +67,7 @@ async function startStack (t: Teardown, mode: 'stateful' | 'stateless'): Promise
   const flow = await authorizeFully(app, client, { resource: `${origin}/mcp` })
   const res = await exchangeCode(app, client, flow.code, flow.verifier)
   if (res.statusCode !== 200) throw new Error(`token: ${res.statusCode} ${res.body}`)
-  return { origin, mcp, github, token: (res.json() as { access_token: string }).access_token }
+  return { origin, mcp, github, token: (res.json() as { access_token: string }).access_token, logs }
 }
 
 async function connect (t: Teardown, stack: Stack): Promise<{ client: Client, transport: StreamableHTTPClientTransport }> {
@@ -135,6 +146,9 @@ for (const mode of ['stateful', 'stateless'] as const) {
       for (let i = 1; i < arrivals.length; i++) {
         t.ok((arrivals[i] ?? 0) - (arrivals[i - 1] ?? 0) >= intervalMs * 0.4, `gap ${i}: ${(arrivals[i] ?? 0) - (arrivals[i - 1] ?? 0)} ms`)
       }
+      const closed = await waitFor('the stream\'s closing log line', () => stack.logs.find((l) => l.msg === 'mcp stream closed' && l.closedBy === 'upstream' && Number(l.durationMs) >= (count - 1) * intervalMs * 0.6))
+      t.ok(Number(closed.bytes) > 0, `issue 22 finding 5: the end of the stream is logged, with its duration (${String(closed.durationMs)} ms) and size`)
+      t.match(closed.grantId, /^gwg_/, 'and its grant')
     })
 
     await t.test('a ~10 MB response arrives intact', async (t) => {
@@ -252,6 +266,8 @@ for (const mode of ['stateful', 'stateless'] as const) {
         aborter.abort()
         await waitFor('the upstream GET to close', () => upstream.closedAt, 2000).catch(() => undefined)
         t.ok(upstream.closedAt !== undefined, 'leaving the GET stream closes the upstream one')
+        const closed = await waitFor('the GET stream\'s closing log line', () => stack.logs.find((l) => l.msg === 'mcp stream closed' && l.closedBy === 'client' && Number(l.durationMs) >= 1500))
+        t.ok(Number(closed.bytes) > 0, `issue 22 finding 5: a GET stream the client closes logs its end (${String(closed.durationMs)} ms, ${String(closed.bytes)} bytes)`)
       })
 
       await t.test('§1.8 item 48: DELETE ends the session; the old id then gets 404 from the upstream', async (t) => {
