@@ -135,7 +135,13 @@ t.test('a host with @fastify/cookie at its root can register the gateway (it use
   const app = Fastify({ logger: false })
   t.teardown(async () => { await app.close() })
   await app.register(cookie)
+  app.get('/hello', async (req, reply) => reply.setCookie('host', 'a b;c', { path: '/', httpOnly: true }).send({ got: req.cookies['visit'] ?? null }))
   await t.resolves(async () => { await app.register(gateway, gatewayOptions(github, new ManualClock(Date.now()), { prefix: '/gw' })).ready() })
+  // The host's cookies go through the `cookie` module pinned in package.json's overrides: inject's
+  // `cookies` encodes with it (light-my-request), and the plugin parses and serializes with it.
+  const res = await app.inject({ method: 'GET', url: '/hello', cookies: { visit: 'x y' } })
+  t.same(res.json(), { got: 'x y' }, 'the host reads the cookie the request carried')
+  t.equal(res.headers['set-cookie'], 'host=a%20b%3Bc; Path=/; HttpOnly; SameSite=Lax', 'and sets its own, encoded')
 })
 
 t.test('a host with @fastify/cors at its root can register the gateway (the gateway adds no decorator, no OPTIONS catch-all)', async (t) => {
