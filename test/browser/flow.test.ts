@@ -1,35 +1,31 @@
-import { existsSync } from 'node:fs'
 import { mkdir, rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import t from 'tap'
 import gateway, { type GatewayPluginOptions } from '../../app.js'
 import { ManualClock } from '../../lib/clock.js'
 import { createPkcePair } from '../../lib/pkce.js'
+import { launchTestBrowser } from '../helpers/browser.js'
 import { startFakeGithub, type FakeGithub } from '../helpers/fake-github.js'
 import { gatewayOptions } from '../helpers/gateway.js'
 
 /*
- * The two-screen flow in a real browser: Debian's Chromium driven by playwright-core, against a
+ * The two-screen flow in a real browser: Chromium driven by playwright-core, against a
  * gateway and a fake GitHub on real sockets, ending at a real client callback server. The keyboard
  * does everything a person does (autofocus, Tab, Enter); every page is screenshotted into
  * test-artifacts/screenshots/, and must load nothing, log no error, violate no CSP directive and
  * keep its text at WCAG AA contrast.
  *
- * Chromium is not optional: `.ci/run` installs it, and a machine without it fails this file.
+ * Chromium is not optional: test/helpers/browser.ts finds one on this machine or unpacks the one
+ * @sparticuz/chromium ships (Linux x64), and a machine with neither fails this file.
  */
 
 interface Teardown { teardown (fn: () => unknown): void }
 type Asserts = Pick<typeof t, 'same'>
 
-const CHROMIUM = '/usr/bin/chromium'
-// As root on the CI machines: no sandbox, and nothing that phones home through the closed network.
-// playwright-core adds --headless and a fresh, temporary --user-data-dir itself.
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync']
 const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url))
 const CLIENT_NAME = 'Playwright Test Client'
 const USERNAME = 'gateway_user'
@@ -276,19 +272,17 @@ async function pageIsClean (t: Asserts, w: WatchedPage, where: string): Promise<
 }
 
 t.test('the authorize pages in headless Chromium', async (t) => {
-  // Fail, never skip: CI installs Chromium, so a missing one is a broken machine.
-  if (!existsSync(CHROMIUM)) {
-    t.fail(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does`)
-    return
-  }
   // Only this run's screenshots: a renamed or dropped one must not linger as if it were current.
   await rm(SCREENSHOTS, { recursive: true, force: true })
   await mkdir(SCREENSHOTS, { recursive: true })
   const github = await startFakeGithub()
   t.teardown(() => github.close())
   const upstreamHost = new URL(github.origin).host
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
-  t.teardown(() => browser.close())
+  // Fail, never skip: with no browser at all this throws, saying how to get one.
+  const found = await launchTestBrowser()
+  t.teardown(() => found.close())
+  const browser: Browser = found.browser
+  t.comment(`Chromium ${browser.version()} (${found.source}: ${found.what})`)
 
   /** A fresh browser profile (its own cookies) that records the CSP violations its documents see. */
   async function newContext (t: Teardown, p: { width?: number, height?: number, dark?: boolean } = {}): Promise<BrowserContext> {
