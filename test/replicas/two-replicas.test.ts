@@ -40,7 +40,8 @@ const replicaFlags = (port: number) => gatewayFlags({
   secret: SECRET,
   github,
   upstreamRs: mcp.url,
-  extra: ['--token-cache-ttl', String(TOKEN_CACHE_TTL), '--trust-proxy', '127.0.0.1']
+  // --refresh-grace 0: the old refresh token on B is reuse at once (the default grace would answer it again).
+  extra: ['--token-cache-ttl', String(TOKEN_CACHE_TTL), '--trust-proxy', '127.0.0.1', '--refresh-grace', '0']
 })
 
 t.test('two-replica test: two gateway processes on different ports sharing one Redis', async (t) => {
