@@ -85,7 +85,7 @@ export const GatewayOptionsSchema = Type.Object({
     minLength: 1,
     maxLength: 2048,
     default: DEFAULT_STORE,
-    description: 'Where state lives: memory, or redis://[[user]:password@]host[:port][/db] (rediss:// for TLS); a persistent store requires secret'
+    description: 'Where state lives: memory, or redis://[[user]:password@]host[:port][/db], redis-sentinel://[[user]:password@]host[:port][,host[:port]…][/db]#master or redis-cluster://[[user]:password@]host[:port][,host[:port]…] (rediss://, rediss-sentinel://, rediss-cluster:// for TLS); a persistent store requires secret'
   })),
   storePrefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: DEFAULT_STORE_PREFIX, description: 'Prefix of every key in the store' })),
   tokenCacheTtl: Integer(5000, 'How long a validated access token may be kept in memory before the store is asked again, milliseconds; bounds how late a revocation on another replica takes effect (0 = no cache)', 0, MAX_TOKEN_CACHE_TTL),

@@ -5,14 +5,12 @@ import { parseArgs } from 'node:util'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { Static } from 'typebox'
+import { parseRedisUrl } from './stores/redis-url.js'
 import {
   DEFAULT_BODY_SIZE, DEFAULT_PASSWORD, DEFAULT_PORT, DEFAULT_STORE, DEFAULT_STORE_PREFIX, DEFAULT_USERNAME, GatewayOptionsSchema,
   LOG_LEVELS, MAX_BODY_SIZE, MAX_LIST, MAX_SECONDS, MAX_TIMEOUT_MS, MAX_TOKEN_CACHE_TTL, MIN_BODY_SIZE, MIN_SECRET_LENGTH, MAX_COUNT,
   SCOPE_TOKEN, ServerSettingsSchema
 } from './config-schema.js'
-
-// Redis's `databases` setting is a C int.
-const MAX_REDIS_DB = 2_147_483_647
 
 export type GatewayOptions = Static<typeof GatewayOptionsSchema>
 
@@ -51,7 +49,7 @@ export interface ResolvedGatewayOptions {
   /** Bytes. */
   maxBodySize: number
   /**
-   * `'memory'`, or a `redis://` / `rediss://` URL exactly as configured. It may carry a password: never log it.
+   * `'memory'`, or a Redis URL (`redis://`, `redis-sentinel://`, `redis-cluster://`, each also TLS) exactly as configured. It may carry a password: never log it.
    * Anything but `'memory'` comes with configured secrets (`secretGenerated` is false).
    */
   store: string
@@ -183,7 +181,7 @@ const GATEWAY_SETTINGS: Record<GatewayKey, Setting> = {
   proxyTimeout: { flag: 'proxy-timeout', env: 'MCP_GATEWAY_PROXY_TIMEOUT', arg: '<ms>', integer: true, rule: integerRule(1, MAX_TIMEOUT_MS, 'milliseconds'), help: 'How long /mcp waits for the upstream\'s response headers before answering 504, milliseconds (checked about once a second; a started stream never times out)', defaultText: '300000' },
   maxBodySize: { flag: 'max-body-size', env: 'MCP_GATEWAY_MAX_BODY_SIZE', arg: '<bytes>', integer: true, rule: integerRule(MIN_BODY_SIZE, MAX_BODY_SIZE, 'bytes'), help: 'Largest request body /mcp accepts, bytes', defaultText: `${DEFAULT_BODY_SIZE} (16 MiB)` },
   // The rule never quotes the value: a store URL may carry a password.
-  store: { flag: 'store', env: 'MCP_GATEWAY_STORE', arg: '<memory|url>', rule: 'must be memory, or redis://[[user]:password@]host[:port][/db] or rediss://… (TLS) with db a non-negative integer and no query or fragment (percent-encode reserved characters in the password)', help: 'Where state lives: memory (one instance, lost on restart), or redis://[[user]:password@]host[:port][/db], rediss://… for TLS (needs --secret; with a password, prefer the variable: a flag shows in `ps`)', defaultText: DEFAULT_STORE },
+  store: { flag: 'store', env: 'MCP_GATEWAY_STORE', arg: '<memory|url>', rule: 'must be memory, redis://[[user]:password@]host[:port][/db], redis-sentinel://[[user]:password@]host[:port][,host[:port]…][/db]#master or redis-cluster://[[user]:password@]host[:port][,host[:port]…], or the same as rediss://, rediss-sentinel://, rediss-cluster:// (TLS), with db a non-negative integer and no query (percent-encode reserved characters in the password)', help: 'Where state lives: memory (one instance, lost on restart), or redis://[[user]:password@]host[:port][/db], redis-sentinel://[[user]:password@]host[:port][,host[:port]…][/db]#master, redis-cluster://[[user]:password@]host[:port][,host[:port]…]; rediss://, rediss-sentinel://, rediss-cluster:// for TLS (needs --secret; with a password, prefer the variable: a flag shows in `ps`)', defaultText: DEFAULT_STORE },
   storePrefix: { flag: 'store-prefix', env: 'MCP_GATEWAY_STORE_PREFIX', arg: '<prefix>', rule: 'must be 1 to 64 characters of A-Z, a-z, 0-9, :, _, . and -', help: 'Prefix of every key in the store', defaultText: DEFAULT_STORE_PREFIX },
   metricsPath: { flag: 'metrics-path', env: 'MCP_GATEWAY_METRICS_PATH', arg: '<path|off>', rule: 'must be a path such as /metrics, or off', help: 'Also serve Prometheus metrics on the gateway\'s own port, at this path (public: prefer --metrics-port)', defaultText: 'off' },
   unusedClientTtl: { flag: 'unused-client-ttl', env: 'MCP_GATEWAY_UNUSED_CLIENT_TTL', arg: '<s>', integer: true, rule: integerRule(1, MAX_SECONDS), help: 'A registered client that has not completed a sign-in expires after this, seconds', defaultText: '86400' },
@@ -398,30 +396,6 @@ function headerPairs (raw: unknown): Array<[string, string]> | undefined {
 }
 
 const isMemoryStore = (value: string): boolean => value.toLowerCase() === DEFAULT_STORE
-// Visible ASCII only: WHATWG URL would silently drop tabs and newlines, and trim spaces.
-const STORE_URL_SHAPE = /^rediss?:\/\/[\x21-\x7E]+$/i
-const STORE_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)$/
-
-/**
- * A `redis://` or `rediss://` URL as ioredis reads it (WHATWG URL, user info percent-decoded): a host, a port
- * other than 0 if any, at most a database number as the path, user info only with a password, no query or fragment.
- */
-function isRedisUrl (value: string): boolean {
-  if (!STORE_URL_SHAPE.test(value) || value.includes('?') || value.includes('#')) return false
-  let url: URL
-  try {
-    url = new URL(value)
-    // ioredis decodes these with decodeURIComponent, which throws on a stray `%`.
-    decodeURIComponent(url.username)
-    decodeURIComponent(url.password)
-  } catch {
-    return false
-  }
-  const db = /^\/(\d+)$/.exec(url.pathname)
-  const pathOk = url.pathname === '' || url.pathname === '/' || (db !== null && Number(db[1]) <= MAX_REDIS_DB)
-  const authOk = !value.includes('@') || url.password !== ''
-  return STORE_HOST.test(url.hostname) && url.port !== '0' && pathOk && authOk
-}
 
 interface Resolution {
   options: ResolvedGatewayOptions
@@ -517,7 +491,7 @@ function resolveGateway (input: Record<string, unknown>, problems: Problems, lab
   if (typeof storeValue === 'string' && !problems.has('store')) {
     if (isMemoryStore(storeValue)) {
       store = DEFAULT_STORE
-    } else if (isRedisUrl(storeValue)) {
+    } else if (parseRedisUrl(storeValue) !== undefined) {
       store = storeValue
     } else {
       problems.add('store', GATEWAY_SETTINGS.store.rule)

@@ -84,7 +84,7 @@ const ENV_ONLY = ['MCP_GATEWAY_USERNAME', 'MCP_GATEWAY_PASSWORD', 'MCP_GATEWAY_M
 const OWNED = ['authorization', 'cookie', 'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te',
   'trailer', 'proxy-authorization', 'proxy-connection']
 
-const STORE_RULE = '--store (MCP_GATEWAY_STORE): must be memory, or redis://[[user]:password@]host[:port][/db] or rediss://… (TLS) with db a non-negative integer and no query or fragment (percent-encode reserved characters in the password)'
+const STORE_RULE = '--store (MCP_GATEWAY_STORE): must be memory, redis://[[user]:password@]host[:port][/db], redis-sentinel://[[user]:password@]host[:port][,host[:port]…][/db]#master or redis-cluster://[[user]:password@]host[:port][,host[:port]…], or the same as rediss://, rediss-sentinel://, rediss-cluster:// (TLS), with db a non-negative integer and no query (percent-encode reserved characters in the password)'
 const PREFIX_RULE = '--store-prefix (MCP_GATEWAY_STORE_PREFIX): must be 1 to 64 characters of A-Z, a-z, 0-9, :, _, . and -'
 const TTL_RULE = '--token-cache-ttl (MCP_GATEWAY_TOKEN_CACHE_TTL): must be an integer from 0 to 60000 (milliseconds)'
 const SECRET_REQUIRED = '--secret (MCP_GATEWAY_SECRET): is required with a persistent --store (tokens must survive restarts and work on every replica)'
@@ -893,7 +893,7 @@ t.test('parseGatewayOptions: takes back what loadConfig resolved, unchanged (ser
   t.same(warnings, [])
 })
 
-t.test('loadConfig: --store takes memory or a redis:// / rediss:// URL, kept as given', async (t) => {
+t.test('loadConfig: --store takes memory or a Redis URL (one server, Sentinels, a cluster), kept as given', async (t) => {
   const good = [
     'redis://localhost',
     'redis://localhost:6379',
@@ -906,7 +906,13 @@ t.test('loadConfig: --store takes memory or a redis:// / rediss:// URL, kept as 
     'redis://[::1]:6379/2',
     'redis://host/2147483647',
     'rediss://default:hunter2@cache.example.com:6380/1',
-    'REDISS://Cache.Example.com'
+    'REDISS://Cache.Example.com',
+    'redis-sentinel://s1.example.com#main',
+    'redis-sentinel://:hunter2@s1.example.com:26379,s2.example.com,[::1]:26380/3#main-1',
+    'rediss-sentinel://gateway:p%40ss@s1.example.com:26379/#main',
+    'redis-cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3',
+    'rediss-cluster://gateway:hunter2@clustercfg.cache.example.com:6379/',
+    'REDIS-CLUSTER://Node1.Example.com'
   ]
   for (const url of good) {
     t.equal(load(['--upstream-rs', RS, '--secret', SECRET_A, '--store', url]).gateway.store, url, url)
@@ -932,7 +938,16 @@ t.test('loadConfig: a bad --store is refused without repeating it', async (t) =>
     'redis://:hunter2%zz@redis.example.com', 'redis://hunter2%zz:pw@redis.example.com',
     'redis://:hunter2@redis example.com', 'redis://:hunter2@redis.example.com\n', 'redis://:hunter2@red\tis.example.com',
     'redis://:hunter2@redis.exämple.com', 'redis://:hunter2@redis.example.com.', 'redis://:hunter2@red%41is.example.com',
-    'redis://:hunter2@[::1', 'redis://:hunter2@[hunter2]', 'redis://:hunter2@red$is.example.com'
+    'redis://:hunter2@[::1', 'redis://:hunter2@[hunter2]', 'redis://:hunter2@red$is.example.com',
+    'redis-sentinel://:hunter2@redis.example.com', 'redis-sentinel://:hunter2@redis.example.com#', 'redis-sentinel://:hunter2@redis.example.com#a b',
+    'redis-sentinel://:hunter2@redis.example.com/x#main', 'redis-sentinel://:hunter2@redis.example.com/2147483648#main',
+    'redis-sentinel://:hunter2@redis.example.com?db=1#main', 'redis-sentinel://:hunter2@redis.example.com#main#x', 'redis-sentinel://hunter2@redis.example.com#main',
+    'redis-sentinel://:hun#ter2@redis.example.com#main', 'redis-sentinel://:hunter2/x@redis.example.com#main', 'redis-sentinel://:hunter2%zz@redis.example.com#main',
+    'redis-cluster://', 'redis-cluster://:hunter2@', 'redis-cluster://:hunter2@redis.example.com/0', 'redis-cluster://:hunter2@redis.example.com#main',
+    'redis-cluster://:hunter2@redis.example.com,', 'redis-cluster://:hunter2@redis.example.com,,redis2.example.com', 'redis-cluster://:hunter2@redis.example.com:0',
+    'redis-cluster://:hunter2@redis.example.com:65536', 'redis-cluster://:hunter2@redis.example.com:x', 'redis-cluster://:hunter2@[hunter2]:7000',
+    'redis-cluster://:hunter2@redis.example.com?x', 'redis-cluster://hunter2:@redis.example.com', 'redis-cluster://:hunter2@redis.example.com\n',
+    'redis-cluster+tls://:hunter2@redis.example.com', 'redis-replica://:hunter2@redis.example.com', 'rediss-sentinels://:hunter2@redis.example.com#main'
   ]
   for (const value of bad) {
     const error = configError(() => loadConfig(['--upstream-rs', RS, '--secret', SECRET_A, '--store', value], {}))
@@ -1004,7 +1019,7 @@ t.test('parseGatewayOptions: store, storePrefix and tokenCacheTtl', async (t) =>
     ['secret: is required with a persistent store (tokens must survive restarts and work on every replica)'], 'named as options, not flags')
   const error = configError(() => parseGatewayOptions({ ...PLUGIN, secret: SECRET_A, store: 'redis://:hunter2@redis.example.com?tls=1', storePrefix: 'a b', tokenCacheTtl: 60001 }))
   t.same(error.problems, [
-    'store: must be memory, or redis://[[user]:password@]host[:port][/db] or rediss://… (TLS) with db a non-negative integer and no query or fragment (percent-encode reserved characters in the password)',
+    STORE_RULE.replace('--store (MCP_GATEWAY_STORE)', 'store'),
     'storePrefix: must be 1 to 64 characters of A-Z, a-z, 0-9, :, _, . and -',
     'tokenCacheTtl: must be an integer from 0 to 60000 (milliseconds)'
   ])
