@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type { Clock } from '../clock.js'
 import { MemoryStore } from './memory.js'
 import type { Store } from './types.js'
@@ -7,9 +7,9 @@ export type { Store } from './types.js'
 export { StoreFullError, StoreUnavailableError } from './errors.js'
 
 /** The connection of each store openStore() opened on Redis, for what shares it (the rate limiter). */
-const redisClients = new WeakMap<Store, Redis>()
+const redisClients = new WeakMap<Store, Redis | Cluster>()
 
-/** The store a configuration names: `memory`, or a `redis://` / `rediss://` URL (connected before use). */
+/** The store a configuration names: `memory`, or a Redis URL (lib/stores/redis-url.ts; connected before use). */
 export async function openStore (spec: string, options: { keyPrefix: string, clock: Clock }): Promise<Store> {
   if (spec === 'memory') return new MemoryStore({ clock: options.clock })
   // Loaded for a Redis store only: an in-memory gateway does without ioredis, about 1 MB of resident heap
@@ -21,7 +21,7 @@ export async function openStore (spec: string, options: { keyPrefix: string, clo
   return store
 }
 
-/** The Redis connection behind a store that openStore() opened on Redis; undefined for any other store. */
-export function redisClientOf (store: Store): Redis | undefined {
+/** The Redis connection (or cluster client) behind a store that openStore() opened on Redis; undefined for any other store. */
+export function redisClientOf (store: Store): Redis | Cluster | undefined {
   return redisClients.get(store)
 }

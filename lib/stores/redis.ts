@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { MalformedRecordError, StoreUnavailableError } from './errors.js'
 import { storeKind } from './records.js'
+import { parseRedisUrl } from './redis-url.js'
 import type { Store } from './types.js'
 
 export interface RedisStoreOptions {
-  /** `redis://[:password@]host:port/db` or `rediss://…` for TLS. */
+  /** A URL parseRedisUrl() takes: one server, Sentinels or a cluster, each with or without TLS. */
   url: string
   /** Put before every key, so several gateways (or test files) can share one Redis. */
   keyPrefix: string
@@ -59,6 +60,11 @@ return 0`
 /** The sorted set counting the records of a key's kind (under the store's prefix, as every key). */
 export const countKey = (key: string): string => `index:${storeKind(key)}`
 
+// On a cluster a key's kind is its hash tag, `{kind}:rest` and `index:{kind}`, so a record and its kind's count
+// share a slot and each script stays one atomic call (no grant operation spans two keys: per-grant tags buy nothing).
+const slotted = (key: string): string => `{${storeKind(key)}}${key.slice(storeKind(key).length)}`
+const slottedCountKey = (key: string): string => `index:{${storeKind(key)}}`
+
 /**
  * The store on Redis, one round trip per method: GET, SET PX, SET … PX … GET and the scripts above are
  * atomic on the server, so single use and the bounds of add() hold across replicas. Expiry is Redis's
@@ -66,24 +72,42 @@ export const countKey = (key: string): string => `index:${storeKind(key)}`
  * StoreUnavailableError; ioredis reconnects by itself and service resumes when Redis is back.
  */
 export class RedisStore implements Store {
-  readonly client: Redis
+  readonly client: Redis | Cluster
+  /** The key and count key as stored (before the prefix): tagged on a cluster, as written elsewhere. */
+  readonly keyOf: (key: string) => string
+  readonly countKeyOf: (key: string) => string
   /** Channels are not prefixed by ioredis as keys are: the store puts its prefix before them itself. */
   readonly #prefix: string
-  readonly #subscribers = new Set<Redis>()
+  readonly #subscribers = new Set<Redis | Cluster>()
 
   constructor (options: RedisStoreOptions) {
     this.#prefix = options.keyPrefix
-    const settings: RedisOptions = {
-      keyPrefix: options.keyPrefix,
-      commandTimeout: options.commandTimeoutMs ?? 2000,
-      connectTimeout: options.commandTimeoutMs ?? 2000,
-      // Fail fast while disconnected instead of queueing requests behind a dead connection.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-      lazyConnect: true
+    const target = parseRedisUrl(options.url)
+    // Never the URL itself: it may carry a password.
+    if (target === undefined) throw new TypeError('RedisStore: url is not a Redis URL the store takes')
+    const timeoutMs = options.commandTimeoutMs ?? 2000
+    const retry = (attempt: number): number => Math.min(attempt * 200, 2000)
+    const connection = { commandTimeout: timeoutMs, connectTimeout: timeoutMs, maxRetriesPerRequest: 1 }
+    // Fail fast while disconnected instead of queueing requests behind a dead connection.
+    const settings: RedisOptions = { ...connection, keyPrefix: options.keyPrefix, enableOfflineQueue: false, retryStrategy: retry, lazyConnect: true }
+    if (target.mode === 'cluster') {
+      this.client = new Cluster(target.nodes, {
+        keyPrefix: options.keyPrefix,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: retry,
+        slotsRefreshTimeout: timeoutMs,
+        lazyConnect: true,
+        redisOptions: { ...connection, ...target.redisOptions }
+      })
+    } else {
+      // Each connection attempt asks every Sentinel once, then fails: retryStrategy spaces the attempts, and
+      // connect() is bounded (ioredis's own Sentinel retries would never give up).
+      this.client = target.mode === 'sentinel'
+        ? new Redis({ ...settings, ...target.options, sentinelRetryStrategy: () => null })
+        : new Redis(target.url, settings)
     }
-    this.client = new Redis(options.url, settings)
+    this.keyOf = target.mode === 'cluster' ? slotted : (key) => key
+    this.countKeyOf = target.mode === 'cluster' ? slottedCountKey : countKey
     // Connection errors surface through the commands; unhandled 'error' events would crash the process.
     this.client.on('error', () => {})
   }
@@ -102,37 +126,37 @@ export class RedisStore implements Store {
   }
 
   async get<T> (key: string): Promise<T | undefined> {
-    return parse<T>(await this.#run(async () => await this.client.get(key)))
+    return parse<T>(await this.#run(async () => await this.client.get(this.keyOf(key))))
   }
 
   async set<T> (key: string, value: T, ttlMs: number): Promise<void> {
     if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
-    await this.#run(async () => await this.client.set(key, JSON.stringify(value), 'PX', Math.ceil(ttlMs)))
+    await this.#run(async () => await this.client.set(this.keyOf(key), JSON.stringify(value), 'PX', Math.ceil(ttlMs)))
   }
 
   async take<T> (key: string): Promise<T | undefined> {
-    return parse<T>(await this.#run(async () => await this.client.eval(TAKE, 2, key, countKey(key), key) as string | null))
+    return parse<T>(await this.#run(async () => await this.client.eval(TAKE, 2, this.keyOf(key), this.countKeyOf(key), key) as string | null))
   }
 
   async swap<T> (key: string, value: T, ttlMs: number): Promise<T | undefined> {
     if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
-    return parse<T>(await this.#run(async () => await this.client.set(key, JSON.stringify(value), 'PX', Math.ceil(ttlMs), 'GET')))
+    return parse<T>(await this.#run(async () => await this.client.set(this.keyOf(key), JSON.stringify(value), 'PX', Math.ceil(ttlMs), 'GET')))
   }
 
   async replace<T> (key: string, expectedVersion: number, value: T, ttlMs: number): Promise<boolean> {
     if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
-    const written = await this.#run(async () => await this.client.eval(REPLACE, 1, key, expectedVersion, JSON.stringify(value), Math.ceil(ttlMs)))
+    const written = await this.#run(async () => await this.client.eval(REPLACE, 1, this.keyOf(key), expectedVersion, JSON.stringify(value), Math.ceil(ttlMs)))
     return written === 1
   }
 
   async lock (key: string, ttlMs: number): Promise<string | undefined> {
     const token = randomBytes(16).toString('base64url')
-    const taken = await this.#run(async () => await this.client.set(key, JSON.stringify(token), 'PX', Math.ceil(ttlMs), 'NX'))
+    const taken = await this.#run(async () => await this.client.set(this.keyOf(key), JSON.stringify(token), 'PX', Math.ceil(ttlMs), 'NX'))
     return taken === 'OK' ? token : undefined
   }
 
   async unlock (key: string, token: string): Promise<void> {
-    await this.#run(async () => await this.client.eval(UNLOCK, 1, key, JSON.stringify(token)))
+    await this.#run(async () => await this.client.eval(UNLOCK, 1, this.keyOf(key), JSON.stringify(token)))
   }
 
   async publish (channel: string, message: string): Promise<void> {
@@ -145,7 +169,8 @@ export class RedisStore implements Store {
    */
   async subscribe (channel: string, listener: (message: string) => void): Promise<() => Promise<void>> {
     const name = this.#prefix + channel
-    const subscriber = this.client.duplicate({ keyPrefix: '' })
+    // On a cluster a plain SUBSCRIBE is enough: Redis Cluster carries PUBLISH to every node.
+    const subscriber = this.client instanceof Cluster ? this.client.duplicate() : this.client.duplicate({ keyPrefix: '' })
     subscriber.on('error', () => {})
     subscriber.on('message', (from: string, message: string) => { if (from === name) listener(message) })
     this.#subscribers.add(subscriber)
@@ -161,21 +186,21 @@ export class RedisStore implements Store {
 
   async increment (key: string, ttlMs: number): Promise<number> {
     if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
-    return await this.#run(async () => await this.client.eval(INCREMENT, 1, key, Math.ceil(ttlMs)) as number)
+    return await this.#run(async () => await this.client.eval(INCREMENT, 1, this.keyOf(key), Math.ceil(ttlMs)) as number)
   }
 
   async add<T> (key: string, value: T, ttlMs: number, max: number): Promise<boolean> {
     if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
-    const added = await this.#run(async () => await this.client.eval(ADD, 2, key, countKey(key), key, JSON.stringify(value), Math.ceil(ttlMs), max))
+    const added = await this.#run(async () => await this.client.eval(ADD, 2, this.keyOf(key), this.countKeyOf(key), key, JSON.stringify(value), Math.ceil(ttlMs), max))
     return added === 1
   }
 
   async release (key: string): Promise<void> {
-    await this.#run(async () => await this.client.zrem(countKey(key), key))
+    await this.#run(async () => await this.client.zrem(this.countKeyOf(key), key))
   }
 
   async delete (key: string): Promise<void> {
-    await this.#run(async () => await this.client.eval(DELETE, 2, key, countKey(key), key))
+    await this.#run(async () => await this.client.eval(DELETE, 2, this.keyOf(key), this.countKeyOf(key), key))
   }
 
   async close (): Promise<void> {

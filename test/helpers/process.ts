@@ -281,3 +281,34 @@ export async function callEcho (origin: string, accessToken: string, sessionId: 
   const message = JSON.parse(json) as { result?: unknown }
   return { status: res.status, text: textOf(message.result), body: res.body, headers: res.headers }
 }
+
+/** What a gateway process answered at each step of signInRefreshRevoke(). */
+export interface Journey { call: number, refresh: number, callRefreshed: number, revoke: number, callRevoked: number, refreshRevoked: number, output: string }
+
+/**
+ * One real gateway process on `store` in front of a fake GitHub and MCP server: a sign-in, a tool call, a refresh,
+ * a call with the new token, a revoke, then the revoked grant's call and refresh. Everything is stopped at teardown.
+ */
+export async function signInRefreshRevoke (t: Teardown, store: string, storePrefix: string, secret: string): Promise<Journey> {
+  const { startFakeGithub } = await import('./fake-github.js')
+  const { startFakeMcp } = await import('./fake-mcp.js')
+  const github = await startFakeGithub()
+  t.teardown(() => github.close())
+  const mcp = await startFakeMcp({ isValidToken: (token) => github.isValidAccessToken(token) })
+  t.teardown(() => mcp.close())
+  const port = await freePort()
+  const publicUrl = `http://127.0.0.1:${port}`
+  const gateway = await GatewayProcess.start(t, port, gatewayFlags({ port, publicUrl, store, storePrefix, secret, github, upstreamRs: mcp.url }), {}, 40_000)
+  const client = await register(gateway.origin)
+  const first = await loginFully(gateway.origin, publicUrl, client)
+  const { transport } = await mcpClient(t, gateway.origin, first.access_token)
+  const session = transport.sessionId
+  const call = (await callEcho(gateway.origin, first.access_token, session, 'first')).status
+  const refreshed = await refresh(gateway.origin, client, first.refresh_token)
+  const second = refreshed.json<Tokens>()
+  const callRefreshed = (await callEcho(gateway.origin, second.access_token, session, 'refreshed')).status
+  const revoke = (await new HttpBrowser().postForm(`${gateway.origin}/revoke`, { token: second.refresh_token, client_id: client.client_id })).status
+  const callRevoked = (await callEcho(gateway.origin, second.access_token, session, 'revoked')).status
+  const refreshRevoked = (await refresh(gateway.origin, client, second.refresh_token)).status
+  return { call, refresh: refreshed.status, callRefreshed, revoke, callRevoked, refreshRevoked, output: gateway.output }
+}

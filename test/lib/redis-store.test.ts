@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { MalformedRecordError, StoreUnavailableError } from '../../lib/stores/errors.js'
 import { RedisStore, countKey } from '../../lib/stores/redis.js'
-import { PrivateRedis, SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
+import { ON_CLUSTER, PrivateRedis, SHARED_REDIS_URL, deletePrefix, rawRedis, testPrefix } from '../helpers/redis.js'
 
 async function store (t: Test, url = SHARED_REDIS_URL): Promise<RedisStore> {
   const prefix = testPrefix(import.meta.url)
@@ -13,6 +13,13 @@ async function store (t: Test, url = SHARED_REDIS_URL): Promise<RedisStore> {
   })
   await s.connect()
   return s
+}
+
+/** A connection without the store's prefix, to look at (or spoil) the keys as they are in Redis. */
+async function rawClient (t: Test, s: RedisStore): Promise<{ raw: RedisStore['client'], prefix: string }> {
+  const raw = await rawRedis(SHARED_REDIS_URL)
+  t.teardown(() => raw.disconnect())
+  return { raw, prefix: s.client.options.keyPrefix as string }
 }
 
 t.test('the Store contract on Redis: set/get, PX expiry, atomic take and swap, delete', async (t) => {
@@ -42,12 +49,12 @@ t.test('the Store contract on Redis: set/get, PX expiry, atomic take and swap, d
 
 t.test('every key carries the prefix, and has a TTL', async (t) => {
   const s = await store(t)
-  await s.set('k', 1, 60_000)
-  const prefix = s.client.options.keyPrefix as string
-  const raw = s.client.duplicate({ keyPrefix: '' })
-  t.teardown(() => raw.disconnect())
-  await raw.connect()
-  const ttl = await raw.pttl(`${prefix}k`)
+  const { raw, prefix } = await rawClient(t, s)
+  await s.set('grant:k', 1, 60_000)
+  // On a cluster the kind is the hash tag; elsewhere keys keep the names they always had (no migration).
+  const stored = ON_CLUSTER ? `${prefix}{grant}:k` : `${prefix}grant:k`
+  t.equal(s.keyOf('grant:k'), stored.slice(prefix.length))
+  const ttl = await raw.pttl(stored)
   t.ok(ttl > 0 && ttl <= 60_000, `PTTL ${ttl}`)
 })
 
@@ -70,19 +77,19 @@ t.test('Redis down: commands fail fast as StoreUnavailableError, and work again 
   t.ok(back, 'reconnected by itself')
 })
 
-t.test('an unreachable Redis fails the connect within the timeout', async (t) => {
-  const s = new RedisStore({ url: 'redis://127.0.0.1:9/0', keyPrefix: 'x:', commandTimeoutMs: 300 })
-  t.teardown(() => s.close())
-  await t.rejects(s.connect(), StoreUnavailableError)
+t.test('an unreachable Redis, Sentinel or cluster fails the connect within the timeout', async (t) => {
+  for (const url of ['redis://127.0.0.1:9/0', 'redis-sentinel://127.0.0.1:9,127.0.0.1:10#main', 'redis-cluster://127.0.0.1:9,127.0.0.1:10']) {
+    const s = new RedisStore({ url, keyPrefix: 'x:', commandTimeoutMs: 300 })
+    t.teardown(() => s.close())
+    const started = Date.now()
+    await t.rejects(s.connect(), StoreUnavailableError, url)
+    t.ok(Date.now() - started < 1500, `${url}: bounded, no endless retries`)
+  }
 })
 
-/** A connection without the store's prefix, to look at (or spoil) the keys as they are in Redis. */
-async function rawClient (t: Test, s: RedisStore): Promise<{ raw: RedisStore['client'], prefix: string }> {
-  const raw = s.client.duplicate({ keyPrefix: '' })
-  t.teardown(() => raw.disconnect())
-  await raw.connect()
-  return { raw, prefix: s.client.options.keyPrefix as string }
-}
+t.test('a URL the store does not take is refused without being repeated (it may hold a password)', async (t) => {
+  t.throws(() => new RedisStore({ url: 'redis-cluster://:hunter2@host/0', keyPrefix: 'x:' }), { name: 'TypeError', message: /^(?!.*hunter2)/ })
+})
 
 t.test('issue 15 finding 1: add() on Redis refuses past the bound; the kind\'s index stays bounded, other kinds untouched', async (t) => {
   const s = await store(t)
@@ -90,13 +97,16 @@ t.test('issue 15 finding 1: add() on Redis refuses past the bound; the kind\'s i
   await s.set('client:c1', { id: 'c1' }, 60_000)
   const results = await Promise.all(Array.from({ length: 20 }, async (_, i) => await s.add(`flow:${i}`, { i }, 60_000, 5)))
   t.equal(results.filter(Boolean).length, 5, 'exactly the bound is admitted, even concurrently (one script each)')
-  t.equal(await raw.zcard(`${prefix}index:flow`), 5, 'ZCARD = max')
+  const index = prefix + s.countKeyOf('flow:x')
+  t.equal(await raw.zcard(index), 5, 'ZCARD = max')
   t.equal(countKey('flow:x'), 'index:flow')
-  const written = await raw.keys(`${prefix}flow:*`)
-  t.equal(written.length, 5, 'refused records are not written')
+  t.equal(s.countKeyOf('flow:x'), ON_CLUSTER ? 'index:{flow}' : 'index:flow', 'tagged by kind on a cluster only, in the slot of the kind\'s records')
+  // One EXISTS over the 20 keys: on a cluster it works only because they share a slot.
+  const written = await raw.exists(...Array.from({ length: 20 }, (_, i) => prefix + s.keyOf(`flow:${i}`)))
+  t.equal(written, 5, 'refused records are not written')
   t.equal(await s.add('flow:0', { again: true }, 60_000, 5), results[0], 'a counted key may be written again')
-  t.equal(await raw.zcard(`${prefix}index:flow`), 5)
-  const indexTtl = await raw.pttl(`${prefix}index:flow`)
+  t.equal(await raw.zcard(index), 5)
+  const indexTtl = await raw.pttl(index)
   t.ok(indexTtl > 0 && indexTtl <= 60_000, `the index expires too (PTTL ${indexTtl})`)
   t.same(await s.get('client:c1'), { id: 'c1' })
   t.equal(await s.add('upstream-state:a', 'a', 60_000, 5), true, 'another kind has an index of its own')
@@ -105,7 +115,7 @@ t.test('issue 15 finding 1: add() on Redis refuses past the bound; the kind\'s i
 t.test('issue 15 finding 1: on Redis, delete and take uncount, release uncounts and keeps the record, expiry frees room', async (t) => {
   const s = await store(t)
   const { raw, prefix } = await rawClient(t, s)
-  const zcard = async () => await raw.zcard(`${prefix}index:flow`)
+  const zcard = async () => await raw.zcard(prefix + s.countKeyOf('flow:x'))
   t.equal(await s.add('flow:a', 'a', 60_000, 2), true)
   t.equal(await s.add('flow:b', 'b', 60_000, 2), true)
   t.equal(await s.add('flow:c', 'c', 60_000, 2), false)
@@ -131,8 +141,8 @@ t.test('issue 15 finding 1: on Redis, delete and take uncount, release uncounts 
 t.test('issue 15 finding 3: a value that is not JSON fails its read as MalformedRecordError, not a SyntaxError', async (t) => {
   const s = await store(t)
   const { raw, prefix } = await rawClient(t, s)
-  await raw.set(`${prefix}client:bad`, '{not json', 'PX', 60_000)
+  await raw.set(prefix + s.keyOf('client:bad'), '{not json', 'PX', 60_000)
   await t.rejects(s.get('client:bad'), MalformedRecordError)
   await t.rejects(s.take('client:bad'), MalformedRecordError)
-  t.equal(await raw.exists(`${prefix}client:bad`), 0, 'take removed it all the same')
+  t.equal(await raw.exists(prefix + s.keyOf('client:bad')), 0, 'take removed it all the same')
 })
