@@ -97,6 +97,8 @@ export class RedisStore implements Store {
         clusterRetryStrategy: retry,
         slotsRefreshTimeout: timeoutMs,
         lazyConnect: true,
+        // With TLS, nodes keep the host names given so certificates match them (ioredis's advice for ElastiCache).
+        ...(target.redisOptions.tls !== undefined ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
         redisOptions: { ...connection, ...target.redisOptions }
       })
     } else {

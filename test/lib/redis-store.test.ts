@@ -1,3 +1,4 @@
+import { lookup as dnsLookup } from 'node:dns'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { MalformedRecordError, StoreUnavailableError } from '../../lib/stores/errors.js'
@@ -85,6 +86,16 @@ t.test('an unreachable Redis, Sentinel or cluster fails the connect within the t
     await t.rejects(s.connect(), StoreUnavailableError, url)
     t.ok(Date.now() - started < 1500, `${url}: bounded, no endless retries`)
   }
+})
+
+t.test('a TLS cluster keeps the host names it was given, so node certificates can match them', async (t) => {
+  const tls = new RedisStore({ url: 'rediss-cluster://cfg.cache.example.com:6380', keyPrefix: 'x:' })
+  const plain = new RedisStore({ url: 'redis-cluster://cfg.cache.example.com:6380', keyPrefix: 'x:' })
+  t.teardown(async () => { await tls.close(); await plain.close() })
+  const lookup = (tls.client.options as { dnsLookup?: (host: string, callback: (err: unknown, address: string) => void) => void }).dnsLookup
+  const looked = await new Promise<string>((resolve) => lookup?.('cfg.cache.example.com', (_err, address) => resolve(address)))
+  t.equal(looked, 'cfg.cache.example.com', 'not resolved to an address')
+  t.equal((plain.client.options as { dnsLookup?: unknown }).dnsLookup, dnsLookup, 'without TLS, node\'s dns.lookup as usual')
 })
 
 t.test('a URL the store does not take is refused without being repeated (it may hold a password)', async (t) => {
