@@ -331,20 +331,22 @@ export class GrantService {
     const sealed = openOrUndefined(this.#unwrapKeys(p.refreshToken), record.answer, `refresh-answer:${record.grantId}`)
     if (sealed === undefined) throw invalidGrant('refresh token wrapped under a secret no longer configured')
     const answer = JSON.parse(sealed) as RepeatableAnswer
-    const grant = await this.#untilStored(record.grantId, hashSecret(answer.accessToken))
+    // The refresh token's record, not the access token's: it lives as long as the grant, whatever --refresh-grace is.
+    const stored = answer.refreshToken === undefined ? `access:${hashSecret(answer.accessToken)}` : `refresh:${hashSecret(answer.refreshToken)}`
+    const grant = await this.#untilStored(record.grantId, stored)
     this.#checkRequest(p, grant)
     this.#emit('refresh_repeated', { clientId: record.clientId, grantId: record.grantId }, p.log)
     return tokenResponse(answer, answer.accessExpiresAt - this.#o.clock.now(), answer.scope)
   }
 
-  /** The grant once the access token `accessHash` is stored: the rotation being repeated has finished. */
-  async #untilStored (grantId: string, accessHash: string): Promise<GrantRecord> {
+  /** The grant once the record `key` of the answer is stored: the rotation being repeated has finished. */
+  async #untilStored (grantId: string, key: string): Promise<GrantRecord> {
     // Real time, not the service's clock: the wait is for another request's store writes.
     const deadline = Date.now() + REPEAT_WAIT_MS
     for (;;) {
       const grant = await this.#o.store.get<GrantRecord>(`grant:${grantId}`)
       if (grant === undefined) throw invalidGrant('grant revoked or expired')
-      if (await this.#o.store.get<AccessRecord>(`access:${accessHash}`) !== undefined) return grant
+      if (await this.#o.store.get(key) !== undefined) return grant
       if (Date.now() > deadline) throw temporarilyUnavailable('the refresh being repeated did not finish', 'the refresh is still in progress, try again')
       await sleep(REPEAT_POLL_MS)
     }
