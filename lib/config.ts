@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { Static } from 'typebox'
+import { HTTP_TOKEN } from './http-token.js'
 import { parseRedisUrl } from './stores/redis-url.js'
 import {
   DEFAULT_BODY_SIZE, DEFAULT_PASSWORD, DEFAULT_PORT, DEFAULT_STORE, DEFAULT_STORE_PREFIX, DEFAULT_USERNAME, GatewayOptionsSchema,
@@ -362,8 +363,6 @@ function httpOrigin (value: string): string | undefined {
   }
 }
 
-// RFC 9110 §5.6.2 token.
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 // A non-empty field value of visible ASCII; spaces and tabs only inside (so no CR, LF or other controls).
 const HEADER_VALUE = /^[\x21-\x7E](?:[\t\x20-\x7E]*[\x21-\x7E])?$/
 const trimOws = (value: string): string => value.replace(/^[ \t]+|[ \t]+$/g, '')
@@ -462,7 +461,7 @@ function resolveGateway (input: Record<string, unknown>, problems: Problems, lab
     for (const [name, headerValue] of pairs) {
       const lower = name.toLowerCase()
       // Only names that passed the token check are named back, never a value (a pinned header may be a secret).
-      if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(headerValue)) {
+      if (!HTTP_TOKEN.test(name) || !HEADER_VALUE.test(headerValue)) {
         problems.add('upstreamHeaders', GATEWAY_SETTINGS.upstreamHeaders.rule)
       } else if (GATEWAY_OWNED_HEADERS.has(lower)) {
         problems.add('upstreamHeaders', ownedRule(lower, 'pin'))
@@ -477,7 +476,7 @@ function resolveGateway (input: Record<string, unknown>, problems: Problems, lab
   if (!problems.has('forwardHeaders')) {
     const names = entriesOf(value.forwardHeaders, /[\s,]+/)
     const owned = names.find((name) => GATEWAY_OWNED_HEADERS.has(name.toLowerCase()))
-    if (names.length > MAX_LIST || !names.every((name) => HEADER_NAME.test(name))) {
+    if (names.length > MAX_LIST || !names.every((name) => HTTP_TOKEN.test(name))) {
       problems.add('forwardHeaders', GATEWAY_SETTINGS.forwardHeaders.rule)
     } else if (owned !== undefined) {
       problems.add('forwardHeaders', ownedRule(owned.toLowerCase(), 'forward'))

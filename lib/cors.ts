@@ -3,6 +3,8 @@
  * gets, for a policy fixed at start-up. Nothing here knows Fastify; every header value that does not
  * depend on the request is built once.
  */
+import { HTTP_TOKEN } from './http-token.js'
+
 export interface CorsPolicy {
   /** `'*'` (any page; the gateway never uses cookies cross-origin, so never with credentials), or the exact origins allowed. */
   origins: '*' | readonly string[]
@@ -29,13 +31,10 @@ export interface Cors {
   preflight: (origin: string | undefined, requestedHeaders: string | undefined) => CorsHeaders | undefined
 }
 
-// RFC 9110 §5.1 field names: anything else in Access-Control-Request-Headers is not echoed back.
-const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-
-/** The field names of an Access-Control-Request-Headers value, lower-cased, invalid ones dropped. */
+/** The field names of an Access-Control-Request-Headers value, lower-cased; a name that is no RFC 9110 token is not echoed back. */
 export function requestedHeaderNames (value: string | undefined): string[] {
   if (value === undefined) return []
-  return value.split(',').map((name) => name.trim().toLowerCase()).filter((name) => FIELD_NAME.test(name))
+  return value.split(',').map((name) => name.trim().toLowerCase()).filter((name) => HTTP_TOKEN.test(name))
 }
 
 export function compileCors (policy: CorsPolicy): Cors {
