@@ -6,6 +6,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { Static } from 'typebox'
 import { HTTP_TOKEN } from './http-token.js'
+import { splitScopeList } from './scopes.js'
 import { parseRedisUrl } from './stores/redis-url.js'
 import {
   DEFAULT_BODY_SIZE, DEFAULT_PASSWORD, DEFAULT_PORT, DEFAULT_STORE, DEFAULT_STORE_PREFIX, DEFAULT_USERNAME, GatewayOptionsSchema,
@@ -426,7 +427,7 @@ function resolveGateway (input: Record<string, unknown>, problems: Problems, lab
   let upstreamScopes: string[] | undefined
   const scopes = value.upstreamScopes
   if (typeof scopes === 'string' && !problems.has('upstreamScopes')) {
-    upstreamScopes = splitList(scopes, /[\s,]+/)
+    upstreamScopes = splitScopeList(scopes)
     if (!upstreamScopes.every((scope) => SCOPE_TOKEN_RE.test(scope))) problems.add('upstreamScopes', GATEWAY_SETTINGS.upstreamScopes.rule)
   } else if (Array.isArray(scopes)) {
     upstreamScopes = scopes as string[]

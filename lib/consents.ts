@@ -1,4 +1,5 @@
 import { hashSecret } from './crypto.js'
+import { isScopeSubset } from './scopes.js'
 import type { Store } from './stores/types.js'
 
 interface ConsentRecord {
@@ -26,7 +27,7 @@ export class ConsentStore {
 
   async covers (userId: string, clientId: string, scopes: string[]): Promise<boolean> {
     const consent = await this.#store.get<ConsentRecord>(key(userId, clientId))
-    return consent !== undefined && scopes.every((scope) => consent.scopes.includes(scope))
+    return consent !== undefined && isScopeSubset(scopes, consent.scopes)
   }
 }
 

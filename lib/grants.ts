@@ -7,6 +7,7 @@ import type { EventLogger, GatewayEventMap, GatewayEvents, GrantRevocationReason
 import { invalidGrant, invalidScope, temporarilyUnavailable } from './oauth-errors.js'
 import { verifyS256 } from './pkce.js'
 import { checkBoundResource } from './resource.js'
+import { isScopeSubset, parseScopeParam } from './scopes.js'
 import type { Store } from './stores/types.js'
 import type { UpstreamTokens } from './upstream.js'
 import { UpstreamRefreshes, openUpstream, packUpstream, type UpstreamRefresher } from './upstream-refresh.js'
@@ -354,7 +355,7 @@ export class GrantService {
 
   /** A refresh may narrow the scope (OAuth 2.1 §4.3.1) and must name the grant's resource, if any (RFC 8707). */
   #checkRequest (p: { scope?: string, resource?: string | string[] }, grant: GrantRecord): void {
-    if (p.scope !== undefined && !isSubset(p.scope, grant.scope)) throw invalidScope(`asked for ${p.scope.slice(0, 200)}`)
+    if (p.scope !== undefined && !isScopeSubset(parseScopeParam(p.scope), parseScopeParam(grant.scope))) throw invalidScope(`asked for ${p.scope.slice(0, 200)}`)
     this.#checkResource(p.resource, grant.resource)
   }
 
@@ -552,9 +553,4 @@ function tokenResponse (tokens: { accessToken: string, refreshToken?: string }, 
     ...(tokens.refreshToken === undefined ? {} : { refresh_token: tokens.refreshToken }),
     scope
   }
-}
-
-function isSubset (requested: string, granted: string): boolean {
-  const allowed = new Set(granted.split(' '))
-  return requested.split(' ').filter(Boolean).every((scope) => allowed.has(scope))
 }

@@ -1,4 +1,5 @@
 import { hashSecret } from './crypto.js'
+import { scopeUnion } from './scopes.js'
 import type { Store } from './stores/types.js'
 
 interface ScopeNeeds { scopes: string[] }
@@ -19,16 +20,12 @@ export class ScopeNeedStore {
 
   async add (userId: string, scopes: readonly string[]): Promise<void> {
     const known = await this.get(userId)
-    await this.#store.set<ScopeNeeds>(key(userId), { scopes: union(known, scopes) }, this.#ttlMs)
+    await this.#store.set<ScopeNeeds>(key(userId), { scopes: scopeUnion(known, scopes) }, this.#ttlMs)
   }
 
   async get (userId: string): Promise<string[]> {
     return (await this.#store.get<ScopeNeeds>(key(userId)))?.scopes ?? []
   }
-}
-
-export function union (a: readonly string[], b: readonly string[]): string[] {
-  return [...new Set([...a, ...b])]
 }
 
 const key = (userId: string) => `upstream-scope-needs:${hashSecret(userId)}`

@@ -2,6 +2,7 @@ import { request } from 'undici'
 import type { Dispatcher } from 'undici'
 import type { Clock } from './clock.js'
 import { hashSecret, seal, unseal } from './crypto.js'
+import { parseScopes } from './scopes.js'
 import type { Store } from './stores/types.js'
 
 export interface UpstreamSettings {
@@ -152,7 +153,7 @@ export class Upstream {
     query.set('state', p.state)
     query.set('code_challenge', p.codeChallenge)
     query.set('code_challenge_method', 'S256')
-    const scope = normaliseScopes(p.scopes ?? scopes).join(' ')
+    const scope = parseScopes(p.scopes ?? scopes).join(' ')
     if (scope !== '') query.set('scope', scope)
     return url.href
   }
@@ -195,7 +196,7 @@ export class Upstream {
     const { client, clientKey } = await this.#client(endpoints)
     const s = this.#settings
     const scopes = s.scopes !== undefined
-      ? normaliseScopes(s.scopes)
+      ? parseScopes(s.scopes)
       // The MCP scope-selection rule: what the resource says it needs, else what the AS offers.
       : resourceScopes ?? endpoints.scopesSupported ?? []
     return clientKey === undefined ? { endpoints, client, scopes } : { endpoints, client, scopes, clientKey }
@@ -250,7 +251,7 @@ export class Upstream {
         continue
       }
       const scopes = doc['scopes_supported']
-      return Array.isArray(scopes) ? { issuer: first, resourceScopes: normaliseScopes(scopes) } : { issuer: first }
+      return Array.isArray(scopes) ? { issuer: first, resourceScopes: parseScopes(scopes) } : { issuer: first }
     }
     throw new UpstreamError('discovery',
       `could not find the authorization server of ${describeUrl(resourceUrl)}; tried ${tried.join(', ')}. ` +
@@ -281,7 +282,7 @@ export class Upstream {
       if (registrationEndpoint !== undefined) endpoints.registrationEndpoint = registrationEndpoint
       const revocationEndpoint = httpUrlField(doc, 'revocation_endpoint')
       if (revocationEndpoint !== undefined) endpoints.revocationEndpoint = revocationEndpoint
-      if (Array.isArray(doc['scopes_supported'])) endpoints.scopesSupported = normaliseScopes(doc['scopes_supported'])
+      if (Array.isArray(doc['scopes_supported'])) endpoints.scopesSupported = parseScopes(doc['scopes_supported'])
       return endpoints
     }
     throw new UpstreamError('discovery',
@@ -486,7 +487,7 @@ export function parseTokenResponse (status: number, contentType: string | undefi
   }
   const tokens: UpstreamTokens = {
     accessToken,
-    scopes: normaliseScopes(fields['scope']),
+    scopes: parseScopes(fields['scope']),
     tokenType: typeof fields['token_type'] === 'string' && fields['token_type'] !== '' ? fields['token_type'] : 'bearer'
   }
   const refreshToken = fields['refresh_token']
@@ -494,21 +495,6 @@ export function parseTokenResponse (status: number, contentType: string | undefi
   const expiresAt = expiryOf(fields['expires_in'], now)
   if (expiresAt !== undefined) tokens.expiresAt = expiresAt
   return tokens
-}
-
-/** Scopes as a list, from a comma- or space-separated string (GitHub replies "repo,gist") or an array. */
-export function normaliseScopes (value: unknown): string[] {
-  const scopes: string[] = []
-  const add = (text: string): void => {
-    for (const scope of text.split(/[\s,]+/)) {
-      if (scope !== '' && !scopes.includes(scope)) scopes.push(scope)
-    }
-  }
-  if (typeof value === 'string') add(value)
-  else if (Array.isArray(value)) {
-    for (const item of value) if (typeof item === 'string') add(item)
-  }
-  return scopes
 }
 
 /**

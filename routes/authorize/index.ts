@@ -12,7 +12,7 @@ import { OAuthError } from '../../lib/oauth-errors.js'
 import { createPkcePair, S256_CHALLENGE_PATTERN } from '../../lib/pkce.js'
 import { isLoopback, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
 import { resolveResource } from '../../lib/resource.js'
-import { union } from '../../lib/scope-needs.js'
+import { scopeUnion } from '../../lib/scopes.js'
 import { StoreFullError, StoreUnavailableError } from '../../lib/stores/index.js'
 import { UpstreamError } from '../../lib/upstream.js'
 import type { GatewayContext } from '../../plugins/context.js'
@@ -310,7 +310,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   /** What to ask the upstream for: the configured scopes, plus any the user turned out to need (step-up). */
   async function upstreamScopes (flow: FlowRecord): Promise<string[]> {
     const { scopes } = await upstream.resolve()
-    return flow.userId === undefined ? scopes : union(scopes, await scopeNeeds.get(flow.userId))
+    return flow.userId === undefined ? scopes : scopeUnion(scopes, await scopeNeeds.get(flow.userId))
   }
 
   /** Screen 2: the upstream's own authorize page, reached only after sign-in and consent; `scopes` when already resolved in this request. */

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { normaliseScopes } from '../../lib/upstream.js'
+import { parseScopes } from '../../lib/scopes.js'
 
 /** Client request headers that always go upstream: the MCP transport's own. */
 const ALWAYS_FORWARDED = new Set(['content-type', 'accept', 'last-event-id'])
@@ -43,5 +43,5 @@ export function clientResponseHeaders (upstream: IncomingHttpHeaders | Record<st
 export function insufficientScope (header: string | string[] | undefined): string[] | undefined {
   const value = Array.isArray(header) ? header.join(', ') : header
   if (value === undefined || !/error="?insufficient_scope"?/i.test(value)) return undefined
-  return normaliseScopes(/scope="([^"]*)"/i.exec(value)?.[1] ?? '')
+  return parseScopes(/scope="([^"]*)"/i.exec(value)?.[1] ?? '')
 }

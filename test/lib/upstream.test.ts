@@ -9,7 +9,7 @@ import { ManualClock } from '../../lib/clock.js'
 import { deriveKey, hashSecret } from '../../lib/crypto.js'
 import { createPkcePair } from '../../lib/pkce.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
-import { normaliseScopes, parseTokenResponse, Upstream, UpstreamError } from '../../lib/upstream.js'
+import { parseTokenResponse, Upstream, UpstreamError } from '../../lib/upstream.js'
 import type { UpstreamSettings } from '../../lib/upstream.js'
 import { startFakeGithub } from '../helpers/fake-github.js'
 import type { FakeGithub, FakeGithubOptions } from '../helpers/fake-github.js'
@@ -864,15 +864,6 @@ t.test('parseTokenResponse', async (t) => {
     t.notOk('refreshToken' in parse(200, '{"access_token":"a","refresh_token":""}'))
     t.same(parse(200, '{"access_token":"a","scope":""}').scopes, [], 'GitHub App tokens: scope is always ""')
   })
-})
-
-t.test('normaliseScopes', async (t) => {
-  t.same(normaliseScopes('repo,gist'), ['repo', 'gist'], 'GitHub replies comma-separated')
-  t.same(normaliseScopes('repo gist  user'), ['repo', 'gist', 'user'])
-  t.same(normaliseScopes(' repo, gist ,repo '), ['repo', 'gist'], 'mixed separators, duplicates dropped')
-  t.same(normaliseScopes(['repo', 'gist,user', 7, null, '']), ['repo', 'gist', 'user'])
-  t.same(normaliseScopes(undefined), [])
-  t.same(normaliseScopes(42), [])
 })
 
 t.test('UpstreamError', async (t) => {
