@@ -9,6 +9,7 @@ import { verifyS256 } from './pkce.js'
 import { checkBoundResource } from './resource.js'
 import { isScopeSubset, parseScopeParam } from './scopes.js'
 import type { Store } from './stores/types.js'
+import { BoundedTtlCache } from './ttl-cache.js'
 import type { UpstreamTokens } from './upstream.js'
 import { UpstreamRefreshes, openUpstream, packUpstream, type UpstreamRefresher } from './upstream-refresh.js'
 
@@ -167,10 +168,11 @@ export class GrantService {
   readonly #o: GrantServiceOptions
   readonly #upstream: UpstreamRefreshes
   /** Validated access tokens by hash, so a proxied request costs no store round trip. */
-  readonly #tokenCache = new Map<string, AuthenticatedRequest & { until: number }>()
+  readonly #tokenCache: BoundedTtlCache<AuthenticatedRequest>
 
   constructor (options: GrantServiceOptions) {
     this.#o = options
+    this.#tokenCache = new BoundedTtlCache(TOKEN_CACHE_MAX, options.clock)
     this.#upstream = new UpstreamRefreshes({
       store: options.store,
       clock: options.clock,
@@ -402,8 +404,7 @@ export class GrantService {
     const key = Buffer.from(keyText, 'base64url')
     const found: AuthenticatedRequest = { access, grant, key, upstreamToken: openUpstream({ grant, key }).a }
     if (this.#o.tokenCacheTtlMs > 0) {
-      if (this.#tokenCache.size >= TOKEN_CACHE_MAX) this.#tokenCache.delete(this.#tokenCache.keys().next().value as string)
-      this.#tokenCache.set(hash, { ...found, until: Math.min(now + this.#o.tokenCacheTtlMs, access.expiresAt) })
+      this.#tokenCache.set(hash, { ...found }, Math.min(now + this.#o.tokenCacheTtlMs, access.expiresAt))
     }
     return found
   }
@@ -417,11 +418,7 @@ export class GrantService {
   }
 
   #cached (hash: string): AuthenticatedRequest | undefined {
-    const cached = this.#tokenCache.get(hash)
-    if (cached === undefined) return undefined
-    if (cached.until > this.#o.clock.now()) return cached
-    this.#tokenCache.delete(hash)
-    return undefined
+    return this.#tokenCache.get(hash)
   }
 
   /**
@@ -530,9 +527,7 @@ export class GrantService {
   }
 
   #forget (grantId: string): void {
-    for (const [hash, entry] of this.#tokenCache) {
-      if (entry.grant.id === grantId) this.#tokenCache.delete(hash)
-    }
+    this.#tokenCache.deleteWhere((entry) => entry.grant.id === grantId)
   }
 }
 

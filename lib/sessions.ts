@@ -1,6 +1,7 @@
 import { hashSecret } from './crypto.js'
 import type { Clock } from './clock.js'
 import type { Store } from './stores/types.js'
+import { BoundedTtlCache } from './ttl-cache.js'
 
 const CACHE_MAX = 10_000
 
@@ -20,13 +21,14 @@ export class SessionStore {
   readonly #ttlMs: number
   readonly #cacheTtlMs: number
   /** Owners read recently, so a session's every request does not cost a store round trip. A session has one owner. */
-  readonly #owners = new Map<string, { grantId: string, until: number }>()
+  readonly #owners: BoundedTtlCache<string>
 
   constructor (deps: { store: Store, clock: Clock, ttlMs: number, cacheTtlMs: number }) {
     this.#store = deps.store
     this.#clock = deps.clock
     this.#ttlMs = deps.ttlMs
     this.#cacheTtlMs = deps.cacheTtlMs
+    this.#owners = new BoundedTtlCache(CACHE_MAX, deps.clock)
   }
 
   /** False only when the session id is bound to another grant. */
@@ -42,9 +44,8 @@ export class SessionStore {
 
   /** mayUse() from the cache of owners alone, without a promise: undefined when the store must be asked. */
   mayUseFromMemory (sessionId: string, grantId: string): boolean | undefined {
-    const cached = this.#owners.get(sessionId)
-    if (cached === undefined || cached.until <= this.#clock.now()) return undefined
-    return cached.grantId === grantId
+    const owner = this.#owners.get(sessionId)
+    return owner === undefined ? undefined : owner === grantId
   }
 
   async bind (sessionId: string, grantId: string): Promise<void> {
@@ -59,8 +60,7 @@ export class SessionStore {
 
   #remember (sessionId: string, grantId: string, now: number): void {
     if (this.#cacheTtlMs <= 0) return
-    if (this.#owners.size >= CACHE_MAX) this.#owners.delete(this.#owners.keys().next().value as string)
-    this.#owners.set(sessionId, { grantId, until: now + this.#cacheTtlMs })
+    this.#owners.set(sessionId, grantId, now + this.#cacheTtlMs)
   }
 }
 
