@@ -6,6 +6,7 @@ import { systemClock } from './lib/clock.js'
 import { ConfigError, parseGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './lib/config.js'
 import { openStore, redisClientOf } from './lib/stores/index.js'
 import type { Store } from './lib/stores/types.js'
+import { withoutTrailingSlashes } from './lib/url.js'
 import context, { gatewayUrls, type GatewayUrls, type WellKnownMode } from './plugins/context.js'
 import metrics, { type GatewayMetrics } from './plugins/metrics.js'
 import authorize from './routes/authorize/index.js'
@@ -103,7 +104,7 @@ const PREFIX = /^(?:\/[A-Za-z0-9._~-]+)*$/
 function normalizePrefix (prefix: unknown): string | undefined {
   if (prefix === undefined) return ''
   if (typeof prefix !== 'string') return undefined
-  const path = prefix.replace(/^\/*/, '/').replace(/\/+$/, '')
+  const path = withoutTrailingSlashes(prefix.replace(/^\/*/, '/'))
   if (!PREFIX.test(path) || path.split('/').some((segment) => segment === '.' || segment === '..')) return undefined
   return path
 }
@@ -134,7 +135,7 @@ const gateway: FastifyPluginAsync<GatewayPluginOptions> = async (host, opts) => 
     problems.push(...err.problems)
   }
   // Host-relative: registered inside a host plugin with its own prefix, the gateway sits below that one.
-  const mountPath = host.prefix.replace(/\/+$/, '') + (mount ?? '')
+  const mountPath = withoutTrailingSlashes(host.prefix) + (mount ?? '')
   if (wellKnown === 'gateway' && mountPath !== '' && host.prefix !== '') {
     problems.push(`wellKnown: the discovery documents of a gateway at ${mountPath} belong at the server's root, which a plugin under the prefix ${host.prefix} cannot reach: register the gateway at the root with prefix '${mountPath}', or set wellKnown: 'host' and serve them from the root yourself`)
   }

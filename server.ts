@@ -8,6 +8,7 @@ import Fastify from 'fastify'
 import { standaloneGateway } from './app.js'
 import { ConfigError, loadConfig } from './lib/config.js'
 import { genReqId, loggerOptions } from './lib/log.js'
+import { originOf } from './lib/url.js'
 import type { GatewayMetrics } from './plugins/metrics.js'
 
 // After the grace time every connection is destroyed; if closing still has not finished this much later
@@ -68,8 +69,8 @@ app.log.debug({
   port: server.port,
   trustProxy: server.trustProxy,
   // Origins only: an upstream URL may carry a key in its query.
-  publicOrigin: new URL(options.publicUrl).origin,
-  upstreamOrigin: new URL(options.upstreamRs).origin,
+  publicOrigin: originOf(options.publicUrl),
+  upstreamOrigin: originOf(options.upstreamRs),
   store: options.store === 'memory' ? 'memory' : 'redis',
   secretGenerated: options.secretGenerated,
   shutdownGraceMs: server.shutdownGrace * 1000,

@@ -8,6 +8,7 @@ import type { Static } from 'typebox'
 import { HTTP_TOKEN } from './http-token.js'
 import { splitScopeList } from './scopes.js'
 import { parseRedisUrl } from './stores/redis-url.js'
+import { withoutPathTrailingSlashes } from './url.js'
 import {
   DEFAULT_BODY_SIZE, DEFAULT_PASSWORD, DEFAULT_PORT, DEFAULT_STORE, DEFAULT_STORE_PREFIX, DEFAULT_USERNAME, GatewayOptionsSchema,
   LOG_LEVELS, MAX_BODY_SIZE, MAX_LIST, MAX_SECONDS, MAX_TIMEOUT_MS, MAX_TOKEN_CACHE_TTL, MIN_BODY_SIZE, MIN_SECRET_LENGTH, MAX_COUNT,
@@ -325,13 +326,6 @@ function httpUrl (value: string, allowQuery: boolean): URL | undefined {
   }
 }
 
-/** Removes trailing slashes from the path only, so `https://x/mcp/?a=1` becomes `https://x/mcp?a=1`. */
-function stripTrailingSlash (value: string): string {
-  const query = value.indexOf('?')
-  const path = query === -1 ? value : value.slice(0, query)
-  return path.replace(/\/+$/, '') + (query === -1 ? '' : value.slice(query))
-}
-
 /** 127/8, ::1 and `localhost`: only this machine can connect. */
 function isLoopbackHost (host: string): boolean {
   const name = host.toLowerCase().replace(/^\[(.*)\]$/, '$1')
@@ -415,7 +409,7 @@ function resolveGateway (input: Record<string, unknown>, problems: Problems, lab
       problems.add(key, GATEWAY_SETTINGS[key].rule)
       return undefined
     }
-    return strip ? stripTrailingSlash(raw) : raw
+    return strip ? withoutPathTrailingSlashes(raw) : raw
   }
   const publicUrl = url('publicUrl', false, true)
   const upstreamRs = url('upstreamRs', true, true)

@@ -4,6 +4,7 @@ import type { Clock } from './clock.js'
 import { hashSecret, seal, unseal } from './crypto.js'
 import { parseScopes } from './scopes.js'
 import type { Store } from './stores/types.js'
+import { withoutTrailingSlashes } from './url.js'
 
 export interface UpstreamSettings {
   /** The upstream MCP server URL (--upstream-rs), e.g. https://api.githubcopilot.com/mcp */
@@ -273,7 +274,7 @@ export class Upstream {
       }
       const named = doc['issuer']
       // RFC 8414 §3.3: metadata naming another issuer is discarded (mix-up defence).
-      if (typeof named === 'string' && stripSlash(named) !== stripSlash(issuer)) {
+      if (typeof named === 'string' && withoutTrailingSlashes(named) !== withoutTrailingSlashes(issuer)) {
         tried.push(`${describe(url)} (names issuer ${describe(named)})`)
         continue
       }
@@ -576,7 +577,7 @@ function networkError (err: unknown, where: string, timeoutMs: number): Upstream
  */
 function wellKnownUrls (base: URL, suffix: string, authorizationServer: boolean): string[] {
   // A trailing slash would give `…/mcp/` variants some servers do not serve (MCP SDK behaviour).
-  const path = base.pathname.replace(/\/+$/, '')
+  const path = withoutTrailingSlashes(base.pathname)
   const origin = base.origin
   if (!authorizationServer) {
     const root = `${origin}/.well-known/${suffix}`
@@ -626,10 +627,6 @@ function headerValue (value: string | string[] | undefined): string | undefined 
 
 function hostOf (url: string): string {
   return URL.canParse(url) ? new URL(url).host : printable(url, 100)
-}
-
-function stripSlash (url: string): string {
-  return url.replace(/\/+$/, '')
 }
 
 function formEncode (value: string): string {

@@ -10,6 +10,7 @@ import { ScopeNeedStore } from '../lib/scope-needs.js'
 import { checkedStore } from '../lib/stores/records.js'
 import type { Store } from '../lib/stores/types.js'
 import { Upstream } from '../lib/upstream.js'
+import { withoutTrailingSlashes } from '../lib/url.js'
 
 /**
  * Who serves the RFC 8414 / RFC 9728 documents at the host's root for a gateway mounted under a prefix:
@@ -74,7 +75,7 @@ export interface ContextOptions {
  * name the PRM under the gateway's own prefix rather than the RFC 9728 §3.1 location.
  */
 export function gatewayUrls (publicUrl: string, mountPath = '', wellKnown: WellKnownMode = 'gateway'): GatewayUrls {
-  const base = publicUrl.replace(/\/+$/, '') + mountPath
+  const base = withoutTrailingSlashes(publicUrl) + mountPath
   const { origin, pathname } = new URL(base)
   const issuerPath = pathname === '/' ? '' : pathname
   return {

@@ -4,6 +4,7 @@ import type { Static } from 'typebox'
 import cors, { PUBLIC_CORS } from '../../plugins/cors.js'
 import type { GatewayContext, GatewayUrls } from '../../plugins/context.js'
 import { normaliseResource } from '../../lib/resource.js'
+import { withoutTrailingSlashes } from '../../lib/url.js'
 import { AuthorizationServerMetadata, ProtectedResourceMetadata, ResourcePathParams } from './schema.js'
 
 const CLIENT_AUTH_METHODS = ['none', 'client_secret_post', 'client_secret_basic']
@@ -68,7 +69,7 @@ function serve (app: FastifyInstance, docs: Documents, urls: GatewayUrls, paths:
   const canonical = docs.prm(urls.resource)
   for (const path of [...paths.prm, paths.prmTree]) app.get(path, { ...route, schema: prmSchema }, async () => canonical)
   // Matched against the request as it reached this app: prefix included.
-  const inProcess = app.prefix.replace(/\/+$/, '') + paths.prmTree
+  const inProcess = withoutTrailingSlashes(app.prefix) + paths.prmTree
   // The raw path is used, not the decoded parameter: the resource must be the URL as the client spelled it.
   // Only a resource the gateway binds tokens to (lib/resource.ts) has metadata: a client that found a
   // document for `/mcp/%2e%2e/x` would then be refused at /authorize.

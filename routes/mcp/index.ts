@@ -7,6 +7,7 @@ import { OAuthError } from '../../lib/oauth-errors.js'
 import { isDotSegment, isWithinResource, normaliseResource } from '../../lib/resource.js'
 import { SessionStore } from '../../lib/sessions.js'
 import { StoreUnavailableError } from '../../lib/stores/index.js'
+import { originOf, withoutTrailingSlashes } from '../../lib/url.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import cors from '../../plugins/cors.js'
 import { UpstreamExchange } from './exchange.js'
@@ -38,7 +39,7 @@ const mcp: FastifyPluginAsync = async (app) => {
   const { options, urls, grants, store, clock, scopeNeeds, events } = app.getDecorator<GatewayContext>('mcpGateway')
   const sessions = new SessionStore({ store, clock, ttlMs: options.refreshTokenTtl * 1000, cacheTtlMs: options.tokenCacheTtl })
   const upstreamUrl = new URL(options.upstreamRs)
-  const upstreamBase = upstreamUrl.pathname.replace(/\/+$/, '')
+  const upstreamBase = withoutTrailingSlashes(upstreamUrl.pathname)
   const upstreamQuery = upstreamUrl.search.slice(1)
   // Exchanges open at once, per grant and in total (stream-limits.ts).
   const limits = new StreamLimits({ maxTotal: options.maxStreams, maxPerGrant: options.maxStreamsPerGrant })
@@ -63,7 +64,7 @@ const mcp: FastifyPluginAsync = async (app) => {
   })
 
   const mountPath = `${app.prefix}/mcp`
-  const publicOrigin = new URL(urls.issuer).origin
+  const publicOrigin = originOf(urls.issuer)
   const allowedOrigins = new Set([publicOrigin, ...options.allowedOrigins])
   const forwarded = new Set(options.forwardHeaders)
   const prmBase = urls.protectedResourceMetadata
@@ -290,7 +291,7 @@ const mcp: FastifyPluginAsync = async (app) => {
   async function challenge (req: FastifyRequest, reply: FastifyReply, error?: string, description?: string, status = 401): Promise<FastifyReply> {
     // The sub-path as the client spelled it names its own PRM, encoded so that it cannot end the quoted value.
     // A target outside the mount (which no route should hand over) is challenged for the mount itself.
-    const rest = (req.mcpTarget?.path ?? '').replace(/\/+$/, '')
+    const rest = withoutTrailingSlashes(req.mcpTarget?.path ?? '')
     let value = `Bearer resource_metadata="${prmBase}${quotablePath(rest)}", scope="${options.mcpScope}"`
     if (error !== undefined) value += `, error="${error}", error_description="${description ?? ''}"`
     return await reply.code(status).header('www-authenticate', value)
