@@ -404,7 +404,7 @@ export class GrantService {
     const key = Buffer.from(keyText, 'base64url')
     const found: AuthenticatedRequest = { access, grant, key, upstreamToken: openUpstream({ grant, key }).a }
     if (this.#o.tokenCacheTtlMs > 0) {
-      this.#tokenCache.set(hash, { ...found }, Math.min(now + this.#o.tokenCacheTtlMs, access.expiresAt))
+      this.#tokenCache.set(hash, found, Math.min(now + this.#o.tokenCacheTtlMs, access.expiresAt))
     }
     return found
   }
