@@ -4,7 +4,8 @@ import { startFakeGithub } from '../helpers/fake-github.js'
 import { startFakeMcp } from '../helpers/fake-mcp.js'
 import { SECRET } from '../helpers/gateway.js'
 import {
-  GatewayProcess, HttpBrowser, callEcho, freePort, gatewayFlags, loginFully, mcpClient, refresh, register, type Tokens
+  GatewayProcess, HttpBrowser, atUpstream, beginLogin, callEcho, exchange, finishCallback, freePort, gatewayFlags, loginFully,
+  mcpClient, refresh, register, signIn, type Tokens
 } from '../helpers/process.js'
 import { SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
 
@@ -54,6 +55,49 @@ t.test('issue 16: two gateway processes on one Redis agree', async (t) => {
     }
     t.comment(`${RUNS} races across replicas: ${resurrected} resurrected grants, ${served} refreshes answered with tokens (then refused)`)
     t.equal(resurrected, 0, 'after the reuse every token of the grant is refused on both replicas')
+  })
+
+  /** True when any of `issued` still works on either replica: an access token that is not refused, or a refresh token. */
+  async function anyAlive (issued: Tokens[]): Promise<boolean> {
+    for (const tokens of issued) {
+      for (const origin of [a.origin, b.origin]) {
+        if ((await callEcho(origin, tokens.access_token, undefined, 'after')).status !== 401) return true
+      }
+      if ((await refresh(b.origin, client, tokens.refresh_token)).status === 200) return true
+    }
+    return false
+  }
+
+  await t.test('issue 16 item 1: /revoke on one replica racing a refresh on the other always ends with the grant revoked', async (t) => {
+    let resurrected = 0
+    let refreshServed = 0
+    for (let run = 0; run < RUNS; run++) {
+      const first = await loginFully(a.origin, publicUrl, client)
+      const [refreshed] = await Promise.all([
+        refresh(a.origin, client, first.refresh_token),
+        new HttpBrowser().postForm(`${b.origin}/revoke`, { token: first.access_token, client_id: client.client_id })
+      ])
+      const issued = refreshed.status === 200 ? [first, refreshed.json<Tokens>()] : [first]
+      if (refreshed.status === 200) refreshServed++
+      if (await anyAlive(issued)) resurrected++
+    }
+    t.comment(`${RUNS} revoke/refresh races across replicas: ${resurrected} resurrected grants, ${refreshServed} refreshes answered with tokens (refused afterwards)`)
+    t.equal(resurrected, 0, 'the revocation wins')
+  })
+
+  await t.test('issue 16 item 1: one code exchanged at both replicas at once leaves no grant alive', async (t) => {
+    let resurrected = 0
+    let served = 0
+    for (let run = 0; run < RUNS; run++) {
+      const login = await beginLogin(a.origin, publicUrl, client)
+      const { code } = await finishCallback(a.origin, login, await atUpstream(await signIn(a.origin, login)))
+      const results = await Promise.all([exchange(a.origin, client, code, login.verifier), exchange(b.origin, client, code, login.verifier)])
+      const issued = results.filter((r) => r.status === 200).map((r) => r.json<Tokens>())
+      served += issued.length
+      if (await anyAlive(issued)) resurrected++
+    }
+    t.comment(`${RUNS} code replay races across replicas: ${resurrected} resurrected grants, ${served} exchanges answered with tokens (revoked afterwards)`)
+    t.equal(resurrected, 0, 'a replayed code revokes whatever it issued (OAuth 2.1 §4.1.3)')
   })
 
   await t.test('issue 16 item 2: 16 tool calls split across both replicas just after the upstream token expired: one upstream refresh, no logout', async (t) => {
