@@ -254,7 +254,7 @@ export class GrantService {
       }
     }
     unlocked = await this.#upstream.freshUnstored(unlocked, p.log)
-    const issued = await this.#issue(unlocked, client, 'create', this.#newTokens(unlocked.grant, client)) as TokenResponse
+    const issued = await this.#issue(unlocked, client, 'create', this.#newTokens(unlocked, client)) as TokenResponse
 
     // Consume last, so a code is never used up without its tokens being stored. The tombstone keeps
     // no upstream token, only the grant to revoke if the code comes back.
@@ -294,7 +294,7 @@ export class GrantService {
     // The rotation: one conditional write, which exactly one of several concurrent refreshes makes. It
     // records the new tokens (sealed for this token's holder) before they exist; the others wait for them.
     const now = this.#o.clock.now()
-    const tokens = this.#newTokens(unlocked.grant, client)
+    const tokens = this.#newTokens(unlocked, client)
     const tombstone: RefreshRecord = { ...record, rotatedAt: now, wrappedKey: '', version: (record.version ?? 0) + 1 }
     if (this.#o.refreshGraceMs > 0) {
       const answer: RepeatableAnswer = { ...tokens, scope: grant.scope }
@@ -446,11 +446,14 @@ export class GrantService {
   }
 
   /** New tokens for a grant: the refresh token only for clients registered for it. */
-  #newTokens (grant: GrantRecord, client: ClientRecord): NewTokens {
+  #newTokens (unlocked: UnlockedGrant, client: ClientRecord): NewTokens {
     const now = this.#o.clock.now()
-    // expires_in = min(gateway access TTL, what is left of the upstream token): a client must never
-    // hold a gateway token whose upstream token is already dead.
-    const upstreamLeft = grant.upstreamExpiresAt === undefined ? Infinity : grant.upstreamExpiresAt - now
+    // The gateway's access TTL. An upstream token that expires but can be refreshed is renewed by the gateway
+    // itself, so it does not shorten the client's token (short ones put clients in their early-refresh window
+    // on every request); one that cannot be refreshed ends the grant, and the client's token ends with it.
+    const { grant } = unlocked
+    const lastsAsLongAsUpstream = grant.upstreamExpiresAt !== undefined && openUpstream(unlocked).r === undefined
+    const upstreamLeft = lastsAsLongAsUpstream ? (grant.upstreamExpiresAt as number) - now : Infinity
     const accessTtl = Math.max(1000, Math.min(this.#o.accessTtlMs, upstreamLeft))
     return {
       accessToken: randomToken('gwa_'),

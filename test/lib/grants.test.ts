@@ -67,3 +67,29 @@ t.test('an upstream refresh from a replica\'s cached copy never writes back a gr
   t.same(refreshed, [], 'no upstream refresh for a revoked grant')
   t.equal(await store.get(`grant:${cached.grant.id}`), undefined, 'and the grant stays gone')
 })
+
+t.test('issue 22 finding 2: a refreshable upstream token does not shorten expires_in; one without a refresh token bounds it', async (t) => {
+  const clock = new ManualClock(Date.now())
+  const store = new MemoryStore({ clock })
+  t.teardown(async () => { await store.close() })
+  const grants = new GrantService({
+    store,
+    clock,
+    upstream: { refresh: async (): Promise<UpstreamTokens> => { throw new Error('no upstream refresh expected') } },
+    sealKeys: [deriveKey('a-secret-of-at-least-thirty-two-characters', 'upstream-token-seal')],
+    codeTtlMs: 60_000,
+    accessTtlMs: 3600_000,
+    refreshTtlMs: 30 * 86_400_000,
+    refreshGraceMs: 0,
+    tokenCacheTtlMs: 0
+  })
+  const signIn = async (upstream: UpstreamTokens) => {
+    const pkce = createPkcePair()
+    const code = await grants.createCode({ clientId: 'c1', redirectUri: 'http://127.0.0.1/cb', codeChallenge: pkce.challenge, resource: RESOURCE, scope: 'mcp', userId: 'u1', upstream })
+    return await grants.exchangeCode(client, { code, codeVerifier: pkce.verifier })
+  }
+  const refreshable = await signIn({ accessToken: 'ghu_a', refreshToken: 'ghr_a', expiresAt: clock.now() + 300_000, scopes: [], tokenType: 'bearer' })
+  t.equal(refreshable.expires_in, 3600, 'a 5-minute upstream token the gateway can renew: the gateway TTL')
+  const final = await signIn({ accessToken: 'ghu_b', expiresAt: clock.now() + 300_000, scopes: [], tokenType: 'bearer' })
+  t.equal(final.expires_in, 300, 'one it cannot renew: what is left of it, as the grant ends with it')
+})
