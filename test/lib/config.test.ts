@@ -1,5 +1,5 @@
 import t from 'tap'
-import { GatewayOptionsSchema } from '../../lib/config-schema.js'
+import { GatewayOptionsSchema } from '../../lib/config/schema.js'
 import { ConfigError, helpText, loadConfig, parseGatewayOptions, type GatewayOptions } from '../../lib/config.js'
 
 const RS = 'https://api.githubcopilot.com/mcp'

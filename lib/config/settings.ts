@@ -1,0 +1,150 @@
+/**
+ * Every setting of the gateway, declared once: its flag, variable, kind, bounds, default, help and the rule a bad
+ * value is told. The TypeBox schemas (schema.ts), `--help` and the README's options table (docs.ts) are derived
+ * from this table, so a default or a help text cannot disagree between them. Plain data only: the frozen schema
+ * module imports it at build time.
+ */
+
+export const DEFAULT_USERNAME = 'gateway_user'
+export const DEFAULT_PASSWORD = 'gateway_pass'
+export const DEFAULT_PORT = 8002
+export const MIN_SECRET_LENGTH = 32
+
+// Largest TTL in seconds: 2^31 - 1 keeps `ttl * 1000` a safe integer and still allows 68 years.
+export const MAX_SECONDS = 2_147_483_647
+// Node's timers treat delays above 2^31 - 1 ms as 1 ms, so a larger upstream timeout would fire at once.
+export const MAX_TIMEOUT_MS = 2_147_483_647
+export const MIN_BODY_SIZE = 1024
+export const MAX_BODY_SIZE = 1_073_741_824
+export const DEFAULT_BODY_SIZE = 16_777_216
+export const DEFAULT_STORE = 'memory'
+export const DEFAULT_STORE_PREFIX = 'mcp-gateway:'
+export const MAX_TOKEN_CACHE_TTL = 60_000
+// Caps on state and concurrency: large enough for any team, small enough that a flood cannot exhaust memory.
+export const MAX_COUNT = 10_000_000
+// Most origins, pinned headers or forwarded header names one setting takes.
+export const MAX_LIST = 64
+
+// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
+export const SCOPE_TOKEN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$'
+// A listening host: no whitespace, no slash (so no URL slipped in by mistake).
+const HOST_PATTERN = '^[^\\s/]+$'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/**
+ * The shape of a value, which picks its schema (schema.ts) and how a flag or variable is read (command-line.ts):
+ * `integer` and `boolean` are converted strictly from text; the rest are text, lists or records as the schema says.
+ */
+export type Kind = 'text' | 'url' | 'required-url' | 'integer' | 'boolean' | 'list' | 'scopes' | 'secrets' | 'headers' |
+  'metrics-path' | 'trust-proxy' | 'log-level'
+
+export interface Setting {
+  kind: Kind
+  /** A setting of the listener (`ServerSettings`), which the embedding API does not take. */
+  server?: true
+  /** Absent for credentials: a password given as a flag would show in `ps`. */
+  flag?: string
+  env: string
+  /** `<url>`, `<n>`…: the placeholder shown in the help. */
+  arg: string
+  /** What a good value looks like: the whole error text, so a bad value is never repeated back. Integers derive theirs from the bounds. */
+  rule?: string
+  /** One line for `--help` and the schema's description. */
+  help: string
+  /** The README's longer text, where one line is not enough. */
+  doc?: string
+  /** The value the schema fills in when the setting is absent. */
+  default?: string | number | boolean | readonly [] | Readonly<Record<string, never>>
+  /** How the default reads in the help, when the value alone does not say it (or there is none to fill in). */
+  defaultText?: string
+  /** How the default reads in the README, when it says more than the help. */
+  docDefault?: string
+  minimum?: number
+  maximum?: number
+  /** Of an integer, in its rule: seconds unless given. */
+  unit?: string
+  minLength?: number
+  maxLength?: number
+  pattern?: string
+  /** A flag that may be repeated, each time one entry; the variable holds all entries in one string. */
+  multiple?: true
+  /** A secret: `<env>_FILE` names a file holding it (Docker and Kubernetes secrets), and a flag warns (`ps`). */
+  secret?: true
+}
+
+const URL_RULE = 'must be an http(s) URL without a fragment'
+const BOOLEAN_RULE = 'must be true, false, 1 or 0'
+const PORT_RULE = 'must be an integer from 0 to 65535'
+const HOST_RULE = 'must be a host name or IP address'
+
+/** The order of this table is the order of `--help`, of the README and of the problems in a `ConfigError`. */
+export const SETTINGS = {
+  port: { server: true, kind: 'integer', flag: 'port', env: 'MCP_GATEWAY_PORT', arg: '<n>', minimum: 0, maximum: 65535, rule: PORT_RULE, default: DEFAULT_PORT, help: 'Port to listen on' },
+  host: { server: true, kind: 'text', flag: 'host', env: 'MCP_GATEWAY_HOST', arg: '<host>', minLength: 1, maxLength: 253, pattern: HOST_PATTERN, rule: HOST_RULE, default: 'localhost', help: 'Address to listen on (0.0.0.0 for all interfaces)' },
+  trustProxy: { server: true, kind: 'trust-proxy', flag: 'trust-proxy', env: 'MCP_GATEWAY_TRUST_PROXY', arg: '<v>', rule: 'must be true, false, or comma-separated IP addresses/CIDR ranges', default: false, help: 'Trust X-Forwarded-* from: true (any), or a comma-separated list of addresses/CIDRs' },
+  logLevel: { server: true, kind: 'log-level', flag: 'log-level', env: 'MCP_GATEWAY_LOG_LEVEL', arg: '<level>', rule: `must be one of ${LOG_LEVELS.join(', ')}`, default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
+  shutdownGrace: { server: true, kind: 'integer', flag: 'shutdown-grace', env: 'MCP_GATEWAY_SHUTDOWN_GRACE', arg: '<s>', minimum: 0, maximum: 3600, default: 10, help: 'Seconds requests in flight get to finish after SIGTERM/SIGINT (keep it below `docker stop -t`)' },
+  requestTimeout: { server: true, kind: 'integer', flag: 'request-timeout', env: 'MCP_GATEWAY_REQUEST_TIMEOUT', arg: '<ms>', minimum: 1000, maximum: MAX_TIMEOUT_MS, unit: 'milliseconds', default: 30_000, help: 'Milliseconds a client has to send a whole request, headers and body; responses and event streams are not bounded by it' },
+  headersTimeout: { server: true, kind: 'integer', flag: 'headers-timeout', env: 'MCP_GATEWAY_HEADERS_TIMEOUT', arg: '<ms>', minimum: 1000, maximum: MAX_TIMEOUT_MS, unit: 'milliseconds', default: 10_000, help: 'Milliseconds a client has to send a request\'s headers' },
+  keepAliveTimeout: { server: true, kind: 'integer', flag: 'keep-alive-timeout', env: 'MCP_GATEWAY_KEEP_ALIVE_TIMEOUT', arg: '<ms>', minimum: 1000, maximum: MAX_TIMEOUT_MS, unit: 'milliseconds', default: 72_000, help: 'Milliseconds an idle keep-alive connection stays open (above your load balancer\'s idle timeout)' },
+  maxConnections: { server: true, kind: 'integer', flag: 'max-connections', env: 'MCP_GATEWAY_MAX_CONNECTIONS', arg: '<n>', minimum: 1, maximum: MAX_COUNT, unit: 'connections', default: 4096, help: 'Client connections open at once; more are closed as they arrive' },
+  metricsPort: { server: true, kind: 'integer', flag: 'metrics-port', env: 'MCP_GATEWAY_METRICS_PORT', arg: '<n>', minimum: 0, maximum: 65535, rule: PORT_RULE, defaultText: 'none (no metrics listener)', help: 'Serve Prometheus metrics at /metrics on a listener of their own, on this port' },
+  metricsHost: { server: true, kind: 'text', flag: 'metrics-host', env: 'MCP_GATEWAY_METRICS_HOST', arg: '<host>', minLength: 1, maxLength: 253, pattern: HOST_PATTERN, rule: HOST_RULE, default: '127.0.0.1', help: 'Address of the metrics listener' },
+
+  publicUrl: { kind: 'required-url', flag: 'public-url', env: 'MCP_GATEWAY_PUBLIC_URL', arg: '<url>', rule: 'must be an http(s) URL without a query or fragment', defaultText: 'http://localhost:<port>', help: 'URL clients reach the gateway at (issuer and resource)' },
+  upstreamRs: { kind: 'required-url', flag: 'upstream-rs', env: 'MCP_GATEWAY_UPSTREAM_RS', arg: '<url>', rule: URL_RULE, help: 'Upstream MCP server URL (required)' },
+  upstreamAs: { kind: 'url', flag: 'upstream-as', env: 'MCP_GATEWAY_UPSTREAM_AS', arg: '<url>', rule: URL_RULE, help: 'Upstream authorization server (discovered when absent)' },
+  upstreamClientId: { kind: 'text', flag: 'upstream-client-id', env: 'MCP_GATEWAY_UPSTREAM_CLIENT_ID', arg: '<id>', minLength: 1, maxLength: 512, rule: 'must be 1 to 512 characters', help: 'Client id at the upstream AS (skips dynamic registration)' },
+  upstreamClientSecret: { kind: 'text', flag: 'upstream-client-secret', env: 'MCP_GATEWAY_UPSTREAM_CLIENT_SECRET', arg: '<secret>', secret: true, minLength: 1, maxLength: 2048, rule: 'must be 1 to 2048 characters', help: 'Client secret at the upstream AS' },
+  upstreamAuthorizeEndpoint: { kind: 'url', flag: 'upstream-authorize-endpoint', env: 'MCP_GATEWAY_UPSTREAM_AUTHORIZE_ENDPOINT', arg: '<url>', rule: URL_RULE, help: 'Upstream authorization endpoint (with the token endpoint: skips discovery)' },
+  upstreamTokenEndpoint: { kind: 'url', flag: 'upstream-token-endpoint', env: 'MCP_GATEWAY_UPSTREAM_TOKEN_ENDPOINT', arg: '<url>', rule: URL_RULE, help: 'Upstream token endpoint (with the authorize endpoint: skips discovery)' },
+  upstreamScopes: { kind: 'scopes', flag: 'upstream-scopes', env: 'MCP_GATEWAY_UPSTREAM_SCOPES', arg: '<scopes>', rule: 'must be scope names separated by spaces or commas', help: 'Scopes to request upstream, space- or comma-separated' },
+  username: { kind: 'text', env: 'MCP_GATEWAY_USERNAME', arg: '', minLength: 1, maxLength: 256, rule: 'must be 1 to 256 characters', default: DEFAULT_USERNAME, defaultText: `${DEFAULT_USERNAME}, loopback hosts only`, help: 'Login user name' },
+  password: { kind: 'text', env: 'MCP_GATEWAY_PASSWORD', arg: '', secret: true, minLength: 1, maxLength: 1024, rule: 'must be 1 to 1024 characters', default: DEFAULT_PASSWORD, defaultText: `${DEFAULT_PASSWORD}, loopback hosts only`, help: 'Login password' },
+  mcpScope: { kind: 'text', env: 'MCP_GATEWAY_MCP_SCOPE', arg: '', maxLength: 256, pattern: SCOPE_TOKEN, rule: 'must be one scope name (printable ASCII without spaces, quotes or backslashes)', default: 'mcp', help: 'Scope on every gateway code and token' },
+  secret: { kind: 'secrets', flag: 'secret', env: 'MCP_GATEWAY_SECRET', arg: '<s1,s2>', secret: true, rule: `must be one or more comma-separated secrets of at least ${MIN_SECRET_LENGTH} characters each`, defaultText: 'random, lost on restart; required with a redis --store', help: `Secrets (>= ${MIN_SECRET_LENGTH} chars), comma-separated; the first signs and encrypts, all verify (rotation)` },
+  codeTtl: { kind: 'integer', flag: 'code-ttl', env: 'MCP_GATEWAY_CODE_TTL', arg: '<s>', minimum: 1, maximum: 600, default: 300, help: 'Authorization code lifetime, seconds' },
+  flowTtl: { kind: 'integer', flag: 'flow-ttl', env: 'MCP_GATEWAY_FLOW_TTL', arg: '<s>', minimum: 1, maximum: MAX_SECONDS, default: 600, help: 'Login flow lifetime, seconds' },
+  accessTokenTtl: { kind: 'integer', flag: 'access-token-ttl', env: 'MCP_GATEWAY_ACCESS_TOKEN_TTL', arg: '<s>', minimum: 1, maximum: MAX_SECONDS, default: 3600, help: 'Access token lifetime, seconds' },
+  refreshTokenTtl: { kind: 'integer', flag: 'refresh-token-ttl', env: 'MCP_GATEWAY_REFRESH_TOKEN_TTL', arg: '<s>', minimum: 1, maximum: MAX_SECONDS, default: 2_592_000, help: 'Refresh token lifetime, seconds' },
+  clientTtl: { kind: 'integer', flag: 'client-ttl', env: 'MCP_GATEWAY_CLIENT_TTL', arg: '<s>', minimum: 1, maximum: MAX_SECONDS, default: 7_776_000, help: 'Registered clients expire after this idle time, seconds' },
+  refreshGrace: { kind: 'integer', flag: 'refresh-grace', env: 'MCP_GATEWAY_REFRESH_GRACE', arg: '<s>', minimum: 0, maximum: MAX_SECONDS, default: 30, help: 'Seconds a just-rotated refresh token gets the same answer again, for clients that refresh twice at once or retry (0 = off: reuse revokes at once)' },
+  upstreamTimeout: { kind: 'integer', flag: 'upstream-timeout', env: 'MCP_GATEWAY_UPSTREAM_TIMEOUT', arg: '<ms>', minimum: 1, maximum: MAX_TIMEOUT_MS, unit: 'milliseconds', default: 10_000, help: 'Upstream request timeout, milliseconds' },
+  allowedOrigins: { kind: 'list', flag: 'allowed-origins', env: 'MCP_GATEWAY_ALLOWED_ORIGINS', arg: '<origins>', rule: `must be at most ${MAX_LIST} comma-separated origins, each http(s)://host[:port] without a path, query, fragment or trailing slash`, default: [], defaultText: 'none besides the public URL\'s', help: 'Browser origins allowed to call /mcp, comma-separated (e.g. http://localhost:6274); the public URL\'s own origin always is' },
+  upstreamHeaders: { kind: 'headers', flag: 'upstream-header', env: 'MCP_GATEWAY_UPSTREAM_HEADERS', arg: '<header>', multiple: true, rule: `must be at most ${MAX_LIST} "Name: value" headers (one per flag, separated by ; or newlines in the variable): names RFC 9110 tokens, values non-empty visible ASCII with spaces or tabs only inside`, default: {}, defaultText: 'none', help: 'Header pinned on every proxied request, "Name: value"; repeat the flag for more (flags replace the variable, whose entries are separated by ; or newlines)' },
+  forwardHeaders: { kind: 'list', flag: 'forward-headers', env: 'MCP_GATEWAY_FORWARD_HEADERS', arg: '<names>', rule: `must be at most ${MAX_LIST} comma-separated header names (RFC 9110 tokens)`, default: [], defaultText: 'none', help: 'Extra client request headers forwarded upstream, comma-separated (Content-Type, Accept, Mcp-*, Last-Event-ID always are)' },
+  disableGetStream: { kind: 'boolean', flag: 'disable-get-stream', env: 'MCP_GATEWAY_DISABLE_GET_STREAM', arg: '', rule: BOOLEAN_RULE, default: false, help: 'Answer GET /mcp with 405 here, for upstreams without a GET stream (GitHub); the variable takes true/false/1/0' },
+  proxyTimeout: { kind: 'integer', flag: 'proxy-timeout', env: 'MCP_GATEWAY_PROXY_TIMEOUT', arg: '<ms>', minimum: 1, maximum: MAX_TIMEOUT_MS, unit: 'milliseconds', default: 300_000, help: 'How long /mcp waits for the upstream\'s response headers before answering 504, milliseconds (checked about once a second; a started stream never times out)' },
+  maxBodySize: { kind: 'integer', flag: 'max-body-size', env: 'MCP_GATEWAY_MAX_BODY_SIZE', arg: '<bytes>', minimum: MIN_BODY_SIZE, maximum: MAX_BODY_SIZE, unit: 'bytes', default: DEFAULT_BODY_SIZE, defaultText: `${DEFAULT_BODY_SIZE} (16 MiB)`, help: 'Largest request body /mcp accepts, bytes' },
+  // The rule never quotes the value: a store URL may carry a password.
+  store: { kind: 'text', flag: 'store', env: 'MCP_GATEWAY_STORE', arg: '<memory|url>', minLength: 1, maxLength: 2048, rule: 'must be memory, redis://[[user]:password@]host[:port][/db], redis-sentinel://[[user]:password@]host[:port][,host[:port]…][/db]#master or redis-cluster://[[user]:password@]host[:port][,host[:port]…], or the same as rediss://, rediss-sentinel://, rediss-cluster:// (TLS), with db a non-negative integer and no query (percent-encode reserved characters in the password)', default: DEFAULT_STORE, help: 'Where state lives: memory (one instance, lost on restart), or redis://[[user]:password@]host[:port][/db], redis-sentinel://[[user]:password@]host[:port][,host[:port]…][/db]#master, redis-cluster://[[user]:password@]host[:port][,host[:port]…]; rediss://, rediss-sentinel://, rediss-cluster:// for TLS (needs --secret; with a password, prefer the variable: a flag shows in `ps`)' },
+  storePrefix: { kind: 'text', flag: 'store-prefix', env: 'MCP_GATEWAY_STORE_PREFIX', arg: '<prefix>', pattern: '^[A-Za-z0-9:_.-]{1,64}$', rule: 'must be 1 to 64 characters of A-Z, a-z, 0-9, :, _, . and -', default: DEFAULT_STORE_PREFIX, help: 'Prefix of every key in the store' },
+  metricsPath: { kind: 'metrics-path', flag: 'metrics-path', env: 'MCP_GATEWAY_METRICS_PATH', arg: '<path|off>', rule: 'must be a path such as /metrics, or off', default: 'off', help: 'Also serve Prometheus metrics on the gateway\'s own port, at this path (public: prefer --metrics-port)' },
+  unusedClientTtl: { kind: 'integer', flag: 'unused-client-ttl', env: 'MCP_GATEWAY_UNUSED_CLIENT_TTL', arg: '<s>', minimum: 1, maximum: MAX_SECONDS, default: 86_400, help: 'A registered client that has not completed a sign-in expires after this, seconds' },
+  maxUnusedClients: { kind: 'integer', flag: 'max-unused-clients', env: 'MCP_GATEWAY_MAX_UNUSED_CLIENTS', arg: '<n>', minimum: 1, maximum: MAX_COUNT, unit: 'clients', default: 10_000, help: 'Registrations that have not completed a sign-in, at most at once; more are refused with 503, none evicted' },
+  maxPendingSignIns: { kind: 'integer', flag: 'max-pending-sign-ins', env: 'MCP_GATEWAY_MAX_PENDING_SIGN_INS', arg: '<n>', minimum: 1, maximum: MAX_COUNT, unit: 'sign-ins', default: 10_000, help: 'Sign-ins in progress at once (from /authorize to the upstream callback); more are refused with 503, none evicted' },
+  rateLimitSignIn: { kind: 'integer', flag: 'rate-limit-sign-in', env: 'MCP_GATEWAY_RATE_LIMIT_SIGN_IN', arg: '<n>', minimum: 1, maximum: MAX_COUNT, unit: 'requests', default: 60, help: 'Requests a minute per client address to each of /authorize, /login, /consent and /upstream/callback' },
+  rateLimitRegister: { kind: 'integer', flag: 'rate-limit-register', env: 'MCP_GATEWAY_RATE_LIMIT_REGISTER', arg: '<n>', minimum: 1, maximum: MAX_COUNT, unit: 'requests', default: 30, help: 'Registrations a minute per client address' },
+  rateLimitToken: { kind: 'integer', flag: 'rate-limit-token', env: 'MCP_GATEWAY_RATE_LIMIT_TOKEN', arg: '<n>', minimum: 1, maximum: MAX_COUNT, unit: 'requests', default: 120, help: 'Requests a minute per client address to each of /token and /revoke' },
+  loginFailuresPerAddress: { kind: 'integer', flag: 'login-failures-per-address', env: 'MCP_GATEWAY_LOGIN_FAILURES_PER_ADDRESS', arg: '<n>', minimum: 1, maximum: MAX_COUNT, unit: 'failures', default: 10, help: 'Failed sign-ins per client address in 15 minutes; then that address is refused until the window ends' },
+  loginFailuresPerUser: { kind: 'integer', flag: 'login-failures-per-user', env: 'MCP_GATEWAY_LOGIN_FAILURES_PER_USER', arg: '<n>', minimum: 1, maximum: MAX_COUNT, unit: 'failures', default: 5, help: 'Failed sign-ins for one user name in 15 minutes; then each further attempt waits, doubling up to 15 minutes' },
+  maxStreams: { kind: 'integer', flag: 'max-streams', env: 'MCP_GATEWAY_MAX_STREAMS', arg: '<n>', minimum: 1, maximum: MAX_COUNT, unit: 'streams', default: 2048, help: 'Proxied requests and event streams open at once, in total (also the cap on upstream connections); more get 503' },
+  maxStreamsPerGrant: { kind: 'integer', flag: 'max-streams-per-grant', env: 'MCP_GATEWAY_MAX_STREAMS_PER_GRANT', arg: '<n>', minimum: 1, maximum: MAX_COUNT, unit: 'streams', default: 32, help: 'Proxied requests and event streams open at once for one signed-in client; more get 429' },
+  tokenCacheTtl: { kind: 'integer', flag: 'token-cache-ttl', env: 'MCP_GATEWAY_TOKEN_CACHE_TTL', arg: '<ms>', minimum: 0, maximum: MAX_TOKEN_CACHE_TTL, unit: 'milliseconds', default: 5000, help: 'How long a validated access token is kept in memory before the store is asked again, milliseconds: the most a revocation on another replica can lag (0 = no cache)' }
+} as const satisfies Record<string, Setting>
+
+export type SettingKey = keyof typeof SETTINGS
+/** The keys of the listener's settings, and of the gateway's (the plugin options). */
+export type ServerKey = { [K in SettingKey]: typeof SETTINGS[K] extends { server: true } ? K : never }[SettingKey]
+export type GatewayKey = Exclude<SettingKey, ServerKey>
+
+const entries = Object.entries(SETTINGS) as Array<[SettingKey, Setting]>
+export const SERVER_SETTINGS = Object.fromEntries(entries.filter(([, s]) => s.server === true)) as { [K in ServerKey]: typeof SETTINGS[K] }
+export const GATEWAY_SETTINGS = Object.fromEntries(entries.filter(([, s]) => s.server !== true)) as { [K in GatewayKey]: typeof SETTINGS[K] }
+
+/** What a bad value is told: the setting's own rule, or for an integer its bounds. */
+export function ruleOf (setting: Setting): string {
+  if (setting.rule !== undefined) return setting.rule
+  return `must be an integer from ${setting.minimum as number} to ${setting.maximum as number} (${setting.unit ?? 'seconds'})`
+}
