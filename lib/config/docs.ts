@@ -51,7 +51,7 @@ function readmeDefault (s: Setting): string {
 export function readmeOptionsTable (): string {
   const cell = (text: string) => text.replaceAll('|', '\\|')
   const row = (s: Setting) =>
-    `| ${s.flag === undefined ? '' : `\`--${s.flag}\``} | \`${s.env}\` | ${cell(readmeDefault(s))} | ${cell(s.doc ?? s.help)} |`
+    `|${s.flag === undefined ? ' ' : ` \`--${s.flag}\` `}| \`${s.env}\` | ${cell(readmeDefault(s))} | ${cell(s.doc ?? s.help)} |`
   return [
     '| Flag | Environment variable | Default | Meaning |',
     '|---|---|---|---|',
