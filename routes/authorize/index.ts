@@ -17,6 +17,7 @@ import { StoreFullError, StoreUnavailableError } from '../../lib/stores/index.js
 import { UpstreamError } from '../../lib/upstream.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import { classifyRequestError, type RequestErrorKind } from '../request-errors.js'
+import { ClientRedirectError, PageError, type ClientReturn } from './errors.js'
 import { consentPage, errorPage, loginPage, type FlowView } from './pages.js'
 import { AuthorizeQuery, CallbackQuery, ConsentBody, FlowQuery, LoginBody } from './schema.js'
 
@@ -33,9 +34,6 @@ const ERROR_PAGES: Readonly<Record<RequestErrorKind, { title: string, message: s
   store_full: { title: 'The gateway is busy', message: 'Too many sign-ins are in progress right now. Try again in a moment.' },
   bug: { title: 'Something went wrong', message: 'The gateway could not complete this step. Start again from your MCP client.' }
 }
-
-/** Where the client's answer goes, and what it must echo: everything a redirect to the client needs. */
-type ClientReturn = Pick<FlowRecord, 'redirectUri' | 'state'>
 
 /**
  * The two-screen authorization chain.
@@ -77,9 +75,12 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   app.removeAllContentTypeParsers()
   await app.register(formbody, { bodyLimit: 16 * 1024 })
 
-  // Client mistakes are 4xx pages logged at info (classifyRequestError, shared with the JSON routes):
-  // nobody needs to sign in to send them, so they must not flood the error log.
+  // The chain's own errors were logged where they were thrown. Client mistakes are 4xx pages logged at info
+  // (classifyRequestError, shared with the JSON routes): nobody needs to sign in to send them, so they
+  // must not flood the error log.
   app.setErrorHandler(async (err: Error, req, reply) => {
+    if (err instanceof ClientRedirectError) return redirectToClient(reply, err.back, { error: err.error, error_description: err.description }, err.redirectStatus)
+    if (err instanceof PageError) return page(reply, err.status, err.title, err.message)
     const problem = classifyRequestError(err)
     if (problem.kind === 'bug') req.log.error({ err }, 'authorization flow failed')
     else req.log[problem.logLevel]({ problem: problem.kind, statusCode: problem.status, detail: err.message }, 'authorization request rejected')
@@ -93,29 +94,29 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     const client = await clients.find(q.client_id)
     if (client === undefined) {
       req.log.info({ clientId: q.client_id.slice(0, 64) }, 'authorize: unknown client')
-      return page(reply, 400, 'Unknown client', 'This MCP client is not registered with the gateway (registrations expire when unused, and are lost when an in-memory gateway restarts). Remove and re-add the server in your client so it registers again.')
+      throw new PageError(400, 'Unknown client', 'This MCP client is not registered with the gateway (registrations expire when unused, and are lost when an in-memory gateway restarts). Remove and re-add the server in your client so it registers again.')
     }
     const redirectUri = q.redirect_uri === undefined
       ? (client.metadata.redirect_uris.length === 1 ? client.metadata.redirect_uris[0] : undefined)
       : matchRedirectUri(client.metadata.redirect_uris, q.redirect_uri) === undefined ? undefined : q.redirect_uri
     if (redirectUri === undefined) {
       req.log.info({ clientId: client.clientId }, 'authorize: redirect_uri not registered')
-      return page(reply, 400, 'Invalid redirect URI', 'The address this client asked to return to is not one it registered, so the gateway will not send anything there.')
+      throw new PageError(400, 'Invalid redirect URI', 'The address this client asked to return to is not one it registered, so the gateway will not send anything there.')
     }
     // From here on the redirect URI is trusted: errors go back to the client (OAuth 2.1 §4.1.2.1).
     const back: ClientReturn = { redirectUri, state: q.state }
-    const fail = (error: string, description: string) => redirectToClient(reply, back, { error, error_description: description }, 302)
+    const fail = (error: string, description: string) => new ClientRedirectError(back, error, description)
 
-    if (q.response_type !== 'code') return fail('unsupported_response_type', 'response_type must be code')
-    if (!client.metadata.grant_types.includes('authorization_code')) return fail('unauthorized_client', 'client may not use the authorization code grant')
-    if (q.code_challenge === undefined) return fail('invalid_request', 'code_challenge is required (PKCE)')
-    if (q.code_challenge_method !== 'S256') return fail('invalid_request', 'code_challenge_method must be S256')
-    if (!challengeFormat.test(q.code_challenge)) return fail('invalid_request', 'code_challenge is malformed')
+    if (q.response_type !== 'code') throw fail('unsupported_response_type', 'response_type must be code')
+    if (!client.metadata.grant_types.includes('authorization_code')) throw fail('unauthorized_client', 'client may not use the authorization code grant')
+    if (q.code_challenge === undefined) throw fail('invalid_request', 'code_challenge is required (PKCE)')
+    if (q.code_challenge_method !== 'S256') throw fail('invalid_request', 'code_challenge_method must be S256')
+    if (!challengeFormat.test(q.code_challenge)) throw fail('invalid_request', 'code_challenge is malformed')
     let resource: string
     try {
       resource = resolveResource(q.resource, urls.resource)
     } catch (err) {
-      return fail('invalid_target', (err as OAuthError).description ?? 'invalid resource')
+      throw fail('invalid_target', (err as OAuthError).description ?? 'invalid resource')
     }
 
     const browser = browserOf(req) ?? randomToken()
@@ -134,15 +135,13 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/login', { config, schema: { querystring: FlowQuery } }, async (req, reply) => {
-    const loaded = await loadFlow(req, reply, req.query.flow)
-    if (loaded === undefined) return reply
+    const loaded = await loadFlow(req, req.query.flow)
     return page(reply, 200, loginPage({ action: loginPath, flowId: loaded.flow.id, csrf: loaded.flow.csrf, flow: await view(loaded.flow, loaded.client) }))
   })
 
   app.post('/login', { config, schema: { body: LoginBody } }, async (req, reply) => {
     const body = req.body
-    const loaded = await loadFlow(req, reply, body.flow, body.csrf)
-    if (loaded === undefined) return reply
+    const loaded = await loadFlow(req, body.flow, body.csrf)
     const { flow, client } = loaded
     // Credential guessing must be slow (OAuth 2.1 §2.4): failures, never successes, are counted, and an
     // address or user name over its limit is refused before its password is looked at.
@@ -167,8 +166,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     flow.userId = options.username
     await flows.save(flow)
     events.emit('login_succeeded', { clientId: client.clientId }, req.log)
-    const { scopes } = await resolveUpstream(req, reply, flow)
-    if (scopes === undefined) return reply
+    const scopes = await resolveUpstream(req, flow)
     if (await consents.covers(flow.userId, client.clientId, scopes)) {
       return await goUpstream(req, reply, flow, scopes)
     }
@@ -176,30 +174,26 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/consent', { config, schema: { querystring: FlowQuery } }, async (req, reply) => {
-    const loaded = await loadFlow(req, reply, req.query.flow)
-    if (loaded === undefined) return reply
+    const loaded = await loadFlow(req, req.query.flow)
     const { flow, client } = loaded
     if (flow.userId === undefined) return reply.redirect(`${loginPath}?flow=${flow.id}`, 303)
-    const { scopes } = await resolveUpstream(req, reply, flow)
-    if (scopes === undefined) return reply
+    const scopes = await resolveUpstream(req, flow)
     return page(reply, 200, consentPage({ action: consentPath, flowId: flow.id, csrf: flow.csrf, flow: await view(flow, client, scopes), username: flow.userId }))
   })
 
   app.post('/consent', { config, schema: { body: ConsentBody } }, async (req, reply) => {
     const body = req.body
-    const loaded = await loadFlow(req, reply, body.flow, body.csrf)
-    if (loaded === undefined) return reply
+    const loaded = await loadFlow(req, body.flow, body.csrf)
     const { flow, client } = loaded
     if (flow.userId === undefined) return reply.redirect(`${loginPath}?flow=${flow.id}`, 303)
     if (body.decision === 'deny') {
       await flows.finish(flow.id)
       events.emit('consent_denied', { clientId: client.clientId }, req.log)
-      return redirectToClient(reply, flow, { error: 'access_denied', error_description: 'the user denied access' }, 303)
+      throw new ClientRedirectError(flow, 'access_denied', 'the user denied access', 303)
     }
     let scopes: string[] | undefined
     if (body.remember === 'on') {
-      ({ scopes } = await resolveUpstream(req, reply, flow))
-      if (scopes === undefined) return reply
+      scopes = await resolveUpstream(req, flow)
       await consents.remember(flow.userId, client.clientId, scopes)
     }
     events.emit('consent_given', { clientId: client.clientId, remembered: body.remember === 'on' }, req.log)
@@ -208,25 +202,24 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/upstream/callback', { config, schema: { querystring: CallbackQuery } }, async (req, reply) => {
     const q = req.query
-    const expired = () => page(reply, 400, 'This sign-in has expired', 'It was already completed, or took too long. Start again from your MCP client.')
-    if (q.state === undefined) return expired()
+    const expired = () => new PageError(400, 'This sign-in has expired', 'It was already completed, or took too long. Start again from your MCP client.')
+    if (q.state === undefined) throw expired()
     const pending = await flows.peekUpstream(q.state)
-    if (pending === undefined) return expired()
-    const loaded = await loadFlow(req, reply, pending.flowId)
-    if (loaded === undefined) return reply
+    if (pending === undefined) throw expired()
+    const loaded = await loadFlow(req, pending.flowId)
     // Only now, with the browser checked, is the state used up; a second callback finds nothing.
-    if (await flows.takeUpstream(q.state) === undefined) return expired()
+    if (await flows.takeUpstream(q.state) === undefined) throw expired()
     const { flow } = loaded
     await flows.finish(flow.id)
 
     if (q.error !== undefined) {
       req.log.info({ clientId: flow.clientId, upstreamError: q.error.slice(0, 64) }, 'upstream authorization refused')
-      return q.error === 'access_denied'
-        ? redirectToClient(reply, flow, { error: 'access_denied', error_description: 'access was denied at the upstream authorization server' }, 302)
-        : redirectToClient(reply, flow, { error: 'server_error', error_description: 'the upstream authorization server returned an error' }, 302)
+      throw q.error === 'access_denied'
+        ? new ClientRedirectError(flow, 'access_denied', 'access was denied at the upstream authorization server')
+        : new ClientRedirectError(flow, 'server_error', 'the upstream authorization server returned an error')
     }
     if (q.code === undefined) {
-      return redirectToClient(reply, flow, { error: 'server_error', error_description: 'the upstream authorization server returned no code' }, 302)
+      throw new ClientRedirectError(flow, 'server_error', 'the upstream authorization server returned no code')
     }
     let tokens
     try {
@@ -234,7 +227,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     } catch (err) {
       upstreamFailed(err)
       req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream code exchange failed')
-      return redirectToClient(reply, flow, upstreamFailure(err), 302)
+      throw upstreamFailure(flow, err)
     }
     const code = await grants.createCode({
       clientId: flow.clientId,
@@ -251,13 +244,13 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
 
   /**
    * The 502 page for an upstream that cannot be reached or resolved. Our own store failing (or full) on
-   * the way is not the upstream's: it goes on to the error handler's 503.
+   * the way is not the upstream's: it stays as it is, for the error handler's 503.
    */
-  function upstreamUnavailable (req: FastifyRequest, reply: FastifyReply, flow: FlowRecord, err: unknown): FastifyReply {
-    if (err instanceof StoreUnavailableError || err instanceof StoreFullError) throw err
+  function upstreamUnavailable (req: FastifyRequest, flow: FlowRecord, err: unknown): Error {
+    if (err instanceof StoreUnavailableError || err instanceof StoreFullError) return err
     upstreamFailed(err)
     req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream unavailable')
-    return page(reply, 502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute; if it persists, tell the gateway's operator.`)
+    return new PageError(502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute; if it persists, tell the gateway's operator.`)
   }
 
   /** Counts an upstream failure by kind (the caller logs it); anything else (the store) is not the upstream's. */
@@ -274,36 +267,30 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
 
   /**
    * The flow named by the request, if it exists, belongs to this browser and (for form posts) the CSRF
-   * token matches; otherwise an error page has been sent and undefined is returned.
+   * token matches; otherwise a PageError.
    */
-  async function loadFlow (req: FastifyRequest, reply: FastifyReply, flowId: string, csrf?: string): Promise<{ flow: FlowRecord, client: ClientRecord } | undefined> {
+  async function loadFlow (req: FastifyRequest, flowId: string, csrf?: string): Promise<{ flow: FlowRecord, client: ClientRecord }> {
     const loaded = await flows.load(flowId, browserOf(req))
     if ('reason' in loaded) {
       req.log.info({ reason: loaded.reason }, 'authorization flow rejected')
-      if (loaded.reason === 'expired') page(reply, 400, 'This sign-in has expired', 'It took too long or was already completed. Start again from your MCP client.')
-      else page(reply, 403, 'Wrong browser', 'This sign-in was started in another browser (or cookies are blocked). Start again from your MCP client, in this browser.')
-      return undefined
+      if (loaded.reason === 'expired') throw new PageError(400, 'This sign-in has expired', 'It took too long or was already completed. Start again from your MCP client.')
+      throw new PageError(403, 'Wrong browser', 'This sign-in was started in another browser (or cookies are blocked). Start again from your MCP client, in this browser.')
     }
     if (csrf !== undefined && !flows.checkCsrf(loaded.flow, csrf)) {
       req.log.warn({ clientId: loaded.flow.clientId }, 'CSRF token mismatch')
-      page(reply, 403, 'Request refused', 'The form was not submitted from this sign-in page. Start again from your MCP client.')
-      return undefined
+      throw new PageError(403, 'Request refused', 'The form was not submitted from this sign-in page. Start again from your MCP client.')
     }
     const client = await clients.find(loaded.flow.clientId)
-    if (client === undefined) {
-      page(reply, 400, 'Unknown client', 'This MCP client is no longer registered with the gateway. Start again from your MCP client.')
-      return undefined
-    }
+    if (client === undefined) throw new PageError(400, 'Unknown client', 'This MCP client is no longer registered with the gateway. Start again from your MCP client.')
     return { flow: loaded.flow, client }
   }
 
-  /** The upstream's scopes, or undefined after sending an error page (the upstream is unreachable or misconfigured). */
-  async function resolveUpstream (req: FastifyRequest, reply: FastifyReply, flow: FlowRecord): Promise<{ scopes?: string[] }> {
+  /** The upstream's scopes; a 502 PageError when the upstream is unreachable or misconfigured. */
+  async function resolveUpstream (req: FastifyRequest, flow: FlowRecord): Promise<string[]> {
     try {
-      return { scopes: await upstreamScopes(flow) }
+      return await upstreamScopes(flow)
     } catch (err) {
-      upstreamUnavailable(req, reply, flow, err)
-      return {}
+      throw upstreamUnavailable(req, flow, err)
     }
   }
 
@@ -321,7 +308,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       const state = await flows.beginUpstream(flow, verifier)
       target = await upstream.authorizeUrl({ state, codeChallenge: challenge, scopes: scopes ?? await upstreamScopes(flow) })
     } catch (err) {
-      return upstreamUnavailable(req, reply, flow, err)
+      throw upstreamUnavailable(req, flow, err)
     }
     flow.approved = true
     await flows.save(flow)
@@ -380,11 +367,11 @@ function waitText (refusal: LoginRefusal): string {
 }
 
 /** How an upstream failure reads to the client: retry later, or a plain server error. */
-function upstreamFailure (err: unknown): Record<string, string> {
+function upstreamFailure (back: ClientReturn, err: unknown): ClientRedirectError {
   if (err instanceof UpstreamError && (err.kind === 'unreachable' || err.kind === 'timeout')) {
-    return { error: 'temporarily_unavailable', error_description: 'the upstream authorization server is unavailable' }
+    return new ClientRedirectError(back, 'temporarily_unavailable', 'the upstream authorization server is unavailable')
   }
-  return { error: 'server_error', error_description: 'the upstream authorization server refused the code exchange' }
+  return new ClientRedirectError(back, 'server_error', 'the upstream authorization server refused the code exchange')
 }
 
 /** What of an upstream failure may be logged: its kind and OAuth error, never a body or a token. */
