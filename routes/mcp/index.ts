@@ -6,10 +6,10 @@ import type { AuthenticatedRequest, UnlockedGrant } from '../../lib/grants.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { isDotSegment, isWithinResource, normaliseResource } from '../../lib/resource.js'
 import { SessionStore } from '../../lib/sessions.js'
-import { StoreUnavailableError } from '../../lib/stores/index.js'
 import { originOf, withoutTrailingSlashes } from '../../lib/url.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import cors from '../../plugins/cors.js'
+import { classifyRequestError } from '../request-errors.js'
 import { UpstreamExchange } from './exchange.js'
 import { clientResponseHeaders, insufficientScope, upstreamRequestHeaders } from './headers.js'
 import { StreamLimits, type StreamRefusal } from './stream-limits.js'
@@ -89,14 +89,16 @@ const mcp: FastifyPluginAsync = async (app) => {
   // The body stays bytes: never parsed, never re-serialised, whatever its content type.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBodySize }, (_req, body, done) => { done(null, body) })
-  app.setErrorHandler(async (err: Error & { statusCode?: number }, req, reply) => {
-    if (err instanceof StoreUnavailableError) {
+  // The status comes from the mapping the JSON and HTML handlers share (classifyRequestError); the
+  // wording is the proxy's own.
+  app.setErrorHandler(async (err: Error, req, reply) => {
+    const problem = classifyRequestError(err)
+    if (problem.kind === 'store_unavailable' || problem.kind === 'store_full') {
       req.log.error({ err: { message: err.message } }, 'store unavailable')
       return await unavailable(reply, 'the gateway cannot reach its storage')
     }
-    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
-    if (status === 500) req.log.error({ err }, 'mcp proxy failed')
-    return await reply.code(status).send({ error: status === 413 ? 'request_too_large' : status === 500 ? 'server_error' : 'invalid_request' })
+    if (problem.kind === 'bug') req.log.error({ err }, 'mcp proxy failed')
+    return await reply.code(problem.status).send({ error: problem.kind === 'body_too_large' ? 'request_too_large' : problem.kind === 'bug' ? 'server_error' : 'invalid_request' })
   })
 
   // One hook for both checks: MCP transports refuse a browser page from an unknown origin (DNS
