@@ -11,6 +11,7 @@ import { createPkcePair } from '../../lib/pkce.js'
 import { launchTestBrowser } from '../helpers/browser.js'
 import { startFakeGithub, type FakeGithub } from '../helpers/fake-github.js'
 import { gatewayOptions } from '../helpers/gateway.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /*
  * The two-screen flow in a real browser: Chromium driven by playwright-core, against a
@@ -23,7 +24,6 @@ import { gatewayOptions } from '../helpers/gateway.js'
  * @sparticuz/chromium ships (Linux x64), and a machine with neither fails this file.
  */
 
-interface Teardown { teardown (fn: () => unknown): void }
 type Asserts = Pick<typeof t, 'same'>
 
 const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url))

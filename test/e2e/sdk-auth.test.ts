@@ -13,14 +13,13 @@ import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from '../hel
 import { gatewayOptions, hiddenField, testStore, visitUpstream } from '../helpers/gateway.js'
 import { deletePrefix, SHARED_REDIS_URL } from '../helpers/redis.js'
 import { MemoryProvider } from '../helpers/sdk-provider.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /*
  * The official MCP TypeScript SDK client (`auth()` from @modelcontextprotocol/sdk) against the
  * gateway over real HTTP: discovery, registration, the authorization request, the code exchange and
  * refresh are all the SDK's own requests; the test only plays the person in the browser.
  */
-
-interface Teardown { teardown (fn: () => unknown): void }
 
 const REDIRECT_URL = 'http://127.0.0.1:33419/callback'
 const UPSTREAM_TOKEN = /\bgh[oupr]_/

@@ -7,14 +7,13 @@ import gateway, { type GatewayPluginOptions } from '../../index.js'
 import { ManualClock } from '../../lib/clock.js'
 import { startFakeGithub } from '../helpers/fake-github.js'
 import { gatewayOptions } from '../helpers/gateway.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /*
  * Nothing of the gateway leaks into the app that embeds it: no decorators, hooks, error or not-found
  * handlers, content-type parsers, CORS or routes outside its prefix (and the root discovery documents).
  * And the gateway logs through the host's logger.
  */
-
-interface Teardown { teardown (fn: () => unknown): void }
 
 const ORIGIN = 'https://app.example'
 

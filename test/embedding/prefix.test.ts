@@ -5,14 +5,13 @@ import { ManualClock } from '../../lib/clock.js'
 import { createPkcePair } from '../../lib/pkce.js'
 import { startFakeGithub } from '../helpers/fake-github.js'
 import { Browser, gatewayOptions, hiddenField, visitUpstream } from '../helpers/gateway.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /*
  * register(gateway, { prefix }) in a host app: the prefix is part of the issuer and of every URL, the
  * routes sit under it, and the RFC 8414 / RFC 9728 documents are at the host's root where clients
  * look for a path issuer (or only under the prefix, with wellKnown: 'host').
  */
-
-interface Teardown { teardown (fn: () => unknown): void }
 
 const HOST = 'https://host.example'
 const PASSWORD = 'a password that is not the published default'

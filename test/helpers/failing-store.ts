@@ -1,8 +1,7 @@
 import { StoreUnavailableError } from '../../lib/stores/index.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import type { Store } from '../../lib/stores/types.js'
-
-interface Teardown { teardown (fn: () => unknown): void }
+import type { Teardown } from './teardown.js'
 
 /**
  * A memory store whose reads of keys under `failing.prefix` throw StoreUnavailableError while the prefix is

@@ -5,11 +5,10 @@ import { ManualClock } from '../../lib/clock.js'
 import { createPkcePair } from '../../lib/pkce.js'
 import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from './fake-github.js'
 import { SHARED_REDIS_URL, deletePrefix, testPrefix } from './redis.js'
+import type { Teardown } from './teardown.js'
 
 export const PUBLIC_URL = 'http://localhost:8002'
 export const SECRET = 'test-secret-that-is-at-least-32-characters-long'
-
-interface Teardown { teardown (fn: () => unknown): void }
 
 export interface TestGateway {
   app: FastifyInstance

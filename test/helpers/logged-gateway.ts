@@ -2,8 +2,7 @@ import { Writable } from 'node:stream'
 import type { GatewayPluginOptions } from '../../app.js'
 import { serializeRequest } from '../../lib/log.js'
 import { buildGateway, type TestGateway } from './gateway.js'
-
-interface Teardown { teardown (fn: () => unknown): void }
+import type { Teardown } from './teardown.js'
 
 /** One parsed pino line. */
 export interface LogLine { level: number, msg: string, err?: { stack?: string, message?: string }, [key: string]: unknown }

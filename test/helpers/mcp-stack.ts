@@ -3,8 +3,7 @@ import type { GatewayPluginOptions } from '../../app.js'
 import type { FakeGithub, FakeGithubOptions } from './fake-github.js'
 import { startFakeMcp, type FakeMcp, type FakeMcpOptions } from './fake-mcp.js'
 import { authorizeFully, type Browser, buildGateway, exchangeCode, registerClient, type RegisteredClient, type TestGateway } from './gateway.js'
-
-interface Teardown { teardown (fn: () => unknown): void }
+import type { Teardown } from './teardown.js'
 
 export interface McpStack extends TestGateway {
   mcp: FakeMcp

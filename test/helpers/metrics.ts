@@ -3,8 +3,7 @@ import gateway, { type GatewayPluginOptions } from '../../app.js'
 import { ManualClock } from '../../lib/clock.js'
 import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from './fake-github.js'
 import { gatewayOptions } from './gateway.js'
-
-interface Teardown { teardown (fn: () => unknown): void }
+import type { Teardown } from './teardown.js'
 
 export interface MetricsGateway {
   app: FastifyInstance

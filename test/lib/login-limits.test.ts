@@ -3,8 +3,7 @@ import { ManualClock } from '../../lib/clock.js'
 import { LOGIN_WINDOW_MS, LoginLimits, MAX_BACKOFF_MS, decideLogin, loginWindow, userBackoffMs } from '../../lib/login-limits.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import { delegatingStore } from '../helpers/failing-store.js'
-
-interface Teardown { teardown (fn: () => unknown): void }
+import type { Teardown } from '../helpers/teardown.js'
 
 // A clock at the start of a window, so a test's few seconds never cross into the next one by accident.
 const windowStart = (): ManualClock => new ManualClock(loginWindow(Date.UTC(2026, 0, 1, 12)).endsAt)

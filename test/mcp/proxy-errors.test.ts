@@ -6,13 +6,12 @@ import type { FakeGithub, FakeGithubOptions } from '../helpers/fake-github.js'
 import { failingStore } from '../helpers/failing-store.js'
 import { authorizeFully, Browser, buildGateway, exchangeCode, PUBLIC_URL, registerClient, tokenRequest } from '../helpers/gateway.js'
 import { callMcp, challengeParams, echo, mcpStack } from '../helpers/mcp-stack.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /*
  * What the proxy does when the upstream says no (401, 403 insufficient_scope), is away or is slow:
  * the client only ever sees the gateway's own challenges and JSON errors, never the upstream's.
  */
-
-interface Teardown { teardown (fn: () => unknown): void }
 
 const PRM = `${PUBLIC_URL}/.well-known/oauth-protected-resource/mcp`
 const STACK = /\bat\s+\S+\s+\(|\.[jt]s:\d+:\d+|"stack"/

@@ -4,6 +4,7 @@ import { createServer, request, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { authorizeFully, buildGateway, exchangeCode, registerClient, type TestGateway } from '../helpers/gateway.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /*
  * Answers the proxy streams (over 64 KiB, or of unknown length), on real sockets: what only
@@ -11,8 +12,6 @@ import { authorizeFully, buildGateway, exchangeCode, registerClient, type TestGa
  * their own path (written straight to the client); the backpressure test runs on both, the rest of their tests are
  * proxy-stream.test.ts and ops/shutdown.test.ts.
  */
-
-interface Teardown { teardown (fn: () => unknown): void }
 
 const CHUNK = 64 * 1024
 

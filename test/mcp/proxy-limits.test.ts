@@ -9,6 +9,7 @@ import { ManualClock } from '../../lib/clock.js'
 import { startFakeGithub } from '../helpers/fake-github.js'
 import { authorizeFully, exchangeCode, gatewayOptions, registerClient } from '../helpers/gateway.js'
 import { waitFor } from '../helpers/process.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /*
  * The caps on proxied exchanges open at once (issue 15, finding 4), on real sockets: per grant (429) and in
@@ -16,8 +17,6 @@ import { waitFor } from '../helpers/process.js'
  * ends or cuts it, the upstream fails. "Back" is shown by behaviour: with a cap of one, the next request
  * gets through.
  */
-
-interface Teardown { teardown (fn: () => unknown): void }
 
 interface Held { req: IncomingMessage, res: ServerResponse }
 

@@ -14,6 +14,7 @@ import { startFakeGithub, type FakeGithub } from '../helpers/fake-github.js'
 import { bigText, sha256, startFakeMcp, type FakeMcp, type FakeMcpRequest } from '../helpers/fake-mcp.js'
 import { authorizeFully, exchangeCode, gatewayOptions, registerClient } from '../helpers/gateway.js'
 import type { LogLine } from '../helpers/logged-gateway.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /*
  * The proxy on real sockets, end to end: the official MCP SDK client → the gateway (127.0.0.1, port 0,
@@ -21,8 +22,6 @@ import type { LogLine } from '../helpers/logged-gateway.js'
  * What only real sockets show: streaming without buffering, big bodies both ways, the GET stream,
  * client aborts reaching the upstream, headers of an idle stream flushed at once.
  */
-
-interface Teardown { teardown (fn: () => unknown): void }
 
 const UPSTREAM_TOKEN = /^Bearer gh[ou]_[\w-]+$/
 const PROTOCOL_VERSION = '2025-06-18'

@@ -8,14 +8,13 @@ import { startFakeMcp, type FakeMcp } from '../helpers/fake-mcp.js'
 import { Browser, PUBLIC_URL, gatewayOptions, hiddenField, visitUpstream } from '../helpers/gateway.js'
 import { challengeParams, mcpStack } from '../helpers/mcp-stack.js'
 import { headerValues as header, rawRequest } from '../helpers/raw-http.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /*
  * Request targets as the proxy reads them (issue 15, findings 6 and 7), on a listening gateway with request
  * lines written by hand: an absolute-form target goes where its path says and nowhere else, and the path
  * echoed into a challenge cannot add to it. The pure parts are target.test.ts.
  */
-
-interface Teardown { teardown (fn: () => unknown): void }
 
 const PRM = `${PUBLIC_URL}/.well-known/oauth-protected-resource/mcp`
 const LIST = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'

@@ -7,14 +7,13 @@ import { GrantService } from '../../lib/grants.js'
 import { createPkcePair } from '../../lib/pkce.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import { UpstreamError, type UpstreamTokens } from '../../lib/upstream.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /*
  * lib/grants.ts reports what it decides: tokens issued, replays, reuse, and every grant it ends with
  * the reason, plus the upstream failures it meets while refreshing. The cases HTTP tests reach only
  * with difficulty (an upstream token that expires with no refresh token, a code used twice at once).
  */
-
-interface Teardown { teardown (fn: () => unknown): void }
 
 const HOUR = 60 * 60 * 1000
 

@@ -10,13 +10,12 @@ import type { FakeGithubOptions } from '../helpers/fake-github.js'
 import { authorizeFully, Browser, exchangeCode, pathOf, registerClient, SECRET, startFlow, tokenRequest, visitUpstream } from '../helpers/gateway.js'
 import { callMcp, echo, mcpStack } from '../helpers/mcp-stack.js'
 import { buildWithMetrics, sample } from '../helpers/metrics.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /*
  * plugins/metrics.ts and the events behind it, through app.inject: what an operator scraping /metrics
  * sees after real flows, that it holds no token or secret, and where it lives (or not).
  */
-
-interface Teardown { teardown (fn: () => unknown): void }
 
 async function scrape (app: FastifyInstance, path = '/metrics'): Promise<string> {
   const res = await app.inject({ method: 'GET', url: path })

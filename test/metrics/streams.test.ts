@@ -6,14 +6,13 @@ import type { FakeGithub } from '../helpers/fake-github.js'
 import { startFakeMcp, type FakeMcp, type FakeMcpRequest } from '../helpers/fake-mcp.js'
 import { authorizeFully, exchangeCode, registerClient } from '../helpers/gateway.js'
 import { buildWithMetrics, sample } from '../helpers/metrics.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /*
  * Open SSE streams on real sockets: the gauge follows them, a client that leaves is counted (499 when
  * it left before any answer), and closing the gateway ends every open GET stream cleanly (the client
  * sees the stream end, not a reset, and close() does not wait on it) while a call in flight finishes.
  */
-
-interface Teardown { teardown (fn: () => unknown): void }
 
 const PROTOCOL_VERSION = '2025-06-18'
 
