@@ -2,15 +2,13 @@ import { mkdir, rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import Fastify from 'fastify'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import t from 'tap'
-import gateway, { type GatewayPluginOptions } from '../../app.js'
-import { ManualClock } from '../../lib/clock.js'
+import type { GatewayPluginOptions } from '../../app.js'
 import { createPkcePair } from '../../lib/pkce.js'
 import { launchTestBrowser } from '../helpers/browser.js'
-import { startFakeGithub, type FakeGithub } from '../helpers/fake-github.js'
-import { gatewayOptions } from '../helpers/gateway.js'
+import { startFakeGithub } from '../helpers/fake-github.js'
+import { startLiveGateway } from '../helpers/gateway.js'
 import type { Teardown } from '../helpers/teardown.js'
 
 /*
@@ -73,23 +71,6 @@ interface Dom {
   innerWidth: number
   getComputedStyle (el: DomElement): DomStyle
   __violations?: string[]
-}
-
-/** A gateway on a real socket whose publicUrl is its own origin (as in test/e2e/sdk-auth.test.ts). */
-async function startGateway (t: Teardown, github: FakeGithub, overrides: Partial<GatewayPluginOptions> = {}): Promise<{ origin: string, clock: ManualClock }> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const clock = new ManualClock(Date.now())
-  const app = Fastify({ logger: false, serverFactory: (handler) => server.on('request', handler) })
-  t.teardown(async () => {
-    await app.close()
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  await app.register(gateway, gatewayOptions(github, clock, { publicUrl: origin, flowTtl: FLOW_TTL_S, ...overrides }))
-  await app.ready()
-  return { origin, clock }
 }
 
 /** The client's redirect target: records each query it receives and shows a plain page. */
@@ -309,7 +290,7 @@ t.test('the authorize pages in headless Chromium', async (t) => {
    * has redirected to the login page.
    */
   async function start (t: Teardown, p: { state: string, width?: number, height?: number, dark?: boolean, gateway?: Partial<GatewayPluginOptions> }) {
-    const { origin, clock } = await startGateway(t, github, p.gateway)
+    const { origin, clock } = await startLiveGateway(t, github, { flowTtl: FLOW_TTL_S, ...p.gateway })
     const callback = await startCallback(t)
     const clientId = await registerClient(origin, callback.url)
     const context = await newContext(t, p)

@@ -1,17 +1,12 @@
 import { createHash } from 'node:crypto'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js'
 import type { OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
-import Fastify from 'fastify'
 import t from 'tap'
 import { request } from 'undici'
-import gateway from '../../app.js'
-import { ManualClock } from '../../lib/clock.js'
+import type { ManualClock } from '../../lib/clock.js'
 import { CookieBrowser } from '../helpers/cookie-browser.js'
 import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from '../helpers/fake-github.js'
-import { gatewayOptions, hiddenField, testStore, visitUpstream } from '../helpers/gateway.js'
-import { deletePrefix, SHARED_REDIS_URL } from '../helpers/redis.js'
+import { hiddenField, startLiveGateway, testStore, visitUpstream } from '../helpers/gateway.js'
 import { MemoryProvider } from '../helpers/sdk-provider.js'
 import type { Teardown } from '../helpers/teardown.js'
 
@@ -30,34 +25,11 @@ interface Started {
   clock: ManualClock
 }
 
-/**
- * The gateway on a real socket whose `publicUrl` is the URL clients use. The HTTP server listens
- * first (port 0, so no port is guessed or reserved), then a Fastify instance takes it over through
- * `serverFactory`: the port is known before the gateway is registered.
- */
+/** A fresh fake GitHub, and the gateway in front of it on a real socket (memory, or Redis when test/redis/sdk-auth.test.ts runs this suite again). */
 async function startGateway (t: Teardown, fake: FakeGithubOptions): Promise<Started> {
   const github = await startFakeGithub(fake)
   t.teardown(() => github.close())
-
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const clock = new ManualClock(Date.now())
-  // Memory, or Redis when test/redis/sdk-auth.test.ts runs this suite again.
-  const store = testStore()
-  const app = Fastify({
-    logger: false,
-    serverFactory: (handler) => server.on('request', handler)
-  })
-  t.teardown(async () => {
-    await app.close()
-    // Fastify leaves a server it did not listen itself; the SDK's fetch keeps connections alive.
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-    if (store.storePrefix !== undefined) await deletePrefix(SHARED_REDIS_URL, store.storePrefix)
-  })
-  await app.register(gateway, gatewayOptions(github, clock, { publicUrl: origin, ...store }))
-  await app.ready()
+  const { origin, clock } = await startLiveGateway(t, github, testStore())
   return { origin, github, clock }
 }
 

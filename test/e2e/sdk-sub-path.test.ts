@@ -1,16 +1,10 @@
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import Fastify from 'fastify'
 import t from 'tap'
-import gateway from '../../app.js'
-import { ManualClock } from '../../lib/clock.js'
 import { signInThroughBothScreens } from '../helpers/cookie-browser.js'
 import { startFakeGithub } from '../helpers/fake-github.js'
 import { startFakeMcp } from '../helpers/fake-mcp.js'
-import { gatewayOptions, testStore } from '../helpers/gateway.js'
-import { deletePrefix, SHARED_REDIS_URL } from '../helpers/redis.js'
+import { startLiveGateway, testStore } from '../helpers/gateway.js'
 import { MemoryProvider } from '../helpers/sdk-provider.js'
 
 /*
@@ -30,21 +24,8 @@ t.test('issue 16 item 3: MCP SDK client on /mcp/x/repos: 401 discovery, registra
   const mcp = await startFakeMcp({ isValidToken: (token) => github.isValidAccessToken(token) })
   t.teardown(() => mcp.close())
 
-  // The gateway on a real socket whose publicUrl is the URL clients use (as in sdk-auth.test.ts).
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const clock = new ManualClock(Date.now())
-  const store = testStore()
-  const app = Fastify({ logger: false, serverFactory: (handler) => server.on('request', handler) })
-  t.teardown(async () => {
-    await app.close()
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-    if (store.storePrefix !== undefined) await deletePrefix(SHARED_REDIS_URL, store.storePrefix)
-  })
-  await app.register(gateway, gatewayOptions(github, clock, { publicUrl: origin, upstreamRs: mcp.url, ...store }))
-  await app.ready()
+  // The gateway on a real socket whose publicUrl is the URL clients use.
+  const { origin, clock } = await startLiveGateway(t, github, { upstreamRs: mcp.url, ...testStore() })
 
   const serverUrl = new URL(`${origin}/mcp/x/repos`)
   const provider = new MemoryProvider(REDIRECT_URL, 'SDK sub-path client')

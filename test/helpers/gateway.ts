@@ -1,4 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { request } from 'undici'
 import gateway, { type GatewayPluginOptions } from '../../app.js'
 import { ManualClock } from '../../lib/clock.js'
@@ -33,6 +35,38 @@ export async function buildGateway (t: Teardown, overrides: Partial<GatewayPlugi
   })
   await app.ready()
   return { app, github, clock }
+}
+
+export interface LiveGateway {
+  app: FastifyInstance
+  /** http://127.0.0.1:port, which is also the gateway's publicUrl. */
+  origin: string
+  clock: ManualClock
+}
+
+/**
+ * The gateway on a real socket whose `publicUrl` is the URL clients use. The HTTP server listens first
+ * (port 0, so no port is guessed or reserved), then a Fastify instance takes it over through
+ * `serverFactory`: the port is known before the gateway is registered. The store is the caller's (pass
+ * testStore() in `overrides` to follow the Redis re-runs); a key prefix it names is deleted afterwards.
+ */
+export async function startLiveGateway (t: Teardown, github: FakeGithub, overrides: Partial<GatewayPluginOptions> = {}, logger: FastifyServerOptions['logger'] = false): Promise<LiveGateway> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const clock = new ManualClock(Date.now())
+  const app = Fastify({ logger, serverFactory: (handler) => server.on('request', handler) })
+  t.teardown(async () => {
+    // Connections first: Fastify does not close a server it did not listen itself, and open event streams
+    // or the SDK's keep-alive connections would hold close() up.
+    server.closeAllConnections()
+    await app.close()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    if (overrides.storePrefix !== undefined) await deletePrefix(SHARED_REDIS_URL, overrides.storePrefix)
+  })
+  await app.register(gateway, gatewayOptions(github, clock, { publicUrl: origin, ...overrides }))
+  await app.ready()
+  return { app, origin, clock }
 }
 
 /**

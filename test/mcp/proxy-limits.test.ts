@@ -1,13 +1,11 @@
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Fastify from 'fastify'
 import t from 'tap'
 import { request, type Dispatcher } from 'undici'
-import gateway, { type GatewayPluginOptions } from '../../app.js'
-import { ManualClock } from '../../lib/clock.js'
+import type { GatewayPluginOptions } from '../../app.js'
 import { startFakeGithub } from '../helpers/fake-github.js'
-import { authorizeFully, exchangeCode, gatewayOptions, registerClient } from '../helpers/gateway.js'
+import { authorizeFully, exchangeCode, registerClient, startLiveGateway } from '../helpers/gateway.js'
 import { waitFor } from '../helpers/process.js'
 import type { Teardown } from '../helpers/teardown.js'
 
@@ -52,21 +50,12 @@ async function limitsStack (t: Teardown, overrides: Partial<GatewayPluginOptions
   const github = await startFakeGithub()
   t.teardown(() => github.close())
 
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const app = Fastify({ logger: false, serverFactory: (handler) => server.on('request', handler) })
   t.teardown(async () => {
-    server.closeAllConnections()
     upstream.closeAllConnections()
-    await app.close()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
     await new Promise<void>((resolve) => upstream.close(() => resolve()))
   })
   const upstreamRs = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`
-  await app.register(gateway, gatewayOptions(github, new ManualClock(Date.now()), { publicUrl: origin, upstreamRs, ...overrides }))
-  await app.ready()
+  const { app, origin } = await startLiveGateway(t, github, { upstreamRs, ...overrides })
   const client = await registerClient(app)
   const token = async (): Promise<string> => {
     const flow = await authorizeFully(app, client, { resource: `${origin}/mcp` })

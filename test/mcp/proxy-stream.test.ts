@@ -1,18 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:http'
-import { connect as netConnect, type AddressInfo } from 'node:net'
+import { connect as netConnect } from 'node:net'
 import { Writable } from 'node:stream'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
-import Fastify from 'fastify'
 import t from 'tap'
 import { request } from 'undici'
-import gateway from '../../app.js'
-import { ManualClock } from '../../lib/clock.js'
 import { startFakeGithub, type FakeGithub } from '../helpers/fake-github.js'
 import { bigText, sha256, startFakeMcp, type FakeMcp, type FakeMcpRequest } from '../helpers/fake-mcp.js'
-import { authorizeFully, exchangeCode, gatewayOptions, registerClient } from '../helpers/gateway.js'
+import { authorizeFully, exchangeCode, registerClient, startLiveGateway } from '../helpers/gateway.js'
 import type { LogLine } from '../helpers/logged-gateway.js'
 import type { Teardown } from '../helpers/teardown.js'
 
@@ -42,9 +38,6 @@ async function startStack (t: Teardown, mode: 'stateful' | 'stateless'): Promise
   const mcp = await startFakeMcp({ mode, isValidToken: (token) => github.isValidAccessToken(token) })
   t.teardown(() => mcp.close())
 
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const logs: LogLine[] = []
   const stream = new Writable({
     write (chunk: Buffer, _encoding, done) {
@@ -52,15 +45,7 @@ async function startStack (t: Teardown, mode: 'stateful' | 'stateless'): Promise
       done()
     }
   })
-  const app = Fastify({ logger: { level: 'info', stream }, serverFactory: (handler) => server.on('request', handler) })
-  t.teardown(async () => {
-    // Open streams first, or close() waits on them.
-    server.closeAllConnections()
-    await app.close()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  await app.register(gateway, gatewayOptions(github, new ManualClock(Date.now()), { publicUrl: origin, upstreamRs: mcp.url }))
-  await app.ready()
+  const { app, origin } = await startLiveGateway(t, github, { upstreamRs: mcp.url }, { level: 'info', stream })
 
   const client = await registerClient(app)
   const flow = await authorizeFully(app, client, { resource: `${origin}/mcp` })
