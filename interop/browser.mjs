@@ -1,0 +1,57 @@
+// The scripted browser: a client opens its authorization URL through bin/xdg-open (as $BROWSER or as xdg-open),
+// which appends it to a file; this reads it from there and drives Debian's Chromium through the gateway's login
+// and consent screens and the fake GitHub, until the client's own loopback callback has answered.
+import { existsSync, readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { chromium } from 'playwright-core'
+
+const CHROMIUM = process.env.INTEROP_CHROMIUM ?? '/usr/bin/chromium'
+// playwright-core adds --headless and a fresh, temporary --user-data-dir itself; nothing may leave loopback, and no
+// crash handler may outlive the run.
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-crash-reporter', '--disable-breakpad']
+
+export async function launchBrowser () {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`)
+  return await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+}
+
+/** The first URL the client opened in `urlFile` after `skip` lines, within `timeoutMs`; `alive()` false stops the wait. */
+export async function waitForOpenedUrl (urlFile, { skip = 0, timeoutMs = 60_000, alive = () => true } = {}) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const lines = existsSync(urlFile) ? readFileSync(urlFile, 'utf8').split('\n').filter((line) => line !== '') : []
+    if (lines.length > skip) return lines[skip]
+    if (!alive()) throw new Error('the client exited without opening a browser')
+    if (Date.now() > deadline) throw new Error(`the client opened no browser within ${timeoutMs / 1000} s`)
+    await sleep(200)
+  }
+}
+
+/**
+ * A person signing in, in a fresh browser profile: the gateway's login page, its consent page, the upstream's
+ * authorize page (the fake approves at once), then the client's callback. Returns the callback page's text.
+ */
+export async function signInWithBrowser (browser, authorizeUrl, { username, password }) {
+  const redirectUri = new URL(new URL(authorizeUrl).searchParams.get('redirect_uri') ?? 'about:blank')
+  const atCallback = (url) => url.origin === redirectUri.origin && url.pathname === redirectUri.pathname
+  const context = await browser.newContext()
+  try {
+    const page = await context.newPage()
+    page.setDefaultTimeout(30_000)
+    await page.goto(authorizeUrl)
+    if (!new URL(page.url()).pathname.endsWith('/login')) throw new Error(`expected the gateway's login page, got ${page.url()}`)
+    await page.getByLabel('Username').fill(username)
+    await page.getByLabel('Password').fill(password)
+    await Promise.all([page.waitForURL((url) => !url.pathname.endsWith('/login') || url.search === '', { waitUntil: 'commit' }), page.getByRole('button', { name: 'Sign in' }).click()])
+    if (new URL(page.url()).pathname.endsWith('/consent')) {
+      await Promise.all([page.waitForURL(atCallback, { waitUntil: 'commit' }), page.getByRole('button', { name: 'Approve' }).click()])
+    } else {
+      await page.waitForURL(atCallback, { waitUntil: 'commit' })
+    }
+    await page.waitForLoadState('load').catch(() => {})
+    return (await page.locator('body').innerText().catch(() => '')).trim()
+  } finally {
+    await context.close()
+  }
+}
