@@ -64,7 +64,8 @@ export async function start (file, { env = {}, execArgv = [], wrapper = [], time
   const pending = new Map()
   let next = 0
   const info = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${file} did not start within ${timeoutMs} ms`)), timeoutMs)
+    // A child that is not ready in time is ended: left running, its IPC channel would keep the driver alive.
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${file} did not start within ${timeoutMs} ms`)) }, timeoutMs)
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${file} exited with ${code} before it was ready`)) })
     child.on('message', (msg) => {
       if (msg?.ready === true) { clearTimeout(timer); resolve(msg); return }

@@ -81,7 +81,7 @@ export async function runPhase ({ name, bin, client, browser, phase, dir, callba
      * unless `anyExitCode` (a command that reports success and then exits with an error of its own).
      */
     async finish (running, success, { anyExitCode = false } = {}) {
-      const code = await Promise.race([running.exited, sleep(60_000).then(() => 'timeout')])
+      const code = await Promise.race([running.exited, sleep(60_000, 'timeout', { ref: false })])
       if (code === 'timeout') await running.stop()
       if (code === 'timeout' || (code !== 0 && !anyExitCode)) throw new Error(`the login command ended with ${code}: ${tail(running.output())}`)
       if (success !== undefined && !success.test(running.output())) throw new Error(`the login command did not report success: ${tail(running.output())}`)

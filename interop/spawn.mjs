@@ -43,7 +43,7 @@ export function startCommand (command, args, { env, cwd, tty = false, logFile })
 /** Runs a command to its end (or `timeoutMs`): its exit code (null on timeout) and its output. */
 export async function runCommand (command, args, { timeoutMs = 60_000, ...options }) {
   const running = startCommand(command, args, options)
-  const code = await Promise.race([running.exited, sleep(timeoutMs).then(() => null)])
+  const code = await Promise.race([running.exited, sleep(timeoutMs, null, { ref: false })])
   if (code === null) await running.stop()
   return { code, output: running.output() }
 }
