@@ -68,7 +68,8 @@ export async function runPhase ({ name, bin, client, browser, phase, dir, callba
     mcpUrl: stack.mcpUrl,
     serverName: 'gateway',
     callbackPort,
-    spawnOptions: { env: clientEnv(home, urlFile, client.env ?? {}), cwd: home, logFile },
+    // A client's own variables may depend on the phase (its callback port).
+    spawnOptions: { env: clientEnv(home, urlFile, typeof client.env === 'function' ? client.env({ callbackPort }) : client.env ?? {}), cwd: home, logFile },
     /** Waits for the client to open the authorization URL, then signs in through it in Chromium. */
     async signIn (running) {
       const url = await waitForOpenedUrl(urlFile, { skip: opened, alive: running.alive, timeoutMs: 90_000 })

@@ -1,4 +1,4 @@
-// Gemini CLI: the server with `oauth.redirectUri` (its fixed callback) in ~/.gemini/settings.json, then
+// Gemini CLI: the server in ~/.gemini/settings.json and its callback port in OAUTH_CALLBACK_PORT, then
 // `gemini -p '/mcp auth <name>'`, which wants a terminal and a yes; `gemini mcp list` connects and tells whether it
 // did. No model is asked (the API key only has to be there).
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
@@ -7,20 +7,22 @@ import { runCommand, startCommand } from '../spawn.mjs'
 
 export const storesTokensIn = '~/.gemini/mcp-oauth-tokens*.json (encrypted file without a keychain)'
 
-export const env = {
+export const env = ({ callbackPort }) => ({
   // Never sent anywhere: no prompt reaches a model. It is there because the CLI will not start without an auth method.
   GEMINI_API_KEY: 'interop-no-model',
   GEMINI_FORCE_FILE_STORAGE: 'true',
   GEMINI_CLI_NO_RELAUNCH: 'true',
-  GEMINI_TELEMETRY_ENABLED: 'false'
-}
+  GEMINI_TELEMETRY_ENABLED: 'false',
+  // Its callback port: `oauth.redirectUri` in settings.json is dropped once it has discovered the endpoints.
+  OAUTH_CALLBACK_PORT: String(callbackPort)
+})
 
 export function configure (ctx) {
   const dir = join(ctx.home, '.gemini')
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'settings.json'), JSON.stringify({
     mcpServers: {
-      [ctx.serverName]: { httpUrl: ctx.mcpUrl, oauth: { enabled: true, redirectUri: `http://localhost:${ctx.callbackPort}/oauth/callback` } }
+      [ctx.serverName]: { httpUrl: ctx.mcpUrl, oauth: { enabled: true } }
     },
     security: { auth: { selectedType: 'gemini-api-key' }, folderTrust: { enabled: false } },
     privacy: { usageStatisticsEnabled: false },
