@@ -1,19 +1,19 @@
 // The scripted browser: a client opens its authorization URL through bin/xdg-open (as $BROWSER or as xdg-open),
-// which appends it to a file; this reads it from there and drives Debian's Chromium through the gateway's login
+// which appends it to a file; this reads it from there and drives Chromium through the gateway's login
 // and consent screens and the fake GitHub, until the client's own loopback callback has answered.
 import { existsSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { chromium } from 'playwright-core'
 
-const CHROMIUM = process.env.INTEROP_CHROMIUM ?? '/usr/bin/chromium'
-// playwright-core adds --headless and a fresh, temporary --user-data-dir itself; nothing may leave loopback, and no
-// crash handler may outlive the run.
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-crash-reporter', '--disable-breakpad']
-
+/**
+ * The Chromium the browser tests drive, found the same way (test/helpers/browser.ts: $CHROMIUM_PATH, Debian's, an
+ * installed one, or the one npm ci brings), with its close(). That helper is TypeScript: the loader tap uses is
+ * registered for it, transpiling only (npm run typecheck checks it).
+ */
 export async function launchBrowser () {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`)
-  return await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+  process.env.TS_NODE_TRANSPILE_ONLY = '1'
+  await import('@tapjs/typescript/import')
+  const { launchTestBrowser } = await import('../test/helpers/browser.ts')
+  return await launchTestBrowser()
 }
 
 /** The first URL the client opened in `urlFile` after `skip` lines, within `timeoutMs`; `alive()` false stops the wait. */

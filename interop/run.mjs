@@ -34,7 +34,9 @@ const runDir = join(CACHE, 'runs', new Date().toISOString().replaceAll(':', '-')
 mkdirSync(runDir, { recursive: true })
 console.log(`interop: ${names.join(', ')}; short tokens ${tokenSeconds} s for ${minutes} min, checked every ${every} s; logs in ${runDir}`)
 
-const browser = await launchBrowser()
+const found = await launchBrowser()
+const { browser } = found
+console.log(`interop: Chromium: ${found.what}`)
 let callbackPort = 47000 + (process.pid % 1000) * 10
 
 /** One client through both phases: a sign-in at the gateway's defaults, then the short-token phase. */
@@ -71,7 +73,7 @@ if (opts.serial) {
 } else {
   results.push(...await Promise.all(names.map(runClient)))
 }
-await browser.close()
+await found.close()
 writeFileSync(join(runDir, 'results.json'), JSON.stringify(results, null, 2))
 printTable(results)
 const passed = results.filter((r) => r.pass).length
