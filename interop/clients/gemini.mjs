@@ -5,12 +5,11 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCommand, startCommand } from '../spawn.mjs'
 
-export const storesTokensIn = '~/.gemini/mcp-oauth-tokens*.json (encrypted file without a keychain)'
+export const storesTokensIn = '~/.gemini/mcp-oauth-tokens.json (plain JSON; encrypted with GEMINI_FORCE_ENCRYPTED_FILE_STORAGE=true)'
 
 export const env = ({ callbackPort }) => ({
   // Never sent anywhere: no prompt reaches a model. It is there because the CLI will not start without an auth method.
   GEMINI_API_KEY: 'interop-no-model',
-  GEMINI_FORCE_FILE_STORAGE: 'true',
   GEMINI_CLI_NO_RELAUNCH: 'true',
   GEMINI_TELEMETRY_ENABLED: 'false',
   // Its callback port: `oauth.redirectUri` in settings.json is dropped once it has discovered the endpoints.
