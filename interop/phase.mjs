@@ -56,7 +56,7 @@ export async function runPhase ({ name, bin, client, browser, phase, dir, callba
   const short = tokenSeconds !== undefined
   const stack = await startStack({
     logFile: join(dir, 'gateway.log'),
-    ...(short ? { upstreamExpiresIn: tokenSeconds, accessTokenTtl: tokenSeconds } : {})
+    ...(short ? { upstreamExpiresIn: tokenSeconds } : {})
   })
   const result = { phase, pass: false, signedIn: false, tools: undefined, called: false, checks: 0, checksOk: 0, problems: [], figures: undefined, seconds: 0 }
   const urlFile = join(dir, 'opened-urls')

@@ -22,8 +22,8 @@ const { values: opts } = parseArgs({
     serial: { type: 'boolean', default: false }
   }
 })
-// The short-token phase: the fake GitHub's tokens and the gateway's own live `tokenSeconds`, and the client stays
-// connected for `minutes`, checked every `every` seconds, so that each token expires and is refreshed several times.
+// The short-token phase: the fake GitHub's tokens live `tokenSeconds` (the gateway's own keep its defaults), and the
+// client stays connected for `minutes`, checked every `every` seconds, so each upstream token is renewed several times.
 const tokenSeconds = Number(opts['token-seconds'] ?? (opts.quick ? 20 : 120))
 const minutes = Number(opts.minutes ?? (opts.quick ? 1 : 6))
 const every = Number(opts.every ?? (opts.quick ? 10 : 30))

@@ -23,9 +23,9 @@ export async function freePort () {
 
 /**
  * Starts the fakes and the gateway. `upstreamExpiresIn` (seconds, 0 = never) is the life of the fake GitHub's
- * tokens; `accessTokenTtl` (seconds, undefined = the gateway's default) that of the gateway's own.
+ * tokens; the gateway runs with its defaults.
  */
-export async function startStack ({ logFile, upstreamExpiresIn = 0, accessTokenTtl }) {
+export async function startStack ({ logFile, upstreamExpiresIn = 0 }) {
   // Transpiled only (`npm run typecheck` checks them): type-checking them here takes seconds of a shared CPU.
   const fakes = await start(FAKES, {
     execArgv: ['--import', TS_LOADER],
@@ -45,8 +45,7 @@ export async function startStack ({ logFile, upstreamExpiresIn = 0, accessTokenT
     '--upstream-rs', up.mcpUrl,
     '--upstream-authorize-endpoint', up.authorizeEndpoint,
     '--upstream-token-endpoint', up.tokenEndpoint,
-    '--upstream-scopes', 'repo,read:org', '--upstream-client-id', up.clientId,
-    ...(accessTokenTtl === undefined ? [] : ['--access-token-ttl', String(accessTokenTtl)])], {
+    '--upstream-scopes', 'repo,read:org', '--upstream-client-id', up.clientId], {
     env: {
       ...env,
       MCP_GATEWAY_USERNAME: username,
