@@ -1,12 +1,11 @@
 import t, { type Test } from 'tap'
-import type { ClientRecord } from '../../lib/clients.js'
 import { systemClock } from '../../lib/clock.js'
 import { deriveKey } from '../../lib/crypto.js'
 import { GrantService, type TokenResponse } from '../../lib/grants.js'
-import { createPkcePair } from '../../lib/pkce.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import type { Store } from '../../lib/stores/types.js'
 import type { UpstreamTokens } from '../../lib/upstream.js'
+import { TEST_CLIENT, codeFor, signInDirect } from '../helpers/grant-service.js'
 import { SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
 
 /*
@@ -16,8 +15,7 @@ import { SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
  */
 
 const RUNS = 50
-const RESOURCE = 'https://gw.example/mcp'
-const client = { clientId: 'c1', issuedAt: 0, lastSeenAt: 0, metadata: { grant_types: ['authorization_code', 'refresh_token'] } } as unknown as ClientRecord
+const client = TEST_CLIENT
 
 async function openTestStore (t: Test): Promise<Store> {
   if (process.env.MCP_GATEWAY_TEST_STORE !== 'redis') {
@@ -47,24 +45,9 @@ function service (store: Store, refreshGraceMs = 0): GrantService {
   })
 }
 
-async function newCode (grants: GrantService): Promise<{ code: string, verifier: string }> {
-  const pkce = createPkcePair()
-  const code = await grants.createCode({
-    clientId: 'c1',
-    redirectUri: 'http://127.0.0.1/cb',
-    codeChallenge: pkce.challenge,
-    resource: RESOURCE,
-    scope: 'mcp',
-    userId: 'u1',
-    upstream: { accessToken: 'gho_upstream', scopes: [], tokenType: 'bearer' }
-  })
-  return { code, verifier: pkce.verifier }
-}
-
-async function login (grants: GrantService): Promise<TokenResponse> {
-  const { code, verifier } = await newCode(grants)
-  return await grants.exchangeCode(client, { code, codeVerifier: verifier })
-}
+const UPSTREAM: UpstreamTokens = { accessToken: 'gho_upstream', scopes: [], tokenType: 'bearer' }
+const newCode = async (grants: GrantService): Promise<{ code: string, verifier: string }> => await codeFor(grants, UPSTREAM)
+const login = async (grants: GrantService): Promise<TokenResponse> => await signInDirect(grants, UPSTREAM)
 
 /** Each of `tokens` still works: an access token authenticates, a refresh token refreshes. */
 async function live (grants: GrantService, tokens: TokenResponse[]): Promise<boolean> {

@@ -1,20 +1,18 @@
 import t from 'tap'
-import type { ClientRecord } from '../../lib/clients.js'
 import { ManualClock } from '../../lib/clock.js'
 import { deriveKey } from '../../lib/crypto.js'
 import { GrantService } from '../../lib/grants.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
-import { createPkcePair } from '../../lib/pkce.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import type { UpstreamTokens } from '../../lib/upstream.js'
+import { TEST_CLIENT, signInDirect } from '../helpers/grant-service.js'
 
 /*
  * lib/grants.ts on its own, for what only shows with two replicas on one store: each has its own token
  * cache, so one can hold a grant that the other has already revoked.
  */
 
-const RESOURCE = 'https://gw.example/mcp'
-const client = { clientId: 'c1', issuedAt: 0, lastSeenAt: 0, metadata: { grant_types: ['authorization_code', 'refresh_token'] } } as unknown as ClientRecord
+const client = TEST_CLIENT
 
 t.test('an upstream refresh from a replica\'s cached copy never writes back a grant another replica revoked', async (t) => {
   const clock = new ManualClock(Date.now())
@@ -40,18 +38,8 @@ t.test('an upstream refresh from a replica\'s cached copy never writes back a gr
   })
   const a = replica()
   const b = replica()
-  const pkce = createPkcePair()
   // The upstream token expires in two minutes: past the one-minute margin now, inside it later.
-  const code = await a.createCode({
-    clientId: 'c1',
-    redirectUri: 'http://127.0.0.1/cb',
-    codeChallenge: pkce.challenge,
-    resource: RESOURCE,
-    scope: 'mcp',
-    userId: 'u1',
-    upstream: { accessToken: 'ghu_old', refreshToken: 'ghr_old', expiresAt: clock.now() + 120_000, scopes: [], tokenType: 'bearer' }
-  })
-  const tokens = await a.exchangeCode(client, { code, codeVerifier: pkce.verifier })
+  const tokens = await signInDirect(a, { accessToken: 'ghu_old', refreshToken: 'ghr_old', expiresAt: clock.now() + 120_000, scopes: [], tokenType: 'bearer' })
   const cached = await a.authenticate(tokens.access_token)
   if (cached === undefined) throw new Error('no grant')
   t.equal(a.authenticateFromMemory(tokens.access_token)?.grant.id, cached.grant.id, 'replica A holds the grant in memory')
@@ -83,13 +71,8 @@ t.test('issue 22 finding 2: a refreshable upstream token does not shorten expire
     refreshGraceMs: 0,
     tokenCacheTtlMs: 0
   })
-  const signIn = async (upstream: UpstreamTokens) => {
-    const pkce = createPkcePair()
-    const code = await grants.createCode({ clientId: 'c1', redirectUri: 'http://127.0.0.1/cb', codeChallenge: pkce.challenge, resource: RESOURCE, scope: 'mcp', userId: 'u1', upstream })
-    return await grants.exchangeCode(client, { code, codeVerifier: pkce.verifier })
-  }
-  const refreshable = await signIn({ accessToken: 'ghu_a', refreshToken: 'ghr_a', expiresAt: clock.now() + 300_000, scopes: [], tokenType: 'bearer' })
+  const refreshable = await signInDirect(grants, { accessToken: 'ghu_a', refreshToken: 'ghr_a', expiresAt: clock.now() + 300_000, scopes: [], tokenType: 'bearer' })
   t.equal(refreshable.expires_in, 3600, 'a 5-minute upstream token the gateway can renew: the gateway TTL')
-  const final = await signIn({ accessToken: 'ghu_b', expiresAt: clock.now() + 300_000, scopes: [], tokenType: 'bearer' })
+  const final = await signInDirect(grants, { accessToken: 'ghu_b', expiresAt: clock.now() + 300_000, scopes: [], tokenType: 'bearer' })
   t.equal(final.expires_in, 300, 'one it cannot renew: what is left of it, as the grant ends with it')
 })

@@ -1,14 +1,13 @@
 import t, { type Test } from 'tap'
-import type { ClientRecord } from '../../lib/clients.js'
 import { ManualClock } from '../../lib/clock.js'
 import { deriveKey } from '../../lib/crypto.js'
 import { GrantService, type TokenResponse } from '../../lib/grants.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
-import { createPkcePair } from '../../lib/pkce.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import type { Store } from '../../lib/stores/types.js'
 import type { UpstreamTokens } from '../../lib/upstream.js'
 import { delegatingStore } from '../helpers/failing-store.js'
+import { TEST_CLIENT, signInDirect } from '../helpers/grant-service.js'
 
 /*
  * Issue 22: a refresh token sent again within --refresh-grace gets the answer its rotation gave, once that
@@ -16,7 +15,7 @@ import { delegatingStore } from '../helpers/failing-store.js'
  * the new refresh token, which is where a concurrent repeat (another request, another replica) must wait.
  */
 
-const client = { clientId: 'c1', issuedAt: 0, lastSeenAt: 0, metadata: { grant_types: ['authorization_code', 'refresh_token'] } } as unknown as ClientRecord
+const client = TEST_CLIENT
 
 function setup (t: Test, options: { accessTtlMs?: number, refreshGraceMs?: number, store?: (memory: MemoryStore) => Store } = {}) {
   const clock = new ManualClock(Date.now())
@@ -36,67 +35,56 @@ function setup (t: Test, options: { accessTtlMs?: number, refreshGraceMs?: numbe
   return { clock, memory, grants }
 }
 
-async function login (grants: GrantService): Promise<TokenResponse> {
-  const pkce = createPkcePair()
-  const code = await grants.createCode({
-    clientId: 'c1',
-    redirectUri: 'http://127.0.0.1/cb',
-    codeChallenge: pkce.challenge,
-    resource: 'https://gw.example/mcp',
-    scope: 'mcp',
-    userId: 'u1',
-    upstream: { accessToken: 'gho_upstream', scopes: [], tokenType: 'bearer' }
-  })
-  return await grants.exchangeCode(client, { code, codeVerifier: pkce.verifier })
-}
+const login = async (grants: GrantService): Promise<TokenResponse> =>
+  await signInDirect(grants, { accessToken: 'gho_upstream', scopes: [], tokenType: 'bearer' })
 
 const errorOf = async (promise: Promise<unknown>): Promise<string | undefined> =>
   await promise.then(() => undefined, (err: unknown) => err instanceof OAuthError ? err.error : String(err))
 
-/** A store that, once armed, stalls the next write of a new (unrotated) refresh record until `release()`. */
-function stallingStore (memory: MemoryStore) {
+/**
+ * A signed-in grant whose first refresh is under way and held back at the moment it writes its new refresh
+ * token (after its rotation is recorded): `rotating` settles once `release()` is called.
+ */
+async function stalledRotation (t: Test) {
   let armed = false
   let stalled = false
   let release: () => void = () => {}
   const released = new Promise<void>((resolve) => { release = resolve })
-  const store = delegatingStore(memory, {
-    set: async (key, value, ttlMs) => {
-      if (armed && !stalled && key.startsWith('refresh:') && (value as { rotatedAt?: number }).rotatedAt === undefined) {
-        stalled = true
-        await released
+  const { grants } = setup(t, {
+    store: (memory) => delegatingStore(memory, {
+      set: async (key, value, ttlMs) => {
+        if (armed && !stalled && key.startsWith('refresh:') && (value as { rotatedAt?: number }).rotatedAt === undefined) {
+          stalled = true
+          await released
+        }
+        await memory.set(key, value, ttlMs)
       }
-      await memory.set(key, value, ttlMs)
-    }
+    })
   })
-  return { store, arm: () => { armed = true }, release: () => { release() }, isStalled: () => stalled }
+  const first = await login(grants)
+  armed = true
+  const rotating = grants.refresh(client, { refreshToken: first.refresh_token as string })
+  rotating.catch(() => {})
+  // `stalled` is set by the store, from inside the refresh: the loop gives it turns until then.
+  // eslint-disable-next-line no-unmodified-loop-condition
+  while (!stalled) await new Promise((resolve) => setImmediate(resolve))
+  return { grants, first, rotating, release: () => { release() } }
 }
 
 t.test('issue 22: a repeat that arrives while the rotation is still storing its tokens waits for them, then gets them', async (t) => {
-  let stall: ReturnType<typeof stallingStore> | undefined
-  const { grants } = setup(t, { store: (memory) => (stall = stallingStore(memory)).store })
-  const first = await login(grants)
-  const stalling = stall as ReturnType<typeof stallingStore>
-  stalling.arm()
-  const rotating = grants.refresh(client, { refreshToken: first.refresh_token as string })
-  while (!stalling.isStalled()) await new Promise((resolve) => setImmediate(resolve))
+  const { grants, first, rotating, release } = await stalledRotation(t)
   let repeated: TokenResponse | undefined
   const repeating = grants.refresh(client, { refreshToken: first.refresh_token as string }).then((answer) => { repeated = answer })
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.equal(repeated, undefined, 'the repeat waits while the new tokens are not stored')
-  stalling.release()
+  release()
   const [rotated] = await Promise.all([rotating, repeating])
   t.same(repeated, rotated, 'then answers with exactly what the rotation answered')
   t.ok(await grants.authenticate(rotated.access_token), 'and those tokens work')
 })
 
 t.test('issue 22: a repeat whose grant is revoked while it waits is refused at once; one whose rotation never finishes gets 503', async (t) => {
-  let stall: ReturnType<typeof stallingStore> | undefined
-  const { grants } = setup(t, { store: (memory) => (stall = stallingStore(memory)).store })
-  const first = await login(grants)
-  const stalling = stall as ReturnType<typeof stallingStore>
-  stalling.arm()
-  const rotating = grants.refresh(client, { refreshToken: first.refresh_token as string }).catch(() => undefined)
-  while (!stalling.isStalled()) await new Promise((resolve) => setImmediate(resolve))
+  const { grants, first, rotating, release } = await stalledRotation(t)
 
   const started = Date.now()
   t.equal(await errorOf(grants.refresh(client, { refreshToken: first.refresh_token as string })), 'temporarily_unavailable', 'a rotation that never stores its tokens: retry later')
@@ -107,8 +95,8 @@ t.test('issue 22: a repeat whose grant is revoked while it waits is refused at o
   const revokedAt = Date.now()
   t.equal(await waiting, 'invalid_grant', 'the revocation wins over the wait')
   t.ok(Date.now() - revokedAt < 1000, 'at once')
-  stalling.release()
-  await rotating
+  release()
+  await rotating.catch(() => undefined)
 })
 
 t.test('issue 22: a grace period longer than the access token still repeats the answer; the pair goes on', async (t) => {

@@ -1,15 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import type { ClientRecord } from '../../lib/clients.js'
 import { ManualClock } from '../../lib/clock.js'
 import { deriveKey } from '../../lib/crypto.js'
 import { GrantService, type GrantRecord, type UnlockedGrant } from '../../lib/grants.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
-import { createPkcePair } from '../../lib/pkce.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import type { Store } from '../../lib/stores/types.js'
 import { UpstreamError, type UpstreamTokens } from '../../lib/upstream.js'
 import { delegatingStore } from '../helpers/failing-store.js'
+import { TEST_CLIENT, signInDirect } from '../helpers/grant-service.js'
 
 /*
  * Issue 16 item 2 and the conditional grant writes of item 1, on lib/grants.ts and lib/upstream-refresh.ts
@@ -17,7 +16,7 @@ import { delegatingStore } from '../helpers/failing-store.js'
  * middle of a call stands for the other replica acting at that moment.
  */
 
-const client = { clientId: 'c1', issuedAt: 0, lastSeenAt: 0, metadata: { grant_types: ['authorization_code', 'refresh_token'] } } as unknown as ClientRecord
+const client = TEST_CLIENT
 type Refresh = (refreshToken: string) => Promise<UpstreamTokens>
 
 function setup (t: Test, options: { refresh?: Refresh, store?: (memory: MemoryStore) => Store, upstreamTimeoutMs?: number } = {}) {
@@ -48,17 +47,7 @@ function setup (t: Test, options: { refresh?: Refresh, store?: (memory: MemorySt
 }
 
 async function login (grants: GrantService, clock: ManualClock, upstream: Partial<UpstreamTokens> = {}) {
-  const pkce = createPkcePair()
-  const code = await grants.createCode({
-    clientId: 'c1',
-    redirectUri: 'http://127.0.0.1/cb',
-    codeChallenge: pkce.challenge,
-    resource: 'https://gw.example/mcp',
-    scope: 'mcp',
-    userId: 'u1',
-    upstream: { accessToken: 'ghu_0', refreshToken: 'ghr_0', expiresAt: clock.now() + 120_000, scopes: [], tokenType: 'bearer', ...upstream }
-  })
-  const tokens = await grants.exchangeCode(client, { code, codeVerifier: pkce.verifier })
+  const tokens = await signInDirect(grants, { accessToken: 'ghu_0', refreshToken: 'ghr_0', expiresAt: clock.now() + 120_000, scopes: [], tokenType: 'bearer', ...upstream })
   const found = await grants.authenticate(tokens.access_token)
   if (found === undefined) throw new Error('no grant')
   return { tokens, unlocked: found as UnlockedGrant }

@@ -231,37 +231,32 @@ t.test('refresh renews an expiring upstream token, one upstream refresh at a tim
 })
 
 t.test('issue 22 finding 2: the upstream token is renewed ahead, so no client token is born short because of it', async (t) => {
-  const upstreamRefreshes = (github: { requests: Array<{ body: string }> }) => github.requests.filter((r) => r.body.includes('grant_type=refresh_token')).length
-
-  // A GitHub App: 8-hour tokens. A client refreshing every 10 minutes for 24 hours always gets the full hour.
-  const app8h = await buildGateway(t, { rateLimitToken: 10_000 }, { mode: 'expiring', expiresIn: 8 * 3600 })
-  const c1 = await registerClient(app8h.app)
-  let tokens = await tokensFor(app8h.app, c1)
-  const lifetimes = new Set<number>([Number(tokens.expires_in)])
-  for (let minutes = 10; minutes <= 24 * 60; minutes += 10) {
-    app8h.clock.advance(600_000)
-    const res = await refresh(app8h.app, c1, tokens.refresh_token as string)
-    t.equal(res.statusCode, 200)
-    tokens = res.json()
-    lifetimes.add(Number(tokens.expires_in))
+  /** A client that refreshes every `everyMs` for `forMs`: the expires_in values it saw, and the upstream refreshes. */
+  async function refreshFor (upstreamExpiresIn: number, everyMs: number, forMs: number) {
+    const { app, github, clock } = await buildGateway(t, { rateLimitToken: 10_000 }, { mode: 'expiring', expiresIn: upstreamExpiresIn })
+    const client = await registerClient(app)
+    let tokens = await tokensFor(app, client)
+    const lifetimes = new Set<number>([Number(tokens.expires_in)])
+    for (let elapsed = everyMs; elapsed <= forMs; elapsed += everyMs) {
+      clock.advance(everyMs)
+      const res = await refresh(app, client, tokens.refresh_token as string)
+      t.equal(res.statusCode, 200)
+      tokens = res.json()
+      lifetimes.add(Number(tokens.expires_in))
+    }
+    const upstreamRefreshes = github.requests.filter((r) => r.body.includes('grant_type=refresh_token')).length
+    return { lifetimes: [...lifetimes], upstreamRefreshes }
   }
-  t.same([...lifetimes], [3600], 'every expires_in is the access token TTL, never what is left of the upstream token')
-  t.equal(upstreamRefreshes(app8h.github), 3, 'the upstream token renewed once per 7 hours, an hour before it expires')
 
-  // Upstream tokens of 2 minutes: renewed past the middle of their life, not on every request.
-  const app2m = await buildGateway(t, { rateLimitToken: 10_000 }, { mode: 'expiring', expiresIn: 120 })
-  const c2 = await registerClient(app2m.app)
-  tokens = await tokensFor(app2m.app, c2)
-  const shortLived = new Set<number>([Number(tokens.expires_in)])
-  for (let seconds = 10; seconds <= 600; seconds += 10) {
-    app2m.clock.advance(10_000)
-    const res = await refresh(app2m.app, c2, tokens.refresh_token as string)
-    t.equal(res.statusCode, 200)
-    tokens = res.json()
-    shortLived.add(Number(tokens.expires_in))
-  }
-  t.same([...shortLived], [3600], 'a refreshable upstream token, however short, never shortens the client\'s')
-  t.equal(upstreamRefreshes(app2m.github), 10, 'one upstream refresh a minute over 10 minutes of refreshes every 10 s')
+  // A GitHub App: 8-hour tokens, and a client refreshing every 10 minutes for 24 hours.
+  const githubApp = await refreshFor(8 * 3600, 600_000, 24 * 3600_000)
+  t.same(githubApp.lifetimes, [3600], 'every expires_in is the access token TTL, never what is left of the upstream token')
+  t.equal(githubApp.upstreamRefreshes, 3, 'the upstream token renewed once per 7 hours, an hour before it expires')
+
+  // Upstream tokens of 2 minutes, and a client refreshing every 10 s for 10 minutes.
+  const shortLived = await refreshFor(120, 10_000, 600_000)
+  t.same(shortLived.lifetimes, [3600], 'a refreshable upstream token, however short, never shortens the client\'s')
+  t.equal(shortLived.upstreamRefreshes, 10, 'renewed past the middle of its life (once a minute), not on every request')
 })
 
 t.test('upstream refresh refused → invalid_grant and the grant is revoked; upstream down → 503 and the client may retry', async (t) => {
