@@ -33,7 +33,7 @@ export function checkRedirectUri (uri: string): RedirectUriVerdict {
   if (url.username !== '' || url.password !== '') return { ok: false, reason: 'redirect URIs must not contain user information' }
   if (scheme === 'https') return url.hostname === '' ? { ok: false, reason: 'https redirect URIs need a host' } : { ok: true }
   if (scheme === 'http') {
-    return isLoopback(uri)
+    return isLoopbackRedirectUri(uri)
       ? { ok: true }
       : { ok: false, reason: 'http redirect URIs are allowed only on loopback (127.0.0.1, [::1], localhost); use https' }
   }
@@ -41,7 +41,12 @@ export function checkRedirectUri (uri: string): RedirectUriVerdict {
   return { ok: true }
 }
 
-export function isLoopback (uri: string): boolean {
+/**
+ * An http redirect URI on this machine, spelled exactly 127.0.0.1, [::1] or localhost (RFC 8252 §7.3, §8.3):
+ * on the raw string, like every redirect URI rule here. The host check of the configuration (isLoopbackHost,
+ * lib/config/parsers.ts) is wider on purpose (all of 127/8, any spelling of ::1): it guards a listener, not a match.
+ */
+export function isLoopbackRedirectUri (uri: string): boolean {
   const match = LOOPBACK_URI.exec(uri)
   return match !== null && validPort(match[2])
 }

@@ -44,7 +44,10 @@ export function httpUrl (value: string, allowQuery: boolean): URL | undefined {
   }
 }
 
-/** 127/8, ::1 and `localhost`: only this machine can connect. */
+/**
+ * 127/8, ::1 and `localhost`: only this machine can connect (for default credentials and plain http). Redirect URIs
+ * have their own, narrower rule on the raw string: isLoopbackRedirectUri, lib/redirect-uri.ts.
+ */
 export function isLoopbackHost (host: string): boolean {
   const name = host.toLowerCase().replace(/^\[(.*)\]$/, '$1')
   if (name === 'localhost') return true

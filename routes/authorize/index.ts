@@ -10,7 +10,7 @@ import { PAGE_HEADERS } from '../../lib/html.js'
 import { LoginLimits, type LoginRefusal } from '../../lib/login-limits.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { createPkcePair, S256_CHALLENGE_PATTERN } from '../../lib/pkce.js'
-import { isLoopback, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
+import { isLoopbackRedirectUri, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
 import { resolveResource } from '../../lib/resource.js'
 import { scopeUnion } from '../../lib/scopes.js'
 import { StoreFullError, StoreUnavailableError } from '../../lib/stores/index.js'
@@ -322,7 +322,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       clientId: client.clientId,
       redirectUri: flow.redirectUri,
       redirectHost: redirectHost(flow.redirectUri),
-      localhostOnly: client.metadata.redirect_uris.every(isLoopback),
+      localhostOnly: client.metadata.redirect_uris.every(isLoopbackRedirectUri),
       upstreamName: upstream.displayName,
       // Without them if the upstream cannot be resolved: the login page can show, the consent step resolves it again.
       upstreamScopes: scopes ?? await upstreamScopes(flow).catch(() => [])

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkRedirectUri, isLoopback, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
+import { checkRedirectUri, isLoopbackRedirectUri, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
 
 t.test('RFC 7591 §2 / OAuth 2.1 §2.3.1 checkRedirectUri accepts https, loopback http and private-use schemes (landscape §4.1)', async (t) => {
   for (const uri of [
@@ -58,7 +58,7 @@ t.test('OAuth 2.1 §2.3 / §7.12 checkRedirectUri refuses dangerous, relative, f
   }
 })
 
-t.test('RFC 8252 §7.3 / §8.3 isLoopback: 127.0.0.1, [::1] and localhost over http, valid ports only', async (t) => {
+t.test('RFC 8252 §7.3 / §8.3 isLoopbackRedirectUri: 127.0.0.1, [::1] and localhost over http, valid ports only', async (t) => {
   const yes = [
     'http://127.0.0.1', 'http://127.0.0.1/', 'http://127.0.0.1:1/cb', 'http://127.0.0.1:65535/cb',
     'http://[::1]/cb', 'http://[::1]:33418/', 'http://localhost', 'http://localhost:8787/callback',
@@ -70,8 +70,8 @@ t.test('RFC 8252 §7.3 / §8.3 isLoopback: 127.0.0.1, [::1] and localhost over h
     'http://127.0.0.1:0/cb', 'http://127.0.0.1:65536/cb', 'http://127.0.0.1:123456/cb', 'http://127.0.0.1:/cb',
     'http://127.0.0.1/cb#frag', 'http://0.0.0.0/cb', 'http://[0:0:0:0:0:0:0:1]/cb', 'cursor://localhost/cb'
   ]
-  for (const uri of yes) t.equal(isLoopback(uri), true, uri)
-  for (const uri of no) t.equal(isLoopback(uri), false, uri)
+  for (const uri of yes) t.equal(isLoopbackRedirectUri(uri), true, uri)
+  for (const uri of no) t.equal(isLoopbackRedirectUri(uri), false, uri)
 })
 
 t.test('OAuth 2.1 §4.1.1 / checklist item 13 matchRedirectUri: exact string match returns the requested URI', async (t) => {
