@@ -334,9 +334,9 @@ export class GrantService {
     const sealed = openOrUndefined(this.#unwrapKeys(p.refreshToken), record.answer, `refresh-answer:${record.grantId}`)
     if (sealed === undefined) throw invalidGrant('refresh token wrapped under a secret no longer configured')
     const answer = JSON.parse(sealed) as RepeatableAnswer
-    // The refresh token's record, not the access token's: it lives as long as the grant, whatever --refresh-grace is.
-    const stored = answer.refreshToken === undefined ? `access:${hashSecret(answer.accessToken)}` : `refresh:${hashSecret(answer.refreshToken)}`
-    const grant = await this.#untilStored(record.grantId, stored)
+    // The new refresh token's record, not the access token's: it lives as long as the grant, whatever
+    // --refresh-grace is. A client that refreshes is registered for refresh tokens, so its answer has one.
+    const grant = await this.#untilStored(record.grantId, `refresh:${hashSecret(answer.refreshToken as string)}`)
     this.#checkRequest(p, grant)
     this.#emit('refresh_repeated', { clientId: record.clientId, grantId: record.grantId }, p.log)
     return tokenResponse(answer, answer.accessExpiresAt - this.#o.clock.now(), answer.scope)

@@ -179,11 +179,13 @@ export class UpstreamRefreshes {
   /** The grant with the upstream's new tokens sealed in (some upstreams do not rotate: the old refresh token stays). */
   #withUpstream ({ grant, key }: UnlockedGrant, tokens: UpstreamTokens, refreshToken: string): GrantRecord {
     const merged: UpstreamTokens = { ...tokens, ...(tokens.refreshToken === undefined ? { refreshToken } : {}) }
-    const updated: GrantRecord = { ...grant, sealedUpstream: seal(key, packUpstream(merged), grant.id), upstreamScopes: tokens.scopes.length > 0 ? tokens.scopes : grant.upstreamScopes }
-    delete updated.upstreamExpiresAt
-    delete updated.upstreamRenewAt
-    if (tokens.expiresAt !== undefined) Object.assign(updated, { upstreamExpiresAt: tokens.expiresAt, upstreamRenewAt: this.renewAt(tokens.expiresAt) })
-    return updated
+    const { upstreamExpiresAt: _expiresAt, upstreamRenewAt: _renewAt, ...rest } = grant
+    return {
+      ...rest,
+      sealedUpstream: seal(key, packUpstream(merged), grant.id),
+      upstreamScopes: tokens.scopes.length > 0 ? tokens.scopes : grant.upstreamScopes,
+      ...(tokens.expiresAt === undefined ? {} : { upstreamExpiresAt: tokens.expiresAt, upstreamRenewAt: this.renewAt(tokens.expiresAt) })
+    }
   }
 
   /** The upstream's new tokens, or its OAuth error code when it refused the refresh token (any other failure throws). */
