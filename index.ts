@@ -11,4 +11,4 @@ export { ConfigError, type GatewayOptions } from './lib/config.js'
 export type { Store } from './lib/stores/types.js'
 export type { Clock } from './lib/clock.js'
 /** For hosts: the redaction paths and request serializer the standalone server logs with (no secrets, no query strings). */
-export { REDACT_PATHS, serializeRequest, genReqId } from './lib/log.js'
+export { AccessLogController, REDACT_PATHS, serializeRequest, genReqId } from './lib/log.js'

@@ -91,14 +91,6 @@ app.addHook('onSend', (_req, reply, payload, done) => {
   if (stopping) reply.header('connection', 'close')
   done(null, payload)
 })
-// Fastify's own 404 logs the raw URL, query string included (a misconfigured upstream callback URL would
-// log GitHub's codes): the same answer, logged through the path-only serializer.
-app.setNotFoundHandler(async (req, reply) => {
-  req.log.info('route not found')
-  const path = req.url.split('?', 1)[0] as string
-  return await reply.code(404).send({ message: `Route ${req.method}:${path} not found`, error: 'Not Found', statusCode: 404 })
-})
-
 /*
  * SIGTERM/SIGINT: stop accepting connections, let requests in flight finish for up to the grace time, end
  * open streams, close the store, exit 0. A second signal, or the end of the grace time, destroys what is

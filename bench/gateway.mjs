@@ -9,7 +9,8 @@ import { startAuthorizationServer } from './fake-as.mjs'
 import { ready, serve } from './ipc.mjs'
 
 // GATEWAY_APP: another build of app.js (bench/ablate.mjs runs patched copies); default the real dist/.
-const { default: gateway } = await import(process.env.GATEWAY_APP === undefined ? '../dist/app.js' : pathToFileURL(process.env.GATEWAY_APP).href)
+const appUrl = process.env.GATEWAY_APP === undefined ? new URL('../dist/app.js', import.meta.url) : pathToFileURL(process.env.GATEWAY_APP)
+const { default: gateway } = await import(appUrl.href)
 
 const upstreamOrigin = process.env.UPSTREAM_ORIGIN
 const upstreamToken = process.env.UPSTREAM_TOKEN
@@ -23,19 +24,16 @@ const port = probe.address().port
 await new Promise((resolve) => probe.close(resolve))
 const publicUrl = `http://127.0.0.1:${port}`
 
-// GATEWAY_LOG=info: the logger `npm start` (server.ts) configures, written to /dev/null.
-let logger = false
-if (process.env.GATEWAY_LOG === 'info') {
-  const { default: pino } = await import('pino')
-  logger = {
-    level: 'info',
-    stream: pino.destination({ dest: '/dev/null', sync: true }),
-    serializers: { req: (req) => ({ method: req.method, url: req.url.split('?', 1)[0], remoteAddress: req.ip }) },
-    redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]']
-  }
-}
+// As users run it: the logging `npm start` (server.ts) configures, at its default level, written to /dev/null.
+// GATEWAY_LOG=off: no logger at all, to measure what logging costs.
+const { loggerOptions } = await import(new URL('lib/log.js', appUrl).href)
+const { default: pino } = await import('pino')
+const logging = loggerOptions({ level: 'info', pretty: false })
+const logger = process.env.GATEWAY_LOG === 'off'
+  ? false
+  : { ...logging.logger, stream: pino.destination({ dest: '/dev/null', sync: true }) }
 
-const app = Fastify({ logger, forceCloseConnections: true })
+const app = Fastify({ ...logging, logger, forceCloseConnections: true })
 await app.register(gateway, {
   publicUrl,
   upstreamRs: `${upstreamOrigin}/mcp`,

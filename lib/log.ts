@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { FastifyServerOptions } from 'fastify'
+import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 
 /*
  * The standalone server's logging: pino (through Fastify) as JSON lines, pretty for a person at a terminal.
@@ -55,15 +55,50 @@ interface LoggedRequest {
  */
 export function serializeRequest (req: LoggedRequest): { id?: string, method?: string, url?: string, remoteAddress?: string, remotePort?: number } {
   const url = typeof req.url === 'string' ? req.url : undefined
-  const query = url === undefined ? -1 : url.search(/[?#]/)
   const remoteAddress = req.ip ?? req.socket?.remoteAddress
   const remotePort = req.socket?.remotePort
   return {
     ...(req.id === undefined ? {} : { id: String(req.id) }),
     ...(req.method === undefined ? {} : { method: req.method }),
-    ...(url === undefined ? {} : { url: query === -1 ? url : url.slice(0, query) }),
+    ...(url === undefined ? {} : { url: pathOf(url) }),
     ...(remoteAddress === undefined ? {} : { remoteAddress }),
     ...(remotePort === undefined ? {} : { remotePort })
+  }
+}
+
+/** A request target without its query string or fragment: the part of a URL that may be logged. */
+export function pathOf (url: string): string {
+  const query = url.search(/[?#]/)
+  return query === -1 ? url : url.slice(0, query)
+}
+
+/** What the access line reads off a request of /mcp, set there once the bearer token is checked. */
+interface WithGrant { mcpAuth?: { grant: { id: string, clientId: string } } | null }
+
+/**
+ * One access line per request, written when the response is done, in place of Fastify's two ("incoming
+ * request" and "request completed", each through the request or reply serializer): method, path without
+ * its query, status, time, address, and on /mcp the client and grant the token belongs to. The request id
+ * is on every line already (Fastify's child logger). A 404 needs no line of its own: the access line is it,
+ * without the query string Fastify's own 404 line would log.
+ */
+export class AccessLogController extends LogController {
+  override incomingRequest (): void {}
+
+  override routeNotFound (): void {}
+
+  override requestCompleted (err: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+    const grant = (req as WithGrant).mcpAuth?.grant
+    const line = {
+      method: req.method,
+      url: pathOf(req.url),
+      statusCode: reply.statusCode,
+      responseTime: Math.round(reply.elapsedTime * 10) / 10,
+      remoteAddress: req.ip,
+      ...(grant === undefined ? {} : { clientId: grant.clientId, grantId: grant.id })
+    }
+    if (err === null || err === undefined) req.log.info(line, 'request completed')
+    else req.log.error({ ...line, err }, 'request errored')
   }
 }
 
@@ -80,9 +115,10 @@ export interface LogSettings {
   pretty: boolean
 }
 
-/** The Fastify server options of the standalone server's logging: logger, request ids. */
-export function loggerOptions ({ level, pretty }: LogSettings): Pick<FastifyServerOptions, 'logger' | 'genReqId' | 'requestIdHeader'> {
+/** The Fastify server options of the standalone server's logging: logger, access lines, request ids. */
+export function loggerOptions ({ level, pretty }: LogSettings): Pick<FastifyServerOptions, 'logger' | 'logController' | 'genReqId' | 'requestIdHeader'> {
   return {
+    logController: new AccessLogController(),
     logger: {
       level,
       redact: [...REDACT_PATHS],

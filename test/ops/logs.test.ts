@@ -33,7 +33,20 @@ t.teardown(() => github.close())
 const mcp = await startFakeMcp({ isValidToken: (token) => github.isValidAccessToken(token) })
 t.teardown(() => mcp.close())
 
-interface LogLine { level: number, msg: string, reqId?: string, event?: string, clientId?: string, grantId?: string, grantType?: string, reason?: string, req?: { url?: string }, [key: string]: unknown }
+interface LogLine {
+  level: number
+  msg: string
+  reqId?: string
+  event?: string
+  clientId?: string
+  grantId?: string
+  grantType?: string
+  reason?: string
+  url?: string
+  statusCode?: number
+  responseTime?: number
+  [key: string]: unknown
+}
 
 const basic = (id: string, secret: string): string =>
   `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`
@@ -207,14 +220,20 @@ t.test('a full flow at debug level logs every OAuth event and none of the secret
   t.test('JSON lines with request ids that come from the gateway, paths without query strings', async (t) => {
     t.ok(lines.length > 20, `${lines.length} JSON log lines`)
     t.ok(lines.some((l) => l.level === 20), 'debug level is on (debug lines were written)')
-    const requests = lines.filter((l) => l.msg === 'incoming request')
+    const requests = lines.filter((l) => l.msg === 'request completed')
     t.ok(requests.length > 10, 'every request is logged')
     const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
     t.ok(requests.every((l) => typeof l.reqId === 'string' && uuid.test(l.reqId)), 'each with a random request id (UUID)')
-    t.equal(new Set(requests.map((l) => l.reqId)).size, requests.length, 'a different one each time')
-    t.ok(requests.every((l) => typeof l.req?.url === 'string' && !l.req.url.includes('?')), 'request lines carry the path only')
-    t.ok(requests.some((l) => l.req?.url === '/upstream/callback'), 'the callback is logged by its path')
-    t.ok(lines.some((l) => l.msg === 'route not found' && l.req === undefined && typeof l.reqId === 'string'), 'unknown paths are logged without their URL')
+    t.equal(new Set(requests.map((l) => l.reqId)).size, requests.length, 'one access line per request')
+    t.notOk(lines.some((l) => l.msg === 'incoming request'), 'and no second line when the request comes in')
+    t.ok(requests.every((l) => typeof l.url === 'string' && !l.url.includes('?')), 'access lines carry the path only')
+    t.ok(requests.every((l) => typeof l.statusCode === 'number' && typeof l.responseTime === 'number'),
+      'with the status and the time taken')
+    t.ok(requests.some((l) => l.url === '/upstream/callback'), 'the callback is logged by its path')
+    t.ok(requests.some((l) => l.url === '/callback' && l.statusCode === 404), 'an unknown path by its path, as a 404')
+    const proxied = requests.filter((l) => l.url === '/mcp' && l.statusCode === 200)
+    t.ok(proxied.length > 0 && proxied.every((l) => typeof l.clientId === 'string' && typeof l.grantId === 'string'),
+      'a proxied request names its client and grant')
   })
 
   t.test('one line per OAuth event, with client id and grant id', async (t) => {
