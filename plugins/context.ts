@@ -3,10 +3,14 @@ import fp from 'fastify-plugin'
 import { ClientRegistry } from '../lib/clients.js'
 import type { Clock } from '../lib/clock.js'
 import type { ResolvedGatewayOptions } from '../lib/config.js'
+import { ConsentStore } from '../lib/consents.js'
 import { deriveKey } from '../lib/crypto.js'
 import { GatewayEvents } from '../lib/events.js'
+import { FlowStore } from '../lib/flows.js'
 import { GrantService } from '../lib/grants.js'
+import { LoginLimits } from '../lib/login-limits.js'
 import { ScopeNeedStore } from '../lib/scope-needs.js'
+import { SessionStore } from '../lib/sessions.js'
 import { checkedStore } from '../lib/stores/records.js'
 import type { Store } from '../lib/stores/types.js'
 import { Upstream } from '../lib/upstream.js'
@@ -47,6 +51,11 @@ export interface GatewayUrls {
   issuerPath: string
 }
 
+/**
+ * The gateway's shared state. Every kind of state the gateway keeps in its store is made here, with its own
+ * bound and lifetime, so one file shows what an attacker could try to grow; what only lives in one process
+ * (the proxy's connection pool and stream counts) stays with the route that owns it.
+ */
 export interface GatewayContext {
   options: ResolvedGatewayOptions
   urls: GatewayUrls
@@ -55,6 +64,14 @@ export interface GatewayContext {
   clients: ClientRegistry
   grants: GrantService
   upstream: Upstream
+  /** Sign-ins in progress, between /authorize and the upstream callback. */
+  flows: FlowStore
+  /** Which user approved which client for which scopes, so the consent page is shown once. */
+  consents: ConsentStore
+  /** Failed sign-ins per address and per user name, for the login page's back-off. */
+  loginLimits: LoginLimits
+  /** Which grant opened which upstream MCP session, so no other token can use it. */
+  sessions: SessionStore
   /** Upstream scopes users turned out to need (step-up), asked for at their next authorization. */
   scopeNeeds: ScopeNeedStore
   /** OAuth events (one log line each) and proxy telemetry, for the metrics plugin to count. */
@@ -141,8 +158,21 @@ const context: FastifyPluginAsync<ContextOptions> = async (app, { options, urls 
     unusedTtlMs: options.unusedClientTtl * 1000,
     maxUnused: options.maxUnusedClients
   })
+  const flows = new FlowStore({ store, clock, ttlMs: options.flowTtl * 1000, maxPending: options.maxPendingSignIns })
+  const consents = new ConsentStore({ store, ttlMs: options.clientTtl * 1000 })
+  const loginLimits = new LoginLimits({
+    store,
+    clock,
+    failuresPerAddress: options.loginFailuresPerAddress,
+    failuresPerUser: options.loginFailuresPerUser,
+    users: [options.username]
+  })
+  const sessions = new SessionStore({ store, clock, ttlMs: options.refreshTokenTtl * 1000, cacheTtlMs: options.tokenCacheTtl })
   const scopeNeeds = new ScopeNeedStore({ store, ttlMs: options.refreshTokenTtl * 1000 })
-  app.decorate('mcpGateway', Object.freeze({ options, urls, store, clock, clients, grants, upstream, scopeNeeds, events }))
+  const shared: GatewayContext = {
+    options, urls, store, clock, clients, grants, upstream, flows, consents, loginLimits, sessions, scopeNeeds, events
+  }
+  app.decorate('mcpGateway', Object.freeze(shared))
 }
 
 export default fp(context, { name: 'mcp-gateway-context', fastify: '5.x' })

@@ -3,11 +3,10 @@ import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ClientRecord } from '../../lib/clients.js'
-import { ConsentStore } from '../../lib/consents.js'
 import { randomToken, safeEqual } from '../../lib/crypto.js'
-import { FlowStore, type FlowRecord } from '../../lib/flows.js'
+import type { FlowRecord } from '../../lib/flows.js'
 import { PAGE_HEADERS } from '../../lib/html.js'
-import { LoginLimits, type LoginRefusal } from '../../lib/login-limits.js'
+import type { LoginRefusal } from '../../lib/login-limits.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { createPkcePair, S256_CHALLENGE_PATTERN } from '../../lib/pkce.js'
 import { isLoopbackRedirectUri, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
@@ -49,20 +48,11 @@ const ERROR_PAGES: Readonly<Record<RequestErrorKind, { title: string, message: s
  */
 const authorize: FastifyPluginAsyncTypebox = async (app) => {
   const gateway = app.getDecorator<GatewayContext>('mcpGateway')
-  const { options, urls, clients, grants, upstream, store, clock, scopeNeeds, events } = gateway
-  const flows = new FlowStore({ store, clock, ttlMs: options.flowTtl * 1000, maxPending: options.maxPendingSignIns })
-  const consents = new ConsentStore({ store, ttlMs: options.clientTtl * 1000 })
+  const { options, urls, clients, grants, upstream, flows, consents, loginLimits, scopeNeeds, events } = gateway
   const secure = urls.issuer.startsWith('https:')
   // __Host- (RFC 6265bis): Secure, Path=/, no Domain, so no sibling host can plant or read it.
   const cookieName = secure ? '__Host-mcp-gateway-browser' : 'mcp-gateway-browser'
   const loginPath = new URL(urls.login).pathname
-  const loginLimits = new LoginLimits({
-    store,
-    clock,
-    failuresPerAddress: options.loginFailuresPerAddress,
-    failuresPerUser: options.loginFailuresPerUser,
-    users: [options.username]
-  })
   // Every route of the chain answers without a sign-in, so each is limited per client address (in Redis
   // when the store is, so across replicas).
   const config = { rateLimit: { max: options.rateLimitSignIn, timeWindow: 60_000 } }

@@ -5,11 +5,10 @@ import { errors as undiciErrors, type Dispatcher } from 'undici'
 import type { AuthenticatedRequest, UnlockedGrant } from '../../lib/grants.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { isDotSegment, isWithinResource, normaliseResource } from '../../lib/resource.js'
-import { SessionStore } from '../../lib/sessions.js'
 import { originOf, withoutTrailingSlashes } from '../../lib/url.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import cors from '../../plugins/cors.js'
-import { classifyRequestError } from '../request-errors.js'
+import { classifyRequestError, type RequestErrorKind } from '../request-errors.js'
 import { UpstreamExchange } from './exchange.js'
 import { clientResponseHeaders, insufficientScope, upstreamRequestHeaders } from './headers.js'
 import { StreamLimits, type StreamRefusal } from './stream-limits.js'
@@ -25,6 +24,13 @@ declare module 'fastify' {
   }
 }
 
+/** The `error` of the proxy's own JSON answers, where it is not `invalid_request`. */
+const PROXY_ERROR_CODES: Partial<Record<RequestErrorKind, string>> = {
+  body_too_large: 'request_too_large',
+  store_full: 'temporarily_unavailable',
+  bug: 'server_error'
+}
+
 // Upstream answers up to this size (with a Content-Length) are read whole before they are sent on.
 const WHOLE_BODY_MAX = 64 * 1024
 /** Sub-path characters that cannot smuggle a separator: no backslash, no encoded `/` or `\`. */
@@ -36,8 +42,7 @@ const SAFE_SUB_PATH = /^(?:(?!%2f|%5c)[^\\])*$/i
  * in its place. Bodies go through as bytes; responses (JSON or SSE) stream back without buffering.
  */
 const mcp: FastifyPluginAsync = async (app) => {
-  const { options, urls, grants, store, clock, scopeNeeds, events } = app.getDecorator<GatewayContext>('mcpGateway')
-  const sessions = new SessionStore({ store, clock, ttlMs: options.refreshTokenTtl * 1000, cacheTtlMs: options.tokenCacheTtl })
+  const { options, urls, grants, sessions, clock, scopeNeeds, events } = app.getDecorator<GatewayContext>('mcpGateway')
   const upstreamUrl = new URL(options.upstreamRs)
   const upstreamBase = withoutTrailingSlashes(upstreamUrl.pathname)
   const upstreamQuery = upstreamUrl.search.slice(1)
@@ -93,12 +98,13 @@ const mcp: FastifyPluginAsync = async (app) => {
   // wording is the proxy's own.
   app.setErrorHandler(async (err: Error, req, reply) => {
     const problem = classifyRequestError(err)
-    if (problem.kind === 'store_unavailable' || problem.kind === 'store_full') {
+    // The proxy writes no bounded record, so of the store's errors only "unavailable" can reach here.
+    if (problem.kind === 'store_unavailable') {
       req.log.error({ err: { message: err.message } }, 'store unavailable')
       return await unavailable(reply, 'the gateway cannot reach its storage')
     }
     if (problem.kind === 'bug') req.log.error({ err }, 'mcp proxy failed')
-    return await reply.code(problem.status).send({ error: problem.kind === 'body_too_large' ? 'request_too_large' : problem.kind === 'bug' ? 'server_error' : 'invalid_request' })
+    return await reply.code(problem.status).send({ error: PROXY_ERROR_CODES[problem.kind] ?? 'invalid_request' })
   })
 
   // One hook for both checks: MCP transports refuse a browser page from an unknown origin (DNS
