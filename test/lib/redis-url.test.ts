@@ -1,7 +1,7 @@
 import t from 'tap'
 import { parseRedisUrl } from '../../lib/stores/redis-url.js'
 
-// What each accepted store URL hands ioredis (the refused ones are listed in config.test.ts).
+// What each accepted store URL hands ioredis (the refused ones are listed in config/store.test.ts).
 
 t.test('redis:// and rediss:// go to ioredis exactly as written', async (t) => {
   for (const url of ['redis://:hunter2@cache.example.com:6380/2', 'rediss://gateway:p%40ss@cache.example.com']) {
