@@ -1,4 +1,4 @@
-import type { UpstreamErrorKind } from './upstream.js'
+import type { UpstreamErrorKind } from './upstream-as/errors.js'
 
 /**
  * What went wrong talking to the upstream: an UpstreamError's kind (authorization server: discovery,

@@ -10,7 +10,7 @@ import { checkBoundResource } from './resource.js'
 import { isScopeSubset, parseScopeParam } from './scopes.js'
 import type { Store } from './stores/types.js'
 import { BoundedTtlCache } from './ttl-cache.js'
-import type { UpstreamTokens } from './upstream.js'
+import type { UpstreamTokens } from './upstream-as/token-endpoint.js'
 import { UpstreamRefreshes, openUpstream, packUpstream, type UpstreamRefresher } from './upstream-refresh.js'
 
 export type { UpstreamRefresher } from './upstream-refresh.js'

@@ -5,7 +5,8 @@ import type { EventLogger, GatewayEvents, GrantRevocationReason } from './events
 import type { GrantRecord, UnlockedGrant } from './grants.js'
 import { invalidGrant, temporarilyUnavailable } from './oauth-errors.js'
 import type { Store } from './stores/types.js'
-import { UpstreamError, type UpstreamTokens } from './upstream.js'
+import { UpstreamError } from './upstream-as/errors.js'
+import type { UpstreamTokens } from './upstream-as/token-endpoint.js'
 
 export interface UpstreamRefresher {
   refresh (refreshToken: string): Promise<UpstreamTokens>

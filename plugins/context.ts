@@ -13,7 +13,7 @@ import { ScopeNeedStore } from '../lib/scope-needs.js'
 import { SessionStore } from '../lib/sessions.js'
 import { checkedStore } from '../lib/stores/records.js'
 import type { Store } from '../lib/stores/types.js'
-import { Upstream } from '../lib/upstream.js'
+import { UpstreamAuthorizationServer } from '../lib/upstream-as/authorization-server.js'
 import { withoutTrailingSlashes } from '../lib/url.js'
 
 /**
@@ -63,7 +63,7 @@ export interface GatewayContext {
   clock: Clock
   clients: ClientRegistry
   grants: GrantService
-  upstream: Upstream
+  upstream: UpstreamAuthorizationServer
   /** Sign-ins in progress, between /authorize and the upstream callback. */
   flows: FlowStore
   /** Which user approved which client for which scopes, so the consent page is shown once. */
@@ -122,7 +122,7 @@ export function gatewayUrls (publicUrl: string, mountPath = '', wellKnown: WellK
 const context: FastifyPluginAsync<ContextOptions> = async (app, { options, urls = gatewayUrls(options.publicUrl), store: given, clock }) => {
   // Every reader of the store, the host's own store included, sees malformed records as missing (lib/stores/records.ts).
   const store = checkedStore(given, app.log)
-  const upstream = new Upstream({
+  const upstream = new UpstreamAuthorizationServer({
     resourceUrl: options.upstreamRs,
     issuerUrl: options.upstreamAs,
     clientId: options.upstreamClientId,

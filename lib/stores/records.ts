@@ -24,7 +24,7 @@ function shape (fields: Record<string, Check>): Check {
 
 /**
  * What the gateway relies on in each kind of record it stores (lib/clients.ts, flows.ts, grants.ts,
- * consents.ts, sessions.ts, scope-needs.ts, upstream.ts): the fields it reads, with their types.
+ * consents.ts, sessions.ts, scope-needs.ts, upstream-as/registration.ts): the fields it reads, with their types.
  */
 const RECORD_CHECKS = new Map<string, Check>([
   ['client', shape({

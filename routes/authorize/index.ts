@@ -13,7 +13,7 @@ import { isLoopbackRedirectUri, matchRedirectUri, redirectHost } from '../../lib
 import { resolveResource } from '../../lib/resource.js'
 import { scopeUnion } from '../../lib/scopes.js'
 import { StoreFullError, StoreUnavailableError } from '../../lib/stores/index.js'
-import { UpstreamError } from '../../lib/upstream.js'
+import { UpstreamError } from '../../lib/upstream-as/errors.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import { classifyRequestError, type RequestErrorKind } from '../request-errors.js'
 import { ClientRedirectError, PageError, type ClientReturn } from './errors.js'

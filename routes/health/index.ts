@@ -9,7 +9,8 @@ const UPSTREAM_CHECK_MS = 1000
  * /readyz is not ready while the store does not answer (Redis down) or the upstream's metadata cannot
  * be had (nobody could sign in): a load balancer then sends traffic to replicas that can serve it, and
  * this one comes back by itself. Once the upstream is resolved, that part costs nothing; a failed discovery
- * is remembered for a few seconds (lib/upstream.ts), so probes read that answer instead of asking again.
+ * is remembered for a few seconds (lib/upstream-as/authorization-server.ts), so probes read that answer
+ * instead of asking again.
  */
 const health: FastifyPluginAsync = async (app) => {
   const { store, upstream } = app.getDecorator<GatewayContext>('mcpGateway')

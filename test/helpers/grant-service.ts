@@ -1,7 +1,7 @@
 import type { ClientRecord } from '../../lib/clients.js'
 import type { GrantService, TokenResponse } from '../../lib/grants.js'
 import { createPkcePair } from '../../lib/pkce.js'
-import type { UpstreamTokens } from '../../lib/upstream.js'
+import type { UpstreamTokens } from '../../lib/upstream-as/token-endpoint.js'
 
 /*
  * A sign-in straight on a GrantService, without HTTP: for the unit tests of lib/grants.ts and

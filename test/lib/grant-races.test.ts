@@ -4,7 +4,7 @@ import { deriveKey } from '../../lib/crypto.js'
 import { GrantService, type TokenResponse } from '../../lib/grants.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import type { Store } from '../../lib/stores/types.js'
-import type { UpstreamTokens } from '../../lib/upstream.js'
+import type { UpstreamTokens } from '../../lib/upstream-as/token-endpoint.js'
 import { TEST_CLIENT, codeFor, signInDirect } from '../helpers/grant-service.js'
 import { SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
 

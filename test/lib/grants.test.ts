@@ -4,7 +4,7 @@ import { deriveKey } from '../../lib/crypto.js'
 import { GrantService } from '../../lib/grants.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
-import type { UpstreamTokens } from '../../lib/upstream.js'
+import type { UpstreamTokens } from '../../lib/upstream-as/token-endpoint.js'
 import { TEST_CLIENT, signInDirect } from '../helpers/grant-service.js'
 
 /*

@@ -5,7 +5,7 @@ import { GrantService, type TokenResponse } from '../../lib/grants.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import type { Store } from '../../lib/stores/types.js'
-import type { UpstreamTokens } from '../../lib/upstream.js'
+import type { UpstreamTokens } from '../../lib/upstream-as/token-endpoint.js'
 import { delegatingStore } from '../helpers/failing-store.js'
 import { TEST_CLIENT, signInDirect } from '../helpers/grant-service.js'
 

@@ -6,7 +6,8 @@ import { GrantService, type GrantRecord, type UnlockedGrant } from '../../lib/gr
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import type { Store } from '../../lib/stores/types.js'
-import { UpstreamError, type UpstreamTokens } from '../../lib/upstream.js'
+import { UpstreamError } from '../../lib/upstream-as/errors.js'
+import type { UpstreamTokens } from '../../lib/upstream-as/token-endpoint.js'
 import { delegatingStore } from '../helpers/failing-store.js'
 import { TEST_CLIENT, signInDirect } from '../helpers/grant-service.js'
 

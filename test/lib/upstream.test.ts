@@ -9,8 +9,10 @@ import { ManualClock } from '../../lib/clock.js'
 import { deriveKey, hashSecret } from '../../lib/crypto.js'
 import { createPkcePair } from '../../lib/pkce.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
-import { parseTokenResponse, Upstream, UpstreamError } from '../../lib/upstream.js'
-import type { UpstreamSettings } from '../../lib/upstream.js'
+import { UpstreamAuthorizationServer } from '../../lib/upstream-as/authorization-server.js'
+import type { UpstreamSettings } from '../../lib/upstream-as/authorization-server.js'
+import { UpstreamError } from '../../lib/upstream-as/errors.js'
+import { parseTokenResponse } from '../../lib/upstream-as/token-endpoint.js'
 import { startFakeGithub } from '../helpers/fake-github.js'
 import type { FakeGithub, FakeGithubOptions } from '../helpers/fake-github.js'
 
@@ -54,13 +56,13 @@ async function github (t: Test, options?: FakeGithubOptions): Promise<FakeGithub
   return fake
 }
 
-interface Made { upstream: Upstream, store: MemoryStore, clock: ManualClock }
+interface Made { upstream: UpstreamAuthorizationServer, store: MemoryStore, clock: ManualClock }
 
 function make (t: Test, settings: Partial<UpstreamSettings> & { resourceUrl: string }, store?: MemoryStore, sealKeys = [SEAL_KEY]): Made {
   const clock = new ManualClock(NOW)
   const theStore = store ?? new MemoryStore({ clock })
   if (store === undefined) t.teardown(() => theStore.close())
-  const upstream = new Upstream({ redirectUri: REDIRECT_URI, clientName: 'mcp-oauth-gateway', timeoutMs: 2000, ...settings }, { store: theStore, clock, sealKeys })
+  const upstream = new UpstreamAuthorizationServer({ redirectUri: REDIRECT_URI, clientName: 'mcp-oauth-gateway', timeoutMs: 2000, ...settings }, { store: theStore, clock, sealKeys })
   return { upstream, store: theStore, clock }
 }
 
@@ -70,7 +72,7 @@ function forGithub (t: Test, fake: FakeGithub, extra: Partial<UpstreamSettings> 
 }
 
 /** Plays the browser at the upstream authorize endpoint and returns what came back to the callback. */
-async function authorize (upstream: Upstream, scopes?: string[]): Promise<{ code: string, verifier: string, callback: URL }> {
+async function authorize (upstream: UpstreamAuthorizationServer, scopes?: string[]): Promise<{ code: string, verifier: string, callback: URL }> {
   const pkce = createPkcePair()
   const url = await upstream.authorizeUrl(scopes === undefined
     ? { state: 'st-1', codeChallenge: pkce.challenge }

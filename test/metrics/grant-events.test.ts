@@ -6,7 +6,8 @@ import { GatewayEvents, type GatewayEventMap, type GatewayEventName } from '../.
 import { GrantService } from '../../lib/grants.js'
 import { createPkcePair } from '../../lib/pkce.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
-import { UpstreamError, type UpstreamTokens } from '../../lib/upstream.js'
+import { UpstreamError } from '../../lib/upstream-as/errors.js'
+import type { UpstreamTokens } from '../../lib/upstream-as/token-endpoint.js'
 import type { Teardown } from '../helpers/teardown.js'
 
 /*
