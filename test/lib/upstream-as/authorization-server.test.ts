@@ -1,7 +1,10 @@
 import t from 'tap'
 import { REDIRECT_URI, tiny, sendJson, github, make, forGithub, rejection } from '../../helpers/upstream-as.js'
 
-/** The client of the upstream AS (lib/upstream-as/authorization-server.ts): one shared resolution, the authorize URL. */
+/**
+ * The client of the upstream AS (lib/upstream-as/authorization-server.ts):
+ * one shared resolution, and the authorize URL.
+ */
 
 t.test('resolve is memoised, and concurrent callers share one discovery', async (t) => {
   const fake = await github(t)
@@ -12,7 +15,8 @@ t.test('resolve is memoised, and concurrent callers share one discovery', async 
   t.equal(fake.requests.length, 1)
 })
 
-t.test('issue 15 finding 12: a failed resolve is remembered for a while (callers share it, nothing is sent), then retried', async (t) => {
+t.test('issue 15 finding 12: a failed resolve is remembered for a while ' +
+  '(callers share it, nothing is sent), then retried', async (t) => {
   let up = false
   const as = await tiny(t, (_req, res, _body, origin) => {
     if (up) sendJson(res, 200, { issuer: origin, authorization_endpoint: `${origin}/a`, token_endpoint: `${origin}/t` })
@@ -20,7 +24,8 @@ t.test('issue 15 finding 12: a failed resolve is remembered for a while (callers
   })
   const { upstream, clock } = make(t, { resourceUrl: 'https://rs.example/mcp', issuerUrl: as.origin, clientId: 'id' })
   const concurrent = await Promise.all([1, 2, 3].map(async () => await rejection(upstream.resolve())))
-  t.same(concurrent.map((err) => err.kind), ['discovery', 'discovery', 'discovery'], 'concurrent callers share the failure')
+  t.same(concurrent.map((err) => err.kind), ['discovery', 'discovery', 'discovery'],
+    'concurrent callers share the failure')
   const attempt = as.requests.length
   t.equal(attempt, 2, 'one attempt: the two metadata locations of an issuer without a path')
 
@@ -31,7 +36,8 @@ t.test('issue 15 finding 12: a failed resolve is remembered for a while (callers
   t.equal(as.requests.length, attempt, 'no request while the failure is remembered')
 
   clock.advance(1)
-  t.equal((await upstream.resolve()).endpoints.tokenEndpoint, `${as.origin}/t`, 'then the next call retries, and succeeds')
+  t.equal((await upstream.resolve()).endpoints.tokenEndpoint, `${as.origin}/t`,
+    'then the next call retries, and succeeds')
   t.equal(as.requests.length, attempt + 1)
 })
 

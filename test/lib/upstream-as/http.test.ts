@@ -19,15 +19,28 @@ t.test('network failures', async (t) => {
     t.equal(discovery.kind, 'unreachable')
     t.match(discovery.message, `upstream MCP server ${dead}/mcp is unreachable (ECONNREFUSED)`)
 
-    const { upstream } = make(t, { resourceUrl: `${dead}/mcp`, authorizeEndpoint: `${dead}/a`, tokenEndpoint: `${dead}/t`, clientId: 'id', clientSecret: 'secret-value' })
+    const { upstream } = make(t, {
+      resourceUrl: `${dead}/mcp`,
+      authorizeEndpoint: `${dead}/a`,
+      tokenEndpoint: `${dead}/t`,
+      clientId: 'id',
+      clientSecret: 'secret-value'
+    })
     const token = await rejection(upstream.exchangeCode({ code: 'code-value', codeVerifier: 'verifier-value' }))
     t.equal(token.kind, 'unreachable')
     t.notMatch(token.message, /secret-value|code-value|verifier-value/)
   })
 
   t.test('a body that stalls times out', async (t) => {
-    const as = await tiny(t, (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }).write('{"access_token":') })
-    const { upstream } = make(t, { resourceUrl: 'https://rs.example/mcp', authorizeEndpoint: `${as.origin}/a`, tokenEndpoint: `${as.origin}/t`, clientId: 'id', timeoutMs: 200 })
+    const as = await tiny(t,
+      (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }).write('{"access_token":') })
+    const { upstream } = make(t, {
+      resourceUrl: 'https://rs.example/mcp',
+      authorizeEndpoint: `${as.origin}/a`,
+      tokenEndpoint: `${as.origin}/t`,
+      clientId: 'id',
+      timeoutMs: 200
+    })
     t.equal((await rejection(upstream.exchangeCode({ code: 'c', codeVerifier: 'v' }))).kind, 'timeout')
   })
 
@@ -40,7 +53,8 @@ t.test('network failures', async (t) => {
       }
       const dispatcher = new Failing()
       t.teardown(() => dispatcher.close())
-      const err = await rejection(make(t, { resourceUrl: 'http://127.0.0.1:9/mcp', issuerUrl: 'http://127.0.0.1:9', dispatcher }).upstream.resolve())
+      const settings = { resourceUrl: 'http://127.0.0.1:9/mcp', issuerUrl: 'http://127.0.0.1:9', dispatcher }
+      const err = await rejection(make(t, settings).upstream.resolve())
       t.equal(err.kind, 'unreachable')
       t.match(err.message, reason)
     }
@@ -51,7 +65,12 @@ t.test('network failures', async (t) => {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(`{"access_token":"${'a'.repeat(2 * 1024 * 1024)}"}`)
     })
-    const { upstream } = make(t, { resourceUrl: 'https://rs.example/mcp', authorizeEndpoint: `${as.origin}/a`, tokenEndpoint: `${as.origin}/t`, clientId: 'id' })
+    const { upstream } = make(t, {
+      resourceUrl: 'https://rs.example/mcp',
+      authorizeEndpoint: `${as.origin}/a`,
+      tokenEndpoint: `${as.origin}/t`,
+      clientId: 'id'
+    })
     const err = await rejection(upstream.exchangeCode({ code: 'c', codeVerifier: 'v' }))
     t.equal(err.kind, 'bad_response')
     t.match(err.message, 'larger than 1048576 bytes')

@@ -1,12 +1,18 @@
 import t from 'tap'
 import { deriveKey, hashSecret } from '../../../lib/crypto.js'
-import { REDIRECT_URI, NOW, SEAL_KEY, tiny, sendJson, github, make, authorize, rejection } from '../../helpers/upstream-as.js'
+import {
+  authorize, github, make, NOW, REDIRECT_URI, rejection, SEAL_KEY, sendJson, tiny
+} from '../../helpers/upstream-as.js'
 import type { Recorded } from '../../helpers/upstream-as.js'
 
-/** The gateway's client at the upstream AS (lib/upstream-as/registration.ts): configured, or registered and stored sealed. */
+/**
+ * The gateway's client at the upstream AS (lib/upstream-as/registration.ts): configured, or registered
+ * and stored sealed.
+ */
 
 t.test('client registration', async (t) => {
-  t.test('registers at the advertised registration_endpoint, once per shared store (landscape bugs 15 and §4.3)', async (t) => {
+  t.test('registers at the advertised registration_endpoint, once per shared store ' +
+    '(landscape bugs 15 and §4.3)', async (t) => {
     const fake = await github(t, { dcr: true })
     const first = make(t, { resourceUrl: fake.resourceUrl, issuerUrl: fake.issuer })
     const { client } = await first.upstream.resolve()
@@ -23,8 +29,10 @@ t.test('client registration', async (t) => {
     })
     const key = 'upstream:client:' + hashSecret(`${fake.issuer}/register ${REDIRECT_URI}`)
     const stored = await first.store.get<Record<string, unknown>>(key)
-    t.match(stored, { clientId: client.clientId, authMethod: 'client_secret_post', sealedSecret: /^v1\./ }, 'persisted under a key hashed from the endpoint and redirect URI')
-    t.notOk(JSON.stringify(stored).includes(client.clientSecret ?? '?'), 'the secret is sealed at rest, never in the clear')
+    t.match(stored, { clientId: client.clientId, authMethod: 'client_secret_post', sealedSecret: /^v1\./ },
+      'persisted under a key hashed from the endpoint and redirect URI')
+    t.notOk(JSON.stringify(stored).includes(client.clientSecret ?? '?'),
+      'the secret is sealed at rest, never in the clear')
 
     const { code, verifier } = await authorize(first.upstream)
     const tokens = await first.upstream.exchangeCode({ code, codeVerifier: verifier })
@@ -35,7 +43,8 @@ t.test('client registration', async (t) => {
     t.equal(fake.requests.filter((r) => r.path === '/login/oauth/register').length, 1, 'no second registration')
   })
 
-  t.test('a stored registration that no configured secret opens, or kept in the clear by an older build, is replaced', async (t) => {
+  t.test('a stored registration that no configured secret opens, or kept in the clear by an older build, ' +
+    'is replaced', async (t) => {
     const fake = await github(t, { dcr: true })
     const settings = { resourceUrl: fake.resourceUrl, issuerUrl: fake.issuer }
     const registrations = (): number => fake.requests.filter((r) => r.path === '/login/oauth/register').length
@@ -60,21 +69,28 @@ t.test('client registration', async (t) => {
     await make(t, settings, first.store, [rotated]).upstream.resolve()
     t.equal(registrations(), 3, 'a record that does not authenticate is not used')
 
-    await first.store.set(key, { clientId: 'legacy', clientSecret: 'in-the-clear', authMethod: 'client_secret_post' }, 60_000)
+    await first.store.set(key, { clientId: 'legacy', clientSecret: 'in-the-clear', authMethod: 'client_secret_post' },
+      60_000)
     const legacy = (await make(t, settings, first.store).upstream.resolve()).client
     t.equal(registrations(), 4, 'a record from before sealing is not trusted')
     t.not(legacy.clientId, 'legacy')
-    t.notOk(JSON.stringify(await first.store.get(key)).includes('in-the-clear'), 'the secret in the clear is overwritten')
+    t.notOk(JSON.stringify(await first.store.get(key)).includes('in-the-clear'),
+      'the secret in the clear is overwritten')
   })
 
-  t.test('GitHub has no DCR: a registration error that says to pass --upstream-client-id (github/github-mcp-server#1404)', async (t) => {
+  t.test('GitHub has no DCR: a registration error that says to pass --upstream-client-id ' +
+    '(github/github-mcp-server#1404)', async (t) => {
     const fake = await github(t)
     const { upstream } = make(t, { resourceUrl: fake.resourceUrl, issuerUrl: fake.issuer })
     const err = await rejection(upstream.resolve())
     t.equal(err.kind, 'registration')
     t.match(err.message, '--upstream-client-id')
     t.match(err.message, new URL(fake.origin).host)
-    const direct = make(t, { resourceUrl: 'https://rs.example/mcp', authorizeEndpoint: 'https://github.com/login/oauth/authorize', tokenEndpoint: 'https://github.com/login/oauth/access_token' })
+    const direct = make(t, {
+      resourceUrl: 'https://rs.example/mcp',
+      authorizeEndpoint: 'https://github.com/login/oauth/authorize',
+      tokenEndpoint: 'https://github.com/login/oauth/access_token'
+    })
     const directErr = await rejection(direct.upstream.resolve())
     t.equal(directErr.kind, 'registration', 'direct endpoints without a client id (the original asserted here)')
     t.match(directErr.message, 'github.com')
@@ -84,7 +100,12 @@ t.test('client registration', async (t) => {
     let reply: [number, unknown] = [400, { error: 'invalid_client_metadata', error_description: 'nope' }]
     const as = await tiny(t, (req, res, _body, origin) => {
       if (req.url === '/.well-known/oauth-authorization-server') {
-        sendJson(res, 200, { issuer: origin, authorization_endpoint: `${origin}/a`, token_endpoint: `${origin}/t`, registration_endpoint: `${origin}/register` })
+        sendJson(res, 200, {
+          issuer: origin,
+          authorization_endpoint: `${origin}/a`,
+          token_endpoint: `${origin}/t`,
+          registration_endpoint: `${origin}/register`
+        })
       } else sendJson(res, reply[0], reply[1])
     })
     const settings = { resourceUrl: 'https://rs.example/mcp', issuerUrl: as.origin }
@@ -110,7 +131,12 @@ t.test('client registration', async (t) => {
     const tokenRequests: Recorded[] = []
     const as = await tiny(t, (req, res, body, origin) => {
       if (req.url === '/.well-known/oauth-authorization-server') {
-        sendJson(res, 200, { issuer: origin, authorization_endpoint: `${origin}/a`, token_endpoint: `${origin}/t`, registration_endpoint: `${origin}/register` })
+        sendJson(res, 200, {
+          issuer: origin,
+          authorization_endpoint: `${origin}/a`,
+          token_endpoint: `${origin}/t`,
+          registration_endpoint: `${origin}/register`
+        })
       } else if (req.url === '/register') sendJson(res, 200, registered)
       else {
         tokenRequests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body })
@@ -118,12 +144,19 @@ t.test('client registration', async (t) => {
       }
     })
     const settings = { resourceUrl: 'https://rs.example/mcp', issuerUrl: as.origin }
-    registered = { client_id: 'c 1', client_secret: 'p&ss:word', token_endpoint_auth_method: 'client_secret_basic', client_secret_expires_at: NOW / 1000 + 3600 }
+    registered = {
+      client_id: 'c 1',
+      client_secret: 'p&ss:word',
+      token_endpoint_auth_method: 'client_secret_basic',
+      client_secret_expires_at: NOW / 1000 + 3600
+    }
     const basic = make(t, settings)
-    t.same((await basic.upstream.resolve()).client, { clientId: 'c 1', clientSecret: 'p&ss:word', authMethod: 'client_secret_basic' })
+    t.same((await basic.upstream.resolve()).client,
+      { clientId: 'c 1', clientSecret: 'p&ss:word', authMethod: 'client_secret_basic' })
     const tokens = await basic.upstream.exchangeCode({ code: 'the-code', codeVerifier: 'v'.repeat(43) })
     t.equal(tokens.tokenType, 'Bearer')
-    t.equal(tokenRequests[0]?.headers.authorization, `Basic ${Buffer.from('c+1:p%26ss%3Aword').toString('base64')}`, 'RFC 6749 §2.3.1 form-encodes each part')
+    t.equal(tokenRequests[0]?.headers.authorization, `Basic ${Buffer.from('c+1:p%26ss%3Aword').toString('base64')}`,
+      'RFC 6749 §2.3.1 form-encodes each part')
     const form = new URLSearchParams(tokenRequests[0]?.body)
     t.equal(form.get('client_id'), null, 'one authentication method only')
     t.equal(form.get('client_secret'), null)
@@ -131,16 +164,23 @@ t.test('client registration', async (t) => {
     basic.clock.advance(3600 * 1000)
     t.equal(await basic.store.get(key), undefined, 'stored no longer than the secret lives')
 
-    registered = { client_id: 'c2', client_secret: 'old', token_endpoint_auth_method: 'private_key_jwt', client_secret_expires_at: NOW / 1000 - 1 }
+    registered = {
+      client_id: 'c2',
+      client_secret: 'old',
+      token_endpoint_auth_method: 'private_key_jwt',
+      client_secret_expires_at: NOW / 1000 - 1
+    }
     const expired = make(t, settings)
-    t.same((await expired.upstream.resolve()).client, { clientId: 'c2', clientSecret: 'old', authMethod: 'client_secret_post' }, 'an unknown method falls back to post')
+    t.same((await expired.upstream.resolve()).client,
+      { clientId: 'c2', clientSecret: 'old', authMethod: 'client_secret_post' }, 'an unknown method falls back to post')
     t.equal(await expired.store.get(key), undefined, 'an already expired secret is not stored')
 
     registered = { client_id: 'c3', token_endpoint_auth_method: 'none' }
     const open = make(t, settings)
     t.same((await open.upstream.resolve()).client, { clientId: 'c3', authMethod: 'none' })
     registered = { client_id: 'c4', token_endpoint_auth_method: 'none' }
-    t.same((await make(t, settings, open.store).upstream.resolve()).client, { clientId: 'c3', authMethod: 'none' }, 'a public registration is reused')
+    t.same((await make(t, settings, open.store).upstream.resolve()).client, { clientId: 'c3', authMethod: 'none' },
+      'a public registration is reused')
     await open.upstream.exchangeCode({ code: 'the-code', codeVerifier: 'v'.repeat(43) })
     const publicForm = new URLSearchParams(tokenRequests[1]?.body)
     t.equal(publicForm.get('client_id'), 'c3')
@@ -152,7 +192,12 @@ t.test('client registration', async (t) => {
     let registrations = 0
     const as = await tiny(t, (req, res, _body, origin) => {
       if (req.url === '/.well-known/oauth-authorization-server') {
-        sendJson(res, 200, { issuer: origin, authorization_endpoint: `${origin}/a`, token_endpoint: `${origin}/t`, registration_endpoint: `${origin}/register` })
+        sendJson(res, 200, {
+          issuer: origin,
+          authorization_endpoint: `${origin}/a`,
+          token_endpoint: `${origin}/t`,
+          registration_endpoint: `${origin}/register`
+        })
       } else if (req.url === '/register') sendJson(res, 201, { client_id: `c${++registrations}`, client_secret: 's' })
       else sendJson(res, 401, { error: 'invalid_client' })
     })
@@ -162,7 +207,8 @@ t.test('client registration', async (t) => {
     t.equal(err.oauthError, 'invalid_client')
     t.equal((await upstream.resolve()).client.clientId, 'c2')
 
-    const stat = make(t, { resourceUrl: 'https://rs.example/mcp', issuerUrl: as.origin, clientId: 'static', clientSecret: 's' })
+    const stat = make(t,
+      { resourceUrl: 'https://rs.example/mcp', issuerUrl: as.origin, clientId: 'static', clientSecret: 's' })
     await rejection(stat.upstream.exchangeCode({ code: 'c', codeVerifier: 'v' }))
     t.equal((await stat.upstream.resolve()).client.clientId, 'static', 'a configured client is kept')
   })

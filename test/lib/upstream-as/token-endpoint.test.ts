@@ -3,12 +3,15 @@ import { request } from 'undici'
 import { createPkcePair } from '../../../lib/pkce.js'
 import { UpstreamError } from '../../../lib/upstream-as/errors.js'
 import { parseTokenResponse } from '../../../lib/upstream-as/token-endpoint.js'
-import { REDIRECT_URI, NOW, tiny, sendJson, github, make, forGithub, authorize, rejection } from '../../helpers/upstream-as.js'
+import {
+  authorize, forGithub, github, make, NOW, REDIRECT_URI, rejection, sendJson, tiny
+} from '../../helpers/upstream-as.js'
 
 /** The upstream token endpoint (lib/upstream-as/token-endpoint.ts): code exchange, refresh, lenient replies. */
 
 t.test('code exchange and refresh against the GitHub fake', async (t) => {
-  t.test('OAuth App: gho_ token that never expires, no refresh token, comma scopes (github docs; rust-sdk#594)', async (t) => {
+  t.test('OAuth App: gho_ token that never expires, no refresh token, comma scopes ' +
+    '(github docs; rust-sdk#594)', async (t) => {
     const fake = await github(t)
     const { upstream } = forGithub(t, fake)
     const { code, verifier } = await authorize(upstream, ['repo', 'gist'])
@@ -60,7 +63,8 @@ t.test('code exchange and refresh against the GitHub fake', async (t) => {
     const other = forGithub(t, fake, { redirectUri: 'https://other.example/cb' })
     const mismatch = await rejection(other.upstream.exchangeCode({ code: first.code, codeVerifier: first.verifier }))
     t.equal(mismatch.oauthError, 'redirect_uri_mismatch')
-    t.ok(await upstream.exchangeCode({ code: first.code, codeVerifier: first.verifier }), 'failed attempts do not burn the code')
+    t.ok(await upstream.exchangeCode({ code: first.code, codeVerifier: first.verifier }),
+      'failed attempts do not burn the code')
   })
 
   t.test('wrong client credentials', async (t) => {
@@ -71,7 +75,8 @@ t.test('code exchange and refresh against the GitHub fake', async (t) => {
     t.notMatch(err.message, 'wrong-secret-value')
   })
 
-  t.test('expiring tokens: expires_in as a string, refresh rotation (landscape bug 13; GitHub "Refreshing user access tokens")', async (t) => {
+  t.test('expiring tokens: expires_in as a string, refresh rotation ' +
+    '(landscape bug 13; GitHub "Refreshing user access tokens")', async (t) => {
     const fake = await github(t, { mode: 'expiring', expiresIn: 600 })
     const { upstream, clock } = forGithub(t, fake)
     const { code, verifier } = await authorize(upstream, ['repo'])
@@ -90,7 +95,12 @@ t.test('code exchange and refresh against the GitHub fake', async (t) => {
     t.notOk(fake.isValidAccessToken(tokens.accessToken), 'the old access token stopped working')
     t.ok(fake.isValidAccessToken(refreshed.accessToken))
     const refreshBody = Object.fromEntries(new URLSearchParams(fake.requests.at(-1)?.body))
-    t.same(refreshBody, { grant_type: 'refresh_token', refresh_token: tokens.refreshToken, client_id: fake.clientId, client_secret: fake.clientSecret })
+    t.same(refreshBody, {
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refreshToken,
+      client_id: fake.clientId,
+      client_secret: fake.clientSecret
+    })
 
     const replay = await rejection(upstream.refresh(tokens.refreshToken ?? ''))
     t.equal(replay.oauthError, 'bad_refresh_token', 'the old refresh token stopped working')
@@ -101,25 +111,52 @@ t.test('code exchange and refresh against the GitHub fake', async (t) => {
   })
 
   t.test('a refresh without a new refresh token keeps the old one (RFC 6749 §6)', async (t) => {
-    const as = await tiny(t, (_req, res) => { sendJson(res, 200, { access_token: 'new', expires_in: 3600, token_type: 'bearer', scope: 'a b' }) })
-    const { upstream } = make(t, { resourceUrl: 'https://rs.example/mcp', authorizeEndpoint: `${as.origin}/a`, tokenEndpoint: `${as.origin}/t`, clientId: 'id', clientSecret: 's' })
+    const as = await tiny(t, (_req, res) => {
+      sendJson(res, 200, { access_token: 'new', expires_in: 3600, token_type: 'bearer', scope: 'a b' })
+    })
+    const { upstream } = make(t, {
+      resourceUrl: 'https://rs.example/mcp',
+      authorizeEndpoint: `${as.origin}/a`,
+      tokenEndpoint: `${as.origin}/t`,
+      clientId: 'id',
+      clientSecret: 's'
+    })
     const tokens = await upstream.refresh('old-refresh')
-    t.same(tokens, { accessToken: 'new', refreshToken: 'old-refresh', expiresAt: NOW + 3600_000, scopes: ['a', 'b'], tokenType: 'bearer' })
+    t.same(tokens, {
+      accessToken: 'new',
+      refreshToken: 'old-refresh',
+      expiresAt: NOW + 3600_000,
+      scopes: ['a', 'b'],
+      tokenType: 'bearer'
+    })
   })
 
   t.test('a form-encoded reply even to Accept: application/json, with a lying content-type', async (t) => {
     const as = await tiny(t, (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('access_token=gho_abc&scope=repo%2Cgist&token_type=bearer')
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        'access_token=gho_abc&scope=repo%2Cgist&token_type=bearer')
     })
-    const { upstream } = make(t, { resourceUrl: 'https://rs.example/mcp', authorizeEndpoint: `${as.origin}/a`, tokenEndpoint: `${as.origin}/t`, clientId: 'id', clientSecret: 's' })
-    t.same(await upstream.exchangeCode({ code: 'c', codeVerifier: 'v' }), { accessToken: 'gho_abc', scopes: ['repo', 'gist'], tokenType: 'bearer' })
+    const { upstream } = make(t, {
+      resourceUrl: 'https://rs.example/mcp',
+      authorizeEndpoint: `${as.origin}/a`,
+      tokenEndpoint: `${as.origin}/t`,
+      clientId: 'id',
+      clientSecret: 's'
+    })
+    t.same(await upstream.exchangeCode({ code: 'c', codeVerifier: 'v' }),
+      { accessToken: 'gho_abc', scopes: ['repo', 'gist'], tokenType: 'bearer' })
   })
 
   t.test('a duplicated content-type is joined, as GitHub sends it', async (t) => {
     const as = await tiny(t, (_req, res) => {
       res.writeHead(502, { 'content-type': ['text/html', 'text/html'] }).end('<html>Bad Gateway</html>')
     })
-    const { upstream } = make(t, { resourceUrl: 'https://rs.example/mcp', authorizeEndpoint: `${as.origin}/a`, tokenEndpoint: `${as.origin}/t`, clientId: 'id' })
+    const { upstream } = make(t, {
+      resourceUrl: 'https://rs.example/mcp',
+      authorizeEndpoint: `${as.origin}/a`,
+      tokenEndpoint: `${as.origin}/t`,
+      clientId: 'id'
+    })
     const err = await rejection(upstream.exchangeCode({ code: 'c', codeVerifier: 'v' }))
     t.equal(err.kind, 'bad_response')
     t.match(err.message, '(text/html, text/html)')
@@ -154,10 +191,17 @@ t.test('an upstream echoing our secrets in its error does not get them into mess
     if (sent.get('code') === 'echo-in-content-type') {
       res.writeHead(502, { 'content-type': `text/plain; x=${sent.get('client_secret') ?? ''}` }).end('')
     } else {
-      sendJson(res, 400, { error: sent.get('code') ?? 'invalid_grant', error_description: `bad ${sent.get('code_verifier') ?? ''} / ${sent.get('refresh_token') ?? ''} / ${sent.get('client_secret') ?? ''}` })
+      const echoed = ['code_verifier', 'refresh_token', 'client_secret'].map((name) => sent.get(name) ?? '')
+      sendJson(res, 400, { error: sent.get('code') ?? 'invalid_grant', error_description: `bad ${echoed.join(' / ')}` })
     }
   })
-  const { upstream } = make(t, { resourceUrl: 'https://rs.example/mcp', authorizeEndpoint: `${as.origin}/a`, tokenEndpoint: `${as.origin}/t`, clientId: 'id', clientSecret: 'client-secret-xyz' })
+  const { upstream } = make(t, {
+    resourceUrl: 'https://rs.example/mcp',
+    authorizeEndpoint: `${as.origin}/a`,
+    tokenEndpoint: `${as.origin}/t`,
+    clientId: 'id',
+    clientSecret: 'client-secret-xyz'
+  })
   const exchange = await rejection(upstream.exchangeCode({ code: 'code-xyz', codeVerifier: 'verifier-xyz' }))
   t.equal(exchange.kind, 'oauth_error')
   t.equal(exchange.status, 400)
@@ -188,7 +232,8 @@ t.test('parseTokenResponse', async (t) => {
   t.test('expires_in: number, numeric string, absent (landscape bug 13)', async (t) => {
     t.equal(parse(200, '{"access_token":"a","expires_in":28800}').expiresAt, NOW + 28_800_000)
     t.equal(parse(200, '{"access_token":"a","expires_in":"28800"}').expiresAt, NOW + 28_800_000)
-    t.equal(parse(200, 'access_token=a&expires_in=28800', 'application/x-www-form-urlencoded').expiresAt, NOW + 28_800_000)
+    t.equal(parse(200, 'access_token=a&expires_in=28800', 'application/x-www-form-urlencoded').expiresAt,
+      NOW + 28_800_000)
     t.equal(parse(200, '{"access_token":"a","expires_in":" 1.5 "}').expiresAt, NOW + 1500)
     t.notOk('expiresAt' in parse(200, '{"access_token":"a"}'), 'absent: never expires (GitHub OAuth App)')
   })
@@ -204,18 +249,22 @@ t.test('parseTokenResponse', async (t) => {
     }
   })
 
-  t.test('an error is a failure whatever the HTTP status (GitHub answers errors with 200; golang/oauth2#274)', async (t) => {
-    const json = fail(200, '{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}')
+  t.test('an error is a failure whatever the HTTP status ' +
+    '(GitHub answers errors with 200; golang/oauth2#274)', async (t) => {
+    const json = fail(200,
+      '{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}')
     t.equal(json.kind, 'oauth_error')
     t.equal(json.oauthError, 'bad_verification_code')
     t.equal(json.status, 200)
-    const form = fail(200, 'error=redirect_uri_mismatch&error_description=The+redirect_uri+MUST+match', 'application/x-www-form-urlencoded')
+    const form = fail(200, 'error=redirect_uri_mismatch&error_description=The+redirect_uri+MUST+match',
+      'application/x-www-form-urlencoded')
     t.equal(form.oauthError, 'redirect_uri_mismatch')
     t.match(form.message, 'The redirect_uri MUST match')
     const withToken = fail(200, '{"error":"invalid_grant","access_token":"a"}')
     t.equal(withToken.oauthError, 'invalid_grant', 'an error wins over an access_token')
     t.equal(fail(400, '{"error":{"message":"x"}}').oauthError, 'unknown_error')
-    const noisy = fail(400, JSON.stringify({ error: 'e\n\u001b[31m', error_description: 'line\r\nforged: ' + 'x'.repeat(300) }))
+    const noisy = fail(400,
+      JSON.stringify({ error: 'e\n\u001b[31m', error_description: 'line\r\nforged: ' + 'x'.repeat(300) }))
     t.equal(noisy.oauthError, 'e??[31m', 'control characters cannot forge log lines')
     t.notMatch(noisy.message, /[\r\n]/)
     t.ok(noisy.message.length < 320, 'the description is bounded')
