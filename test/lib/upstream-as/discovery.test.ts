@@ -25,7 +25,7 @@ t.test('discovery', async (t) => {
       'GET /mcp',
       'GET /.well-known/oauth-protected-resource/mcp',
       'GET /.well-known/oauth-authorization-server/login/oauth'
-    ], 'RFC 9728 and RFC 8414 path insertion, not the path-appended URLs of the original (bug 15)')
+    ], 'RFC 9728 and RFC 8414 path insertion, not the path-appended URLs (landscape bug 15)')
     t.notOk(fake.requests[0]?.headers.authorization, 'the probe is unauthenticated')
     t.equal(upstream.displayName, new URL(fake.origin).host)
   })
@@ -237,7 +237,7 @@ t.test('discovery', async (t) => {
       'three redirects followed, then given up')
   })
 
-  t.test('direct endpoints skip discovery entirely (the original README requirement)', async (t) => {
+  t.test('direct endpoints skip discovery entirely', async (t) => {
     const fake = await github(t)
     const { upstream } = make(t, {
       resourceUrl: fake.resourceUrl,

@@ -43,7 +43,7 @@ t.test('client registration', async (t) => {
     t.equal(fake.requests.filter((r) => r.path === '/login/oauth/register').length, 1, 'no second registration')
   })
 
-  t.test('a stored registration that no configured secret opens, or kept in the clear by an older build, ' +
+  t.test('a stored registration that no configured secret opens, or with its secret in the clear, ' +
     'is replaced', async (t) => {
     const fake = await github(t, { dcr: true })
     const settings = { resourceUrl: fake.resourceUrl, issuerUrl: fake.issuer }
@@ -72,7 +72,7 @@ t.test('client registration', async (t) => {
     await first.store.set(key, { clientId: 'legacy', clientSecret: 'in-the-clear', authMethod: 'client_secret_post' },
       60_000)
     const legacy = (await make(t, settings, first.store).upstream.resolve()).client
-    t.equal(registrations(), 4, 'a record from before sealing is not trusted')
+    t.equal(registrations(), 4, 'a record with its secret in the clear is not trusted')
     t.not(legacy.clientId, 'legacy')
     t.notOk(JSON.stringify(await first.store.get(key)).includes('in-the-clear'),
       'the secret in the clear is overwritten')
@@ -92,7 +92,7 @@ t.test('client registration', async (t) => {
       tokenEndpoint: 'https://github.com/login/oauth/access_token'
     })
     const directErr = await rejection(direct.upstream.resolve())
-    t.equal(directErr.kind, 'registration', 'direct endpoints without a client id (the original asserted here)')
+    t.equal(directErr.kind, 'registration', 'direct endpoints without a client id')
     t.match(directErr.message, 'github.com')
   })
 
