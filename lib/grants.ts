@@ -1,150 +1,27 @@
-import { createHmac, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Clock } from './clock.js'
 import type { ClientRecord } from './clients.js'
-import { hashSecret, randomToken, seal, unseal } from './crypto.js'
-import type { EventLogger, GatewayEventMap, GatewayEvents, GrantRevocationReason } from './events.js'
+import { hashSecret, randomToken, seal } from './crypto.js'
+import type { EventLogger, GatewayEventMap, GrantRevocationReason } from './events.js'
+import { TokenIssuer, tokenResponse } from './grants/issuance.js'
+import type { GrantServiceOptions } from './grants/options.js'
+import type {
+  AccessRecord, AuthenticatedRequest, CodeGrant, CodeRecord, GrantRecord, RefreshRecord, RepeatableAnswer,
+  TokenResponse, UnlockedGrant
+} from './grants/records.js'
+import { openWithToken, sealForToken } from './grants/token-keys.js'
 import { invalidGrant, invalidScope, temporarilyUnavailable } from './oauth-errors.js'
 import { verifyS256 } from './pkce.js'
 import { checkBoundResource } from './resource.js'
 import { isScopeSubset, parseScopeParam } from './scopes.js'
-import type { Store } from './stores/types.js'
 import { BoundedTtlCache } from './ttl-cache.js'
-import type { UpstreamTokens } from './upstream-as/token-endpoint.js'
-import { UpstreamRefreshes, openUpstream, packUpstream, type UpstreamRefresher } from './upstream-refresh.js'
+import { UpstreamRefreshes, openUpstream, packUpstream } from './upstream-refresh.js'
 
 export type { UpstreamRefresher } from './upstream-refresh.js'
-
-/** Everything the gateway knows when it mints a code: the flow, the user and the upstream's tokens. */
-export interface CodeGrant {
-  clientId: string
-  redirectUri: string
-  codeChallenge: string
-  resource: string
-  scope: string
-  userId: string
-  upstream: UpstreamTokens
-}
-
-interface CodeRecord extends Omit<CodeGrant, 'upstream'> {
-  /** Validity is the record's own; the store's TTL only collects garbage (and rounds). */
-  expiresAt: number
-  /** The upstream tokens, sealed under a key derived from the code itself. */
-  sealedUpstream: string
-  upstreamExpiresAt?: number
-  upstreamRenewAt?: number
-  upstreamScopes: string[]
-  /** Set once the code is exchanged: the grant it produced, revoked if the code is replayed. */
-  consumedBy?: string
-}
-
-/** One user's authorization of one client: the family every token of that login belongs to. */
-export interface GrantRecord {
-  id: string
-  clientId: string
-  userId: string
-  scope: string
-  resource: string
-  /** The upstream tokens, AES-256-GCM sealed under the grant key, with the grant id as associated data. */
-  sealedUpstream: string
-  upstreamExpiresAt?: number
-  /** When the upstream token is renewed, well before it expires (lib/upstream-refresh.ts); absent on older grants. */
-  upstreamRenewAt?: number
-  upstreamScopes: string[]
-  accessHash: string
-  refreshHash?: string
-  /** When the current refresh token (and so the grant) lapses, epoch ms. */
-  expiresAt: number
-  /**
-   * Counts the grant's writes (absent, read as 0, on grants written before it existed). Every write
-   * after the first replaces only the version it read, so nothing in flight writes back a revoked grant.
-   */
-  version?: number
-}
-
-export interface AccessRecord {
-  grantId: string
-  clientId: string
-  scope: string
-  resource: string
-  expiresAt: number
-  /** The grant key, sealed under a key derived from this access token: only its holder can open it. */
-  wrappedKey: string
-}
-
-interface RefreshRecord {
-  grantId: string
-  clientId: string
-  expiresAt: number
-  /** The grant key, sealed under a key derived from this refresh token ('' once rotated). */
-  wrappedKey: string
-  /** Set when the token was exchanged for a new one; presenting it again is reuse. */
-  rotatedAt?: number
-  /**
-   * The answer its rotation gave (a RepeatableAnswer), sealed under a key derived from this refresh
-   * token: within the grace period the same refresh again gets the same tokens, so a client that sent
-   * it twice at once keeps a live pair whichever answer it stores.
-   */
-  answer?: string
-  /** 1 once rotated: the rotation is a conditional write, so exactly one concurrent refresh makes it. */
-  version?: number
-}
-
-/** What a refresh answered, kept for the grace period's repeats. */
-interface RepeatableAnswer {
-  accessToken: string
-  refreshToken?: string
-  accessExpiresAt: number
-  scope: string
-}
-
-/** The tokens one issuance writes: chosen before the write, so a rotation can record them first. */
-interface NewTokens {
-  accessToken: string
-  refreshToken?: string
-  accessExpiresAt: number
-}
-
-/** A grant with its key: what a token holder can do, and nobody with only a copy of the store. */
-export interface UnlockedGrant {
-  grant: GrantRecord
-  key: Buffer
-}
-
-export interface AuthenticatedRequest extends UnlockedGrant {
-  access: AccessRecord
-  upstreamToken: string
-}
-
-export interface TokenResponse {
-  access_token: string
-  token_type: 'Bearer'
-  expires_in: number
-  refresh_token?: string
-  scope: string
-}
-
-export interface GrantServiceOptions {
-  store: Store
-  clock: Clock
-  upstream: UpstreamRefresher
-  /** Keys derived from the operator's secrets; the first wraps, all unwrap (rotation). */
-  sealKeys: readonly Buffer[]
-  codeTtlMs: number
-  accessTtlMs: number
-  refreshTtlMs: number
-  /**
-   * How long a rotated refresh token still gets the answer its rotation gave (0 = never): clients send
-   * one refresh twice at once (one per request in flight) or retry one whose answer they lost.
-   */
-  refreshGraceMs: number
-  /** How long a validated access token is trusted without asking the store again (0 = always ask). */
-  tokenCacheTtlMs: number
-  /** The upstream request timeout, which bounds how long replicas wait for one another's upstream refresh. */
-  upstreamTimeoutMs?: number
-  /** Where tokens issued, grants revoked, reuse and replay are reported (and so logged and counted). */
-  events?: GatewayEvents
-}
+export type { GrantServiceOptions } from './grants/options.js'
+export type {
+  AccessRecord, AuthenticatedRequest, CodeGrant, GrantRecord, TokenResponse, UnlockedGrant
+} from './grants/records.js'
 
 /** The store channel (under its prefix) on which revoked grant ids go to every replica. */
 const REVOCATIONS_CHANNEL = 'revocations'
@@ -167,12 +44,14 @@ const TOKEN_CACHE_MAX = 10_000
 export class GrantService {
   readonly #o: GrantServiceOptions
   readonly #upstream: UpstreamRefreshes
+  readonly #issuer: TokenIssuer
   /** Validated access tokens by hash, so a proxied request costs no store round trip. */
   readonly #tokenCache: BoundedTtlCache<AuthenticatedRequest>
 
   constructor (options: GrantServiceOptions) {
     this.#o = options
     this.#tokenCache = new BoundedTtlCache(TOKEN_CACHE_MAX, options.clock)
+    this.#issuer = new TokenIssuer(options)
     this.#upstream = new UpstreamRefreshes({
       store: options.store,
       clock: options.clock,
@@ -203,7 +82,7 @@ export class GrantService {
     const record: CodeRecord = {
       ...rest,
       expiresAt: this.#o.clock.now() + this.#o.codeTtlMs,
-      sealedUpstream: seal(this.#wrapKey(code), packUpstream(upstream), `code:${codeHash}`),
+      sealedUpstream: sealForToken(this.#o.sealKeys, code, packUpstream(upstream), `code:${codeHash}`),
       upstreamScopes: upstream.scopes,
       ...(upstream.expiresAt === undefined ? {} : { upstreamExpiresAt: upstream.expiresAt, upstreamRenewAt: this.#upstream.renewAt(upstream.expiresAt) })
     }
@@ -231,7 +110,7 @@ export class GrantService {
       throw invalidGrant('code replayed; the grant it issued is revoked', 'warn')
     }
 
-    const upstream = openOrUndefined(this.#unwrapKeys(p.code), code.sealedUpstream, `code:${codeHash}`)
+    const upstream = openWithToken(this.#o.sealKeys, p.code, code.sealedUpstream, `code:${codeHash}`)
     // Sealed under a secret that is no longer configured: as good as expired.
     if (upstream === undefined) throw invalidGrant('code sealed under a secret no longer configured')
     const now = this.#o.clock.now()
@@ -254,7 +133,7 @@ export class GrantService {
       }
     }
     unlocked = await this.#upstream.freshUnstored(unlocked, p.log)
-    const issued = await this.#issue(unlocked, client, 'create', this.#newTokens(unlocked, client)) as TokenResponse
+    const issued = await this.#issuer.issue(unlocked, 'create', this.#issuer.newTokens(unlocked, client)) as TokenResponse
 
     // Consume last, so a code is never used up without its tokens being stored. The tombstone keeps
     // no upstream token, only the grant to revoke if the code comes back.
@@ -284,7 +163,7 @@ export class GrantService {
     const grant = await this.#o.store.get<GrantRecord>(`grant:${record.grantId}`)
     if (grant === undefined) throw invalidGrant('grant revoked or expired')
     this.#checkRequest(p, grant)
-    const keyText = openOrUndefined(this.#unwrapKeys(p.refreshToken), record.wrappedKey, `refresh:${grant.id}`)
+    const keyText = openWithToken(this.#o.sealKeys, p.refreshToken, record.wrappedKey, `refresh:${grant.id}`)
     if (keyText === undefined) throw invalidGrant('refresh token wrapped under a secret no longer configured')
     const grantKey = Buffer.from(keyText, 'base64url')
     // The upstream is refreshed before the client's token is spent: if the upstream is down, the
@@ -294,11 +173,11 @@ export class GrantService {
     // The rotation: one conditional write, which exactly one of several concurrent refreshes makes. It
     // records the new tokens (sealed for this token's holder) before they exist; the others wait for them.
     const now = this.#o.clock.now()
-    const tokens = this.#newTokens(unlocked, client)
+    const tokens = this.#issuer.newTokens(unlocked, client)
     const tombstone: RefreshRecord = { ...record, rotatedAt: now, wrappedKey: '', version: (record.version ?? 0) + 1 }
     if (this.#o.refreshGraceMs > 0) {
       const answer: RepeatableAnswer = { ...tokens, scope: grant.scope }
-      tombstone.answer = seal(this.#wrapKey(p.refreshToken), JSON.stringify(answer), `refresh-answer:${grant.id}`)
+      tombstone.answer = sealForToken(this.#o.sealKeys, p.refreshToken, JSON.stringify(answer), `refresh-answer:${grant.id}`)
     }
     if (!await this.#o.store.replace(key, record.version ?? 0, tombstone, Math.max(1, record.expiresAt - now))) {
       const rotated = await this.#o.store.get<RefreshRecord>(key)
@@ -308,7 +187,7 @@ export class GrantService {
     // The grant is written only over the version read: a revocation in between (reuse detected by a
     // concurrent refresh, /revoke) wins. A write lost to an upstream refresh is made again over it.
     for (let attempt = 1; ; attempt++) {
-      const issued = await this.#issue({ grant: { ...unlocked.grant, expiresAt: now + this.#o.refreshTtlMs }, key: unlocked.key }, client, 'replace', tokens)
+      const issued = await this.#issuer.issue({ grant: { ...unlocked.grant, expiresAt: now + this.#o.refreshTtlMs }, key: unlocked.key }, 'replace', tokens)
       if (issued !== undefined) {
         this.#emit('tokens_issued', { clientId: client.clientId, grantId: grant.id, grantType: 'refresh_token' }, p.log)
         return issued
@@ -331,7 +210,7 @@ export class GrantService {
       await this.revokeGrant(record.grantId, 'refresh_reuse', p.log)
       throw invalidGrant('refresh token reused; grant revoked', 'warn')
     }
-    const sealed = openOrUndefined(this.#unwrapKeys(p.refreshToken), record.answer, `refresh-answer:${record.grantId}`)
+    const sealed = openWithToken(this.#o.sealKeys, p.refreshToken, record.answer, `refresh-answer:${record.grantId}`)
     if (sealed === undefined) throw invalidGrant('refresh token wrapped under a secret no longer configured')
     const answer = JSON.parse(sealed) as RepeatableAnswer
     // The new refresh token's record, not the access token's: it lives as long as the grant, whatever
@@ -399,7 +278,7 @@ export class GrantService {
     if (access === undefined || access.expiresAt <= now) return undefined
     const grant = await this.#o.store.get<GrantRecord>(`grant:${access.grantId}`)
     if (grant === undefined) return undefined
-    const keyText = openOrUndefined(this.#unwrapKeys(accessToken), access.wrappedKey, `access:${grant.id}`)
+    const keyText = openWithToken(this.#o.sealKeys, accessToken, access.wrappedKey, `access:${grant.id}`)
     if (keyText === undefined) return undefined
     const key = Buffer.from(keyText, 'base64url')
     const found: AuthenticatedRequest = { access, grant, key, upstreamToken: openUpstream({ grant, key }).a }
@@ -445,84 +324,9 @@ export class GrantService {
     return await this.#upstream.recover(unlocked, log)
   }
 
-  /** New tokens for a grant: the refresh token only for clients registered for it. */
-  #newTokens (unlocked: UnlockedGrant, client: ClientRecord): NewTokens {
-    const now = this.#o.clock.now()
-    // The gateway's access TTL. An upstream token that expires but can be refreshed is renewed by the gateway
-    // itself, so it does not shorten the client's token (short ones put clients in their early-refresh window
-    // on every request); one that cannot be refreshed ends the grant, and the client's token ends with it.
-    const { grant } = unlocked
-    const lastsAsLongAsUpstream = grant.upstreamExpiresAt !== undefined && openUpstream(unlocked).r === undefined
-    const upstreamLeft = lastsAsLongAsUpstream ? (grant.upstreamExpiresAt as number) - now : Infinity
-    const accessTtl = Math.max(1000, Math.min(this.#o.accessTtlMs, upstreamLeft))
-    return {
-      accessToken: randomToken('gwa_'),
-      accessExpiresAt: now + accessTtl,
-      ...(client.metadata.grant_types.includes('refresh_token') ? { refreshToken: randomToken('gwr_') } : {})
-    }
-  }
-
-  /**
-   * Writes the grant with the new tokens and returns them; undefined, writing nothing, when `replace`
-   * finds the grant changed or gone since it was read. The token records are written only after the
-   * grant, and taken back if a revocation ended the grant in between.
-   */
-  async #issue ({ grant: read, key }: UnlockedGrant, client: ClientRecord, write: 'create' | 'replace', tokens: NewTokens): Promise<TokenResponse | undefined> {
-    const now = this.#o.clock.now()
-    const { accessToken, refreshToken } = tokens
-    const accessTtl = Math.max(1, tokens.accessExpiresAt - now)
-    const accessHash = hashSecret(accessToken)
-    const keyText = key.toString('base64url')
-
-    const grant: GrantRecord = { ...read, accessHash, version: (read.version ?? 0) + 1 }
-    if (refreshToken === undefined) {
-      // Without a refresh token the grant ends with its access token.
-      delete grant.refreshHash
-      grant.expiresAt = tokens.accessExpiresAt
-    } else {
-      grant.refreshHash = hashSecret(refreshToken)
-    }
-    const grantKey = `grant:${grant.id}`
-    const grantTtl = grant.expiresAt - now
-    if (write === 'create') await this.#o.store.set(grantKey, grant, grantTtl)
-    else if (!await this.#o.store.replace(grantKey, read.version ?? 0, grant, grantTtl)) return undefined
-    const access: AccessRecord = {
-      grantId: grant.id,
-      clientId: grant.clientId,
-      scope: grant.scope,
-      resource: grant.resource,
-      expiresAt: tokens.accessExpiresAt,
-      wrappedKey: seal(this.#wrapKey(accessToken), keyText, `access:${grant.id}`)
-    }
-    await this.#o.store.set(`access:${accessHash}`, access, accessTtl)
-    if (refreshToken !== undefined) {
-      const record: RefreshRecord = { grantId: grant.id, clientId: grant.clientId, expiresAt: grant.expiresAt, wrappedKey: seal(this.#wrapKey(refreshToken), keyText, `refresh:${grant.id}`) }
-      await this.#o.store.set(`refresh:${grant.refreshHash}`, record, grantTtl)
-    }
-    // A revocation that took the grant before these records existed could not delete them: they would
-    // open nothing (every use reads the grant), but the client should hear now that its grant is over.
-    if (await this.#o.store.get<GrantRecord>(grantKey) === undefined) {
-      await this.#o.store.delete(`access:${accessHash}`)
-      if (refreshToken !== undefined) await this.#o.store.delete(`refresh:${grant.refreshHash}`)
-      throw invalidGrant('grant revoked while its tokens were issued')
-    }
-    return tokenResponse(tokens, accessTtl, grant.scope)
-  }
-
   /** RFC 8707 at the token endpoint: the policy of lib/resource.ts, the same for both grants. */
   #checkResource (requested: string | readonly string[] | undefined, granted: string): void {
     checkBoundResource(requested, granted)
-  }
-
-  /** The key a token's holder can derive: HMAC of the token under the operator's (first) secret. */
-  #wrapKey (token: string): Buffer {
-    // The configuration guarantees at least one secret, and so one key.
-    return createHmac('sha256', this.#o.sealKeys[0] as Buffer).update(token).digest()
-  }
-
-  /** Every key the token may have been wrapped under: one per configured secret, newest first. */
-  #unwrapKeys (token: string): Buffer[] {
-    return this.#o.sealKeys.map((secret) => createHmac('sha256', secret).update(token).digest())
   }
 
   #emit<K extends keyof GatewayEventMap> (name: K, payload: GatewayEventMap[K], log: EventLogger | undefined): void {
@@ -531,24 +335,5 @@ export class GrantService {
 
   #forget (grantId: string): void {
     this.#tokenCache.deleteWhere((entry) => entry.grant.id === grantId)
-  }
-}
-
-/** unseal(), with a value no configured key opens (a dropped secret) read as absent rather than an error. */
-function openOrUndefined (keys: readonly Buffer[], sealed: string, aad: string): string | undefined {
-  try {
-    return unseal(keys, sealed, aad)
-  } catch {
-    return undefined
-  }
-}
-
-function tokenResponse (tokens: { accessToken: string, refreshToken?: string }, accessTtlMs: number, scope: string): TokenResponse {
-  return {
-    access_token: tokens.accessToken,
-    token_type: 'Bearer',
-    expires_in: Math.max(1, Math.floor(accessTtlMs / 1000)),
-    ...(tokens.refreshToken === undefined ? {} : { refresh_token: tokens.refreshToken }),
-    scope
   }
 }

@@ -1,0 +1,115 @@
+import type { UpstreamTokens } from '../upstream-as/token-endpoint.js'
+
+/*
+ * The shapes the grant modules store and hand back. A stored shape outlives the code that wrote it
+ * (records written by an older gateway are read by a newer one), so its fields change only here.
+ */
+
+/** Everything the gateway knows when it mints a code: the flow, the user and the upstream's tokens. */
+export interface CodeGrant {
+  clientId: string
+  redirectUri: string
+  codeChallenge: string
+  resource: string
+  scope: string
+  userId: string
+  upstream: UpstreamTokens
+}
+
+export interface CodeRecord extends Omit<CodeGrant, 'upstream'> {
+  /** Validity is the record's own; the store's TTL only collects garbage (and rounds). */
+  expiresAt: number
+  /** The upstream tokens, sealed under a key derived from the code itself. */
+  sealedUpstream: string
+  upstreamExpiresAt?: number
+  upstreamRenewAt?: number
+  upstreamScopes: string[]
+  /** Set once the code is exchanged: the grant it produced, revoked if the code is replayed. */
+  consumedBy?: string
+}
+
+/** One user's authorization of one client: the family every token of that login belongs to. */
+export interface GrantRecord {
+  id: string
+  clientId: string
+  userId: string
+  scope: string
+  resource: string
+  /** The upstream tokens, AES-256-GCM sealed under the grant key, with the grant id as associated data. */
+  sealedUpstream: string
+  upstreamExpiresAt?: number
+  /** When the upstream token is renewed, well before it expires (lib/upstream-refresh.ts); absent on older grants. */
+  upstreamRenewAt?: number
+  upstreamScopes: string[]
+  accessHash: string
+  refreshHash?: string
+  /** When the current refresh token (and so the grant) lapses, epoch ms. */
+  expiresAt: number
+  /**
+   * Counts the grant's writes (absent, read as 0, on grants written before it existed). Every write
+   * after the first replaces only the version it read, so nothing in flight writes back a revoked grant.
+   */
+  version?: number
+}
+
+export interface AccessRecord {
+  grantId: string
+  clientId: string
+  scope: string
+  resource: string
+  expiresAt: number
+  /** The grant key, sealed under a key derived from this access token: only its holder can open it. */
+  wrappedKey: string
+}
+
+export interface RefreshRecord {
+  grantId: string
+  clientId: string
+  expiresAt: number
+  /** The grant key, sealed under a key derived from this refresh token ('' once rotated). */
+  wrappedKey: string
+  /** Set when the token was exchanged for a new one; presenting it again is reuse. */
+  rotatedAt?: number
+  /**
+   * The answer its rotation gave (a RepeatableAnswer), sealed under a key derived from this refresh
+   * token: within the grace period the same refresh again gets the same tokens, so a client that sent
+   * it twice at once keeps a live pair whichever answer it stores.
+   */
+  answer?: string
+  /** 1 once rotated: the rotation is a conditional write, so exactly one concurrent refresh makes it. */
+  version?: number
+}
+
+/** What a refresh answered, kept for the grace period's repeats. */
+export interface RepeatableAnswer {
+  accessToken: string
+  refreshToken?: string
+  accessExpiresAt: number
+  scope: string
+}
+
+/** The tokens one issuance writes: chosen before the write, so a rotation can record them first. */
+export interface NewTokens {
+  accessToken: string
+  refreshToken?: string
+  accessExpiresAt: number
+}
+
+/** A grant with its key: what a token holder can do, and nobody with only a copy of the store. */
+export interface UnlockedGrant {
+  grant: GrantRecord
+  key: Buffer
+}
+
+export interface AuthenticatedRequest extends UnlockedGrant {
+  access: AccessRecord
+  upstreamToken: string
+}
+
+export interface TokenResponse {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  refresh_token?: string
+  scope: string
+}
