@@ -1,7 +1,8 @@
 import type { Clock } from '../clock.js'
-import type { GatewayEvents } from '../events.js'
+import type { EventLogger, GatewayEvents, GrantRevocationReason } from '../events.js'
 import type { Store } from '../stores/types.js'
-import type { UpstreamRefresher } from '../upstream-refresh.js'
+import type { UpstreamRefresher, UpstreamRefreshes } from '../upstream-refresh.js'
+import type { TokenIssuer } from './issuance.js'
 
 export interface GrantServiceOptions {
   store: Store
@@ -23,4 +24,12 @@ export interface GrantServiceOptions {
   upstreamTimeoutMs?: number
   /** Where tokens issued, grants revoked, reuse and replay are reported (and so logged and counted). */
   events?: GatewayEvents
+}
+
+/** What both grant types (lib/grants/codes.ts, refresh.ts) are handed by GrantService, which owns them. */
+export interface GrantTypeParts {
+  issuer: TokenIssuer
+  upstreamRefreshes: UpstreamRefreshes
+  /** Ends a grant and every token of it: GrantService.revokeGrant, the one way a grant ends. */
+  revokeGrant: (grantId: string, reason: GrantRevocationReason, log?: EventLogger) => Promise<void>
 }

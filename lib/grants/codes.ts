@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto'
+import type { ClientRecord } from '../clients.js'
+import { hashSecret, randomToken, seal } from '../crypto.js'
+import type { EventLogger } from '../events.js'
+import { invalidGrant } from '../oauth-errors.js'
+import { verifyS256 } from '../pkce.js'
+import { checkBoundResource } from '../resource.js'
+import { packUpstream } from '../upstream-refresh.js'
+import type { GrantServiceOptions, GrantTypeParts } from './options.js'
+import type { CodeGrant, CodeRecord, TokenResponse, UnlockedGrant } from './records.js'
+import { openWithToken, sealForToken } from './token-keys.js'
+
+export interface CodeExchange {
+  code: string
+  codeVerifier: string
+  redirectUri?: string
+  resource?: string | string[]
+  log?: EventLogger
+}
+
+type CodeOptions = GrantTypeParts &
+  Pick<GrantServiceOptions, 'store' | 'clock' | 'sealKeys' | 'codeTtlMs' | 'refreshTtlMs' | 'events'>
+
+/** Authorization codes: minted at the end of a flow, exchanged once for a new grant's first tokens. */
+export class AuthorizationCodes {
+  readonly #o: CodeOptions
+
+  constructor (options: CodeOptions) {
+    this.#o = options
+  }
+
+  /** Mints a single-use authorization code (OAuth 2.1 §4.1.2) for a finished flow. */
+  async create (grant: CodeGrant): Promise<string> {
+    const code = randomToken('gwo_')
+    const codeHash = hashSecret(code)
+    const { upstream, ...rest } = grant
+    const { expiresAt } = upstream
+    const renewAt = (at: number): number => this.#o.upstreamRefreshes.renewAt(at)
+    const record: CodeRecord = {
+      ...rest,
+      expiresAt: this.#o.clock.now() + this.#o.codeTtlMs,
+      sealedUpstream: sealForToken(this.#o.sealKeys, code, packUpstream(upstream), `code:${codeHash}`),
+      upstreamScopes: upstream.scopes,
+      ...(expiresAt === undefined ? {} : { upstreamExpiresAt: expiresAt, upstreamRenewAt: renewAt(expiresAt) })
+    }
+    await this.#o.store.set(`code:${codeHash}`, record, this.#o.codeTtlMs)
+    return code
+  }
+
+  /**
+   * The authorization_code grant (OAuth 2.1 §4.1.3). The code is bound to its client, redirect URI,
+   * PKCE challenge and resource. A second *valid* use revokes what the first one issued (§4.1.3,
+   * RFC 9700 §4.2.4); an invalid replay (wrong verifier) revokes nothing, or anyone could revoke.
+   */
+  async exchange (client: ClientRecord, p: CodeExchange): Promise<TokenResponse> {
+    const { store, clock, events, revokeGrant } = this.#o
+    const codeHash = hashSecret(p.code)
+    const key = `code:${codeHash}`
+    const code = await store.get<CodeRecord>(key)
+    if (code === undefined || code.expiresAt <= clock.now()) throw invalidGrant('unknown or expired code')
+    if (code.clientId !== client.clientId) throw invalidGrant('code issued to another client', 'warn')
+    if (p.redirectUri !== undefined && p.redirectUri !== code.redirectUri) {
+      throw invalidGrant('redirect_uri differs from the authorization request')
+    }
+    if (!verifyS256(p.codeVerifier, code.codeChallenge)) throw invalidGrant('PKCE verification failed', 'warn')
+    checkBoundResource(p.resource, code.resource)
+    if (code.consumedBy !== undefined) {
+      events?.emit('code_replay_detected', { clientId: client.clientId, grantId: code.consumedBy }, p.log)
+      await revokeGrant(code.consumedBy, 'code_replay', p.log)
+      throw invalidGrant('code replayed; the grant it issued is revoked', 'warn')
+    }
+
+    const upstream = openWithToken(this.#o.sealKeys, p.code, code.sealedUpstream, `code:${codeHash}`)
+    // Sealed under a secret that is no longer configured: as good as expired.
+    if (upstream === undefined) throw invalidGrant('code sealed under a secret no longer configured')
+    const now = clock.now()
+    const grantKey = randomBytes(32)
+    const id = randomToken('gwg_')
+    let unlocked: UnlockedGrant = {
+      key: grantKey,
+      grant: {
+        id,
+        clientId: code.clientId,
+        userId: code.userId,
+        scope: code.scope,
+        resource: code.resource,
+        sealedUpstream: seal(grantKey, upstream, id),
+        upstreamScopes: code.upstreamScopes,
+        accessHash: '',
+        expiresAt: now + this.#o.refreshTtlMs,
+        ...(code.upstreamExpiresAt === undefined ? {} : { upstreamExpiresAt: code.upstreamExpiresAt }),
+        ...(code.upstreamRenewAt === undefined ? {} : { upstreamRenewAt: code.upstreamRenewAt })
+      }
+    }
+    unlocked = await this.#o.upstreamRefreshes.freshUnstored(unlocked, p.log)
+    const tokens = this.#o.issuer.newTokens(unlocked, client)
+    const issued = await this.#o.issuer.issue(unlocked, 'create', tokens) as TokenResponse
+
+    // Consume last, so a code is never used up without its tokens being stored. The tombstone keeps
+    // no upstream token, only the grant to revoke if the code comes back.
+    const tombstone: CodeRecord = { ...code, sealedUpstream: '', consumedBy: id }
+    const previous = await store.swap<CodeRecord>(key, tombstone, this.#o.codeTtlMs)
+    if (previous === undefined || previous.consumedBy !== undefined) {
+      events?.emit('code_replay_detected', { clientId: client.clientId, grantId: id }, p.log)
+      await revokeGrant(id, 'code_replay', p.log)
+      if (previous?.consumedBy !== undefined) await revokeGrant(previous.consumedBy, 'code_replay', p.log)
+      throw invalidGrant('code used twice concurrently; both grants revoked', 'warn')
+    }
+    events?.emit('tokens_issued', { clientId: client.clientId, grantId: id, grantType: 'authorization_code' }, p.log)
+    return issued
+  }
+}
