@@ -63,7 +63,10 @@ interface GatewayCoreOptions {
  * The gateway itself, in one encapsulated scope under the host's prefix: a host app sees none of its
  * decorators, hooks, parsers or error handlers. Read top to bottom, the registrations below are the gateway.
  */
-const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (app, { options, urls, hostStore, clock, onMetrics }) => {
+const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (
+  app,
+  { options, urls, hostStore, clock, onMetrics }
+) => {
   const store = hostStore ?? await openStore(options.store, { keyPrefix: options.storePrefix, clock })
   // A store the gateway opened is the gateway's to close; one handed in belongs to the host.
   if (hostStore === undefined) app.addHook('onClose', async () => { await store.close() })
@@ -100,7 +103,10 @@ const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (app, { option
 // would need escaping, no Fastify parameters (`:id`) and no wildcards.
 const PREFIX = /^(?:\/[A-Za-z0-9._~-]+)*$/
 
-/** `'gw'`, `'/gw'` and `'/gw/'` are all `'/gw'`; `'/'` is no prefix. Undefined for a prefix that cannot be an issuer path. */
+/**
+ * `'gw'`, `'/gw'` and `'/gw/'` are all `'/gw'`; `'/'` is no prefix. Undefined for a prefix that cannot be an
+ * issuer path.
+ */
 function normalizePrefix (prefix: unknown): string | undefined {
   if (prefix === undefined) return ''
   if (typeof prefix !== 'string') return undefined
@@ -124,7 +130,9 @@ const gateway: FastifyPluginAsync<GatewayPluginOptions> = async (host, opts) => 
   const { prefix, logLevel, logSerializers, wellKnown = 'gateway', store, clock = systemClock, ...rest } = opts
   const problems: string[] = []
   const mount = normalizePrefix(prefix)
-  if (mount === undefined) problems.push('prefix must be a path such as /gw (segments of letters, digits, ".", "_", "~" or "-")')
+  if (mount === undefined) {
+    problems.push('prefix must be a path such as /gw (segments of letters, digits, ".", "_", "~" or "-")')
+  }
   if (wellKnown !== 'gateway' && wellKnown !== 'host') problems.push('wellKnown must be \'gateway\' or \'host\'')
   const hostStore = typeof store === 'object' && store !== null ? store : undefined
   let parsed: ReturnType<typeof parseGatewayOptions> | undefined
@@ -137,7 +145,9 @@ const gateway: FastifyPluginAsync<GatewayPluginOptions> = async (host, opts) => 
   // Host-relative: registered inside a host plugin with its own prefix, the gateway sits below that one.
   const mountPath = withoutTrailingSlashes(host.prefix) + (mount ?? '')
   if (wellKnown === 'gateway' && mountPath !== '' && host.prefix !== '') {
-    problems.push(`wellKnown: the discovery documents of a gateway at ${mountPath} belong at the server's root, which a plugin under the prefix ${host.prefix} cannot reach: register the gateway at the root with prefix '${mountPath}', or set wellKnown: 'host' and serve them from the root yourself`)
+    problems.push(
+      `wellKnown: the discovery documents of a gateway at ${mountPath} belong at the server's root, which a plugin under the prefix ${host.prefix} cannot reach: register the gateway at the root with prefix '${mountPath}', or set wellKnown: 'host' and serve them from the root yourself`
+    )
   }
   if (parsed === undefined || problems.length > 0) throw new ConfigError(problems)
 
@@ -161,6 +171,15 @@ export default fp(gateway, { name: 'mcp-oauth-gateway', fastify: '5.x' })
  * builds without a prefix, without validating and warning a second time. `onMetrics` receives the
  * gateway's metrics (and turns counting on) for a metrics listener of the server's own.
  */
-export const standaloneGateway: FastifyPluginAsync<{ options: ResolvedGatewayOptions, onMetrics?: (metrics: GatewayMetrics) => void }> = async (host, { options, onMetrics }) => {
-  await host.register(gatewayCore, { options, urls: gatewayUrls(options.publicUrl, '', 'gateway'), hostStore: undefined, clock: systemClock, onMetrics })
+export const standaloneGateway: FastifyPluginAsync<{
+  options: ResolvedGatewayOptions,
+  onMetrics?: (metrics: GatewayMetrics) => void
+}> = async (host, { options, onMetrics }) => {
+  await host.register(gatewayCore, {
+    options,
+    urls: gatewayUrls(options.publicUrl, '', 'gateway'),
+    hostStore: undefined,
+    clock: systemClock,
+    onMetrics
+  })
 }

@@ -148,12 +148,21 @@ process.on('SIGINT', stop)
 let gatewayMetrics: GatewayMetrics | undefined
 const metricsApp = server.metricsPort === undefined
   ? undefined
-  : Fastify({ loggerInstance: app.log.child({ listener: 'metrics' }), genReqId, requestIdHeader: false, forceCloseConnections: 'idle', ...timeouts })
+  : Fastify({
+    loggerInstance: app.log.child({ listener: 'metrics' }),
+    genReqId,
+    requestIdHeader: false,
+    forceCloseConnections: 'idle',
+    ...timeouts
+  })
 if (metricsApp !== undefined) {
   metricsApp.get('/metrics', { logLevel: 'warn' }, async (_req, reply) => {
     // Handed over while the gateway registers, which app.ready() finishes before this listener opens.
     const metrics = gatewayMetrics as GatewayMetrics
-    return await reply.header('content-type', metrics.contentType).header('cache-control', 'no-store').send(await metrics.scrape())
+    return await reply
+      .header('content-type', metrics.contentType)
+      .header('cache-control', 'no-store')
+      .send(await metrics.scrape())
   })
   app.addHook('onClose', async () => { await metricsApp.close() })
 }

@@ -92,7 +92,9 @@ export class ClientRegistry {
       metadata,
       ...(secret === undefined ? {} : { secretHash: hashSecret(secret) })
     }
-    if (!await this.#store.add(key(client.clientId), client, this.#unusedTtlMs, this.#maxUnused)) throw new StoreFullError('client')
+    if (!await this.#store.add(key(client.clientId), client, this.#unusedTtlMs, this.#maxUnused)) {
+      throw new StoreFullError('client')
+    }
     return secret === undefined ? { client } : { client, secret }
   }
 
@@ -135,10 +137,14 @@ export class ClientRegistry {
     let secret = credentials.clientSecret
     const triedBasic = credentials.basic !== undefined
     if (credentials.basic !== undefined) {
-      if (secret !== undefined) throw invalidRequest('use one client authentication method', 'secret both in Basic and in the body')
+      if (secret !== undefined) {
+        throw invalidRequest('use one client authentication method', 'secret both in Basic and in the body')
+      }
       const basic = parseBasic(credentials.basic)
       if (basic === undefined) throw invalidClient('malformed Basic credentials', true)
-      if (clientId !== undefined && clientId !== basic.id) throw invalidRequest('client_id does not match the Basic credentials')
+      if (clientId !== undefined && clientId !== basic.id) {
+        throw invalidRequest('client_id does not match the Basic credentials')
+      }
       clientId = basic.id
       secret = basic.secret
     }

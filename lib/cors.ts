@@ -6,7 +6,10 @@
 import { HTTP_TOKEN } from './http-token.js'
 
 export interface CorsPolicy {
-  /** `'*'` (any page; the gateway never uses cookies cross-origin, so never with credentials), or the exact origins allowed. */
+  /**
+   * `'*'` (any page; the gateway never uses cookies cross-origin, so never with
+   * credentials), or the exact origins allowed.
+   */
   origins: '*' | readonly string[]
   methods: readonly string[]
   /**
@@ -21,7 +24,10 @@ export interface CorsPolicy {
 export type CorsHeaders = Record<string, string>
 
 export interface Cors {
-  /** Headers for a response to an actual request from `origin` (undefined: a request without Origin); none to add: undefined. */
+  /**
+   * Headers for a response to an actual request from `origin` (undefined: a request without
+   * Origin); none to add: undefined.
+   */
   actual: (origin: string | undefined) => CorsHeaders | undefined
   /**
    * Headers for the answer to a preflight (an OPTIONS with Access-Control-Request-Method) from `origin`;
@@ -31,7 +37,10 @@ export interface Cors {
   preflight: (origin: string | undefined, requestedHeaders: string | undefined) => CorsHeaders | undefined
 }
 
-/** The field names of an Access-Control-Request-Headers value, lower-cased; a name that is no RFC 9110 token is not echoed back. */
+/**
+ * The field names of an Access-Control-Request-Headers value, lower-cased; a name that is no
+ * RFC 9110 token is not echoed back.
+ */
 export function requestedHeaderNames (value: string | undefined): string[] {
   if (value === undefined) return []
   return value.split(',').map((name) => name.trim().toLowerCase()).filter((name) => HTTP_TOKEN.test(name))
@@ -55,7 +64,11 @@ export function compileCors (policy: CorsPolicy): Cors {
       actual: () => actual,
       preflight: (origin, requested) => origin === undefined
         ? undefined
-        : { 'access-control-allow-origin': '*', ...preflightCommon, 'access-control-allow-headers': allowHeaders(requested) }
+        : {
+            'access-control-allow-origin': '*',
+            ...preflightCommon,
+            'access-control-allow-headers': allowHeaders(requested)
+          }
     }
   }
 
@@ -72,7 +85,12 @@ export function compileCors (policy: CorsPolicy): Cors {
     preflight: (origin, requested): CorsHeaders | undefined => {
       if (origin === undefined) return undefined
       if (!allowed.has(origin)) return { vary: varyPreflight }
-      return { 'access-control-allow-origin': origin, ...preflightCommon, 'access-control-allow-headers': allowHeaders(requested), vary: varyPreflight }
+      return {
+        'access-control-allow-origin': origin,
+        ...preflightCommon,
+        'access-control-allow-headers': allowHeaders(requested),
+        vary: varyPreflight
+      }
     }
   }
 }

@@ -83,7 +83,11 @@ const LOG_LINES: { readonly [K in GatewayEventName]: LogLine | null } = {
   consent_given: { level: 'info', message: 'consent given' },
   consent_denied: { level: 'info', message: 'consent denied' },
   code_issued: { level: 'info', message: 'authorization code issued' },
-  tokens_issued: { level: 'info', message: (p: GatewayEventMap['tokens_issued']) => p.grantType === 'refresh_token' ? 'tokens refreshed' : 'tokens issued' },
+  tokens_issued: {
+    level: 'info',
+    message: (p: GatewayEventMap['tokens_issued']) =>
+      p.grantType === 'refresh_token' ? 'tokens refreshed' : 'tokens issued'
+  },
   refresh_reuse_detected: { level: 'warn', message: 'refresh token reuse detected' },
   refresh_repeated: { level: 'info', message: 'refresh repeated within the grace period: same tokens' },
   code_replay_detected: { level: 'warn', message: 'authorization code replay detected' },
@@ -135,7 +139,10 @@ export class GatewayEvents {
       try {
         (listener as Listener<K>)(payload)
       } catch (err) {
-        this.#log.error({ event: name, err: { message: err instanceof Error ? err.message : String(err) } }, 'event listener failed')
+        this.#log.error(
+          { event: name, err: { message: err instanceof Error ? err.message : String(err) } },
+          'event listener failed'
+        )
       }
     }
   }

@@ -59,12 +59,17 @@ export class FlowStore {
       csrf: randomToken(),
       expiresAt: this.#clock.now() + this.#ttlMs
     }
-    if (!await this.#store.add(flowKey(record.id), record, this.#ttlMs, this.#maxPending)) throw new StoreFullError('flow')
+    if (!await this.#store.add(flowKey(record.id), record, this.#ttlMs, this.#maxPending)) {
+      throw new StoreFullError('flow')
+    }
     return record
   }
 
   /** The flow, if it exists and belongs to this browser; `reason` says which check failed. */
-  async load (flowId: string, browser: string | undefined): Promise<{ flow: FlowRecord } | { reason: 'expired' | 'wrong_browser' }> {
+  async load (
+    flowId: string,
+    browser: string | undefined
+  ): Promise<{ flow: FlowRecord } | { reason: 'expired' | 'wrong_browser' }> {
     const flow = await this.#store.get<FlowRecord>(flowKey(flowId))
     if (flow === undefined || flow.expiresAt <= this.#clock.now()) return { reason: 'expired' }
     if (browser === undefined || !safeEqual(hashSecret(browser), flow.browserHash)) return { reason: 'wrong_browser' }
@@ -89,7 +94,9 @@ export class FlowStore {
     const state = randomToken()
     const record: UpstreamState = { flowId: flow.id, verifier }
     const ttlMs = Math.max(1, flow.expiresAt - this.#clock.now())
-    if (!await this.#store.add(upstreamKey(state), record, ttlMs, this.#maxPending)) throw new StoreFullError('upstream-state')
+    if (!await this.#store.add(upstreamKey(state), record, ttlMs, this.#maxPending)) {
+      throw new StoreFullError('upstream-state')
+    }
     return state
   }
 

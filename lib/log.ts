@@ -53,7 +53,13 @@ interface LoggedRequest {
  * `/upstream/callback?code=…`, flow ids in `/login?flow=…`), the client's address and the request id.
  * No headers at all.
  */
-export function serializeRequest (req: LoggedRequest): { id?: string, method?: string, url?: string, remoteAddress?: string, remotePort?: number } {
+export function serializeRequest (req: LoggedRequest): {
+  id?: string,
+  method?: string,
+  url?: string,
+  remoteAddress?: string,
+  remotePort?: number
+} {
   const url = typeof req.url === 'string' ? req.url : undefined
   const remoteAddress = req.ip ?? req.socket?.remoteAddress
   const remotePort = req.socket?.remotePort
@@ -116,14 +122,18 @@ export interface LogSettings {
 }
 
 /** The Fastify server options of the standalone server's logging: logger, access lines, request ids. */
-export function loggerOptions ({ level, pretty }: LogSettings): Pick<FastifyServerOptions, 'logger' | 'logController' | 'genReqId' | 'requestIdHeader'> {
+export function loggerOptions (
+  { level, pretty }: LogSettings
+): Pick<FastifyServerOptions, 'logger' | 'logController' | 'genReqId' | 'requestIdHeader'> {
   return {
     logController: new AccessLogController(),
     logger: {
       level,
       redact: [...REDACT_PATHS],
       serializers: { req: serializeRequest },
-      ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } } : {})
+      ...(pretty
+        ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } }
+        : {})
     },
     genReqId,
     // Fastify 5's default already; explicit because trusting the header would undo genReqId.

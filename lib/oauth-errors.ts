@@ -12,7 +12,13 @@ export class OAuthError extends Error {
   /** Security events (refresh reuse, code replay, PKCE mismatch) are logged at warn, the rest at info. */
   readonly logLevel: 'info' | 'warn'
 
-  constructor (error: string, options: { statusCode?: number, description?: string, detail?: string, headers?: Record<string, string>, logLevel?: 'info' | 'warn' } = {}) {
+  constructor (error: string, options: {
+    statusCode?: number,
+    description?: string,
+    detail?: string,
+    headers?: Record<string, string>,
+    logLevel?: 'info' | 'warn'
+  } = {}) {
     super(options.detail ?? options.description ?? error)
     this.name = 'OAuthError'
     this.error = error
@@ -51,7 +57,11 @@ export const unsupportedGrantType = () =>
 export const invalidTarget = (detail: string) =>
   new OAuthError('invalid_target', { description: 'the resource is not served by this gateway', detail })
 
-export const temporarilyUnavailable = (detail: string, description = 'the upstream authorization server is unavailable, try again later', retryAfterSeconds = 5) =>
+export const temporarilyUnavailable = (
+  detail: string,
+  description = 'the upstream authorization server is unavailable, try again later',
+  retryAfterSeconds = 5
+) =>
   new OAuthError('temporarily_unavailable', {
     statusCode: 503,
     description,

@@ -8,11 +8,15 @@
  */
 
 /** Schemes that can run code or reach the wrong thing when a browser is sent there. */
-const FORBIDDEN_SCHEMES = new Set(['javascript', 'data', 'vbscript', 'file', 'blob', 'about', 'ftp', 'ws', 'wss', 'filesystem'])
+const FORBIDDEN_SCHEMES = new Set([
+  'javascript', 'data', 'vbscript', 'file', 'blob', 'about', 'ftp', 'ws', 'wss', 'filesystem'
+])
 /** scheme://loopback-host[:port]rest, with the port optional so a port-less registration matches any port. */
 const LOOPBACK_URI = /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(?::(\d{1,5}))?([/?][^#]*)?$/
 const SCHEME = /^([a-z][a-z0-9+.-]*):/
-/** RFC 3986 §2: what may appear in a URI. Anything else (spaces, controls, raw non-ASCII) would reach a Location header. */
+/**
+ * RFC 3986 §2: what may appear in a URI. Anything else (spaces, controls, raw non-ASCII) would reach a Location header.
+ */
 const URI_CHARACTERS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/
 
 export type RedirectUriVerdict = { ok: true } | { ok: false, reason: string }
@@ -21,7 +25,9 @@ export type RedirectUriVerdict = { ok: true } | { ok: false, reason: string }
 export function checkRedirectUri (uri: string): RedirectUriVerdict {
   const scheme = SCHEME.exec(uri)?.[1]
   if (scheme === undefined) return { ok: false, reason: 'redirect URIs must be absolute, with a lowercase scheme' }
-  if (!URI_CHARACTERS.test(uri)) return { ok: false, reason: 'redirect URIs may contain only URI characters (RFC 3986): percent-encode the rest' }
+  if (!URI_CHARACTERS.test(uri)) {
+    return { ok: false, reason: 'redirect URIs may contain only URI characters (RFC 3986): percent-encode the rest' }
+  }
   if (uri.includes('#')) return { ok: false, reason: 'redirect URIs must not contain a fragment' }
   if (FORBIDDEN_SCHEMES.has(scheme)) return { ok: false, reason: `the ${scheme}: scheme is not allowed` }
   let url: URL
@@ -30,12 +36,19 @@ export function checkRedirectUri (uri: string): RedirectUriVerdict {
   } catch {
     return { ok: false, reason: 'redirect URIs must be valid URLs' }
   }
-  if (url.username !== '' || url.password !== '') return { ok: false, reason: 'redirect URIs must not contain user information' }
-  if (scheme === 'https') return url.hostname === '' ? { ok: false, reason: 'https redirect URIs need a host' } : { ok: true }
+  if (url.username !== '' || url.password !== '') {
+    return { ok: false, reason: 'redirect URIs must not contain user information' }
+  }
+  if (scheme === 'https') {
+    return url.hostname === '' ? { ok: false, reason: 'https redirect URIs need a host' } : { ok: true }
+  }
   if (scheme === 'http') {
     return isLoopbackRedirectUri(uri)
       ? { ok: true }
-      : { ok: false, reason: 'http redirect URIs are allowed only on loopback (127.0.0.1, [::1], localhost); use https' }
+      : {
+          ok: false,
+          reason: 'http redirect URIs are allowed only on loopback (127.0.0.1, [::1], localhost); use https'
+        }
   }
   // A private-use scheme (cursor://, vscode://, com.example.app:/) for a native client, RFC 8252 §7.1.
   return { ok: true }

@@ -32,7 +32,9 @@ export function normaliseResource (value: string): string | undefined {
   if (raw === null) return undefined
   let path = raw[1] as string
   if (path.endsWith('/')) path = path.slice(0, -1)
-  if (path !== '' && (!path.startsWith('/') || !path.slice(1).split('/').every((segment) => SEGMENT.test(segment) && !isDotSegment(segment)))) return undefined
+  const segmentsOk = (p: string) =>
+    p.slice(1).split('/').every((segment) => SEGMENT.test(segment) && !isDotSegment(segment))
+  if (path !== '' && (!path.startsWith('/') || !segmentsOk(path))) return undefined
   let url: URL
   try {
     url = new URL(value)
@@ -61,7 +63,9 @@ export function resolveResource (requested: string | readonly string[] | undefin
   let bound: string | undefined
   for (const value of values) {
     const resource = normaliseResource(value)
-    if (resource === undefined || !isWithinResource(resource, base)) throw invalidTarget(`unknown resource ${JSON.stringify(value.slice(0, 200))}`)
+    if (resource === undefined || !isWithinResource(resource, base)) {
+      throw invalidTarget(`unknown resource ${JSON.stringify(value.slice(0, 200))}`)
+    }
     if (bound !== undefined && bound !== resource) throw invalidTarget('several different resources in one request')
     bound = resource
   }

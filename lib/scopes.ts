@@ -8,9 +8,14 @@ export function splitScopeList (text: string): string[] {
   return text.split(/[\s,]+/).filter((scope) => scope !== '')
 }
 
-/** Scopes as a list without duplicates, from a comma- or whitespace-separated string or an array of them; anything else is none. */
+/**
+ * Scopes as a list without duplicates, from a comma- or whitespace-separated string or an array
+ * of them; anything else is none.
+ */
 export function parseScopes (value: unknown): string[] {
-  const texts = typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter((item) => typeof item === 'string') : []
+  const texts = typeof value === 'string'
+    ? [value]
+    : Array.isArray(value) ? value.filter((item) => typeof item === 'string') : []
   const scopes: string[] = []
   for (const text of texts) {
     for (const scope of splitScopeList(text)) if (!scopes.includes(scope)) scopes.push(scope)
@@ -18,7 +23,9 @@ export function parseScopes (value: unknown): string[] {
   return scopes
 }
 
-/** An RFC 6749 §3.3 `scope` parameter as a list: space-delimited only, since a comma is a legal scope character there. */
+/**
+ * An RFC 6749 §3.3 `scope` parameter as a list: space-delimited only, since a comma is a legal scope character there.
+ */
 export function parseScopeParam (value: string): string[] {
   return value.split(' ').filter((scope) => scope !== '')
 }

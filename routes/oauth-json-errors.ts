@@ -14,15 +14,31 @@ export async function noStore (_req: FastifyRequest, reply: FastifyReply): Promi
  * is down or full a 503 with Retry-After, and anything else a 500 `server_error` whose cause is logged
  * with its stack and never sent.
  */
-export function oauthJsonErrorHandler (onValidation: (err: FastifyError) => OAuthError = (err) => invalidRequest('malformed request', err.message), clientError = 'invalid_request') {
+export function oauthJsonErrorHandler (
+  onValidation: (err: FastifyError) => OAuthError = (err) => invalidRequest('malformed request', err.message),
+  clientError = 'invalid_request'
+) {
   return async function handleOAuthError (err: FastifyError | OAuthError, req: FastifyRequest, reply: FastifyReply) {
     const problem = err instanceof OAuthError ? undefined : classifyRequestError(err)
-    const oauth = problem === undefined ? err as OAuthError : toOAuthError(err as FastifyError, problem, onValidation, clientError)
-    if (oauth.statusCode === 500) req.log.error({ err }, 'oauth endpoint failed')
-    // A bound doing its job: not the gateway failing.
-    else if (problem?.kind === 'store_full') req.log[problem.logLevel]({ oauthError: oauth.error, detail: oauth.detail }, 'oauth request refused: a bound is reached')
-    else if (oauth.statusCode >= 500) req.log.error({ oauthError: oauth.error, detail: oauth.detail }, 'oauth endpoint unavailable')
-    else req.log[oauth.logLevel]({ oauthError: oauth.error, statusCode: oauth.statusCode, detail: oauth.detail }, 'oauth request rejected')
+    const oauth = problem === undefined
+      ? err as OAuthError
+      : toOAuthError(err as FastifyError, problem, onValidation, clientError)
+    if (oauth.statusCode === 500) {
+      req.log.error({ err }, 'oauth endpoint failed')
+    } else if (problem?.kind === 'store_full') {
+      // A bound doing its job: not the gateway failing.
+      req.log[problem.logLevel](
+        { oauthError: oauth.error, detail: oauth.detail },
+        'oauth request refused: a bound is reached'
+      )
+    } else if (oauth.statusCode >= 500) {
+      req.log.error({ oauthError: oauth.error, detail: oauth.detail }, 'oauth endpoint unavailable')
+    } else {
+      req.log[oauth.logLevel](
+        { oauthError: oauth.error, statusCode: oauth.statusCode, detail: oauth.detail },
+        'oauth request rejected'
+      )
+    }
     return reply.code(oauth.statusCode).headers(oauth.headers).header('cache-control', 'no-store').send({
       error: oauth.error,
       ...(oauth.description === undefined ? {} : { error_description: oauth.description })
@@ -30,12 +46,26 @@ export function oauthJsonErrorHandler (onValidation: (err: FastifyError) => OAut
   }
 }
 
-function toOAuthError (err: FastifyError, kind: RequestErrorClass, onValidation: (err: FastifyError) => OAuthError, clientError: string): OAuthError {
+function toOAuthError (
+  err: FastifyError,
+  kind: RequestErrorClass,
+  onValidation: (err: FastifyError) => OAuthError,
+  clientError: string
+): OAuthError {
   switch (kind.kind) {
     case 'store_unavailable':
-      return temporarilyUnavailable('the store is unavailable', 'the gateway is temporarily unavailable, try again later', kind.retryAfterSeconds)
+      return temporarilyUnavailable(
+        'the store is unavailable',
+        'the gateway is temporarily unavailable, try again later',
+        kind.retryAfterSeconds
+      )
     case 'store_full':
-      return new OAuthError('temporarily_unavailable', { statusCode: 503, description: 'the gateway is busy, try again later', detail: err.message, headers: { 'retry-after': String(kind.retryAfterSeconds) } })
+      return new OAuthError('temporarily_unavailable', {
+        statusCode: 503,
+        description: 'the gateway is busy, try again later',
+        detail: err.message,
+        headers: { 'retry-after': String(kind.retryAfterSeconds) }
+      })
     case 'rate_limited':
       // The rate limiter has already put Retry-After on the reply.
       return new OAuthError('temporarily_unavailable', { statusCode: 429, description: 'too many requests, slow down' })
@@ -43,6 +73,10 @@ function toOAuthError (err: FastifyError, kind: RequestErrorClass, onValidation:
       return serverError(err.message)
     default:
       if (err.validation !== undefined) return onValidation(err)
-      return new OAuthError(clientError, { statusCode: kind.status, description: 'malformed request', detail: err.message })
+      return new OAuthError(clientError, {
+        statusCode: kind.status,
+        description: 'malformed request',
+        detail: err.message
+      })
   }
 }

@@ -49,8 +49,17 @@ interface ErrorLike { statusCode?: number, code?: string, validation?: unknown }
  * parser and validation errors carry their status; anything that carries none is the gateway's bug.
  */
 export function classifyRequestError (err: unknown): RequestErrorClass {
-  if (err instanceof StoreUnavailableError) return { kind: 'store_unavailable', status: 503, retryAfterSeconds: STORE_RETRY_AFTER_SECONDS, logLevel: 'error' }
-  if (err instanceof StoreFullError) return { kind: 'store_full', status: 503, retryAfterSeconds: STORE_RETRY_AFTER_SECONDS, logLevel: fullStoreLogLevel(err.kind) }
+  if (err instanceof StoreUnavailableError) {
+    return { kind: 'store_unavailable', status: 503, retryAfterSeconds: STORE_RETRY_AFTER_SECONDS, logLevel: 'error' }
+  }
+  if (err instanceof StoreFullError) {
+    return {
+      kind: 'store_full',
+      status: 503,
+      retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
+      logLevel: fullStoreLogLevel(err.kind)
+    }
+  }
   const e = (typeof err === 'object' && err !== null ? err : {}) as ErrorLike
   if (e.validation !== undefined) return { kind: 'malformed', status: 400, logLevel: 'info' }
   const status = e.statusCode

@@ -8,7 +8,16 @@ import { helpText } from './docs.js'
 import { resolveGateway, usesDefaultPassword } from './gateway.js'
 import { ConfigError, type ResolvedGatewayOptions, type ServerSettings } from './options.js'
 import { isLoopbackHost, parseTrustProxy } from './parsers.js'
-import { DEFAULT_PASSWORD, DEFAULT_PORT, DEFAULT_USERNAME, GATEWAY_SETTINGS, SERVER_SETTINGS, SETTINGS, ruleOf, type Setting } from './settings.js'
+import {
+  DEFAULT_PASSWORD,
+  DEFAULT_PORT,
+  DEFAULT_USERNAME,
+  GATEWAY_SETTINGS,
+  SERVER_SETTINGS,
+  SETTINGS,
+  ruleOf,
+  type Setting
+} from './settings.js'
 import { Problems, runSchema, validateServer } from './validate.js'
 
 /** `--port (MCP_GATEWAY_PORT)`, or just the variable for environment-only settings. */
@@ -17,12 +26,17 @@ function cliLabel (key: string): string {
   return setting.flag === undefined ? setting.env : `--${setting.flag} (${setting.env})`
 }
 
-const FLAG_OPTIONS: Record<string, { type: 'string' | 'boolean', short?: string, multiple?: boolean }> = Object.fromEntries([
+type FlagOption = { type: 'string' | 'boolean', short?: string, multiple?: boolean }
+
+const FLAG_OPTIONS: Record<string, FlagOption> = Object.fromEntries([
   ['help', { type: 'boolean', short: 'h' }],
   ...Object.values(SETTINGS as Record<string, Setting>).flatMap((s) => s.flag === undefined
     ? []
     : [[s.flag, s.kind === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: s.multiple === true }]])
 ])
+
+const secretFlagWarning = (flag: string, env: string) =>
+  `${flag} was given as a flag, which every user of this machine can read in \`ps\`: prefer ${env} or ${env}_FILE`
 
 /**
  * Reads flags (first), then `MCP_GATEWAY_*` variables, then defaults. Returns `{ help }` for `--help`/`-h`, and
@@ -33,17 +47,27 @@ export function loadConfig (argv: string[], env: Record<string, string | undefin
   const problems = new Problems(cliLabel)
   // strict: false so that unknown flags are reported by us, together with everything else, and without the
   // value parseArgs would otherwise quote (`--password=…` must not end up in a log).
-  const { values, tokens } = parseArgs({ args: argv, options: FLAG_OPTIONS, strict: false, allowPositionals: true, tokens: true })
+  const { values, tokens } = parseArgs({
+    args: argv,
+    options: FLAG_OPTIONS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true
+  })
   if (values.help !== undefined) return { help: helpText() }
   const warnings: string[] = []
 
   for (const token of tokens) {
     if (token.kind === 'positional') {
-      problems.addLine(`argv${token.index}`, `unexpected argument #${token.index + 1} (not shown): every setting is a --flag, see --help`)
+      problems.addLine(
+        `argv${token.index}`,
+        `unexpected argument #${token.index + 1} (not shown): every setting is a --flag, see --help`
+      )
     } else if (token.kind === 'option' && !(token.name in FLAG_OPTIONS)) {
       const envOnly = token.name === 'username' || token.name === 'password'
+      const variable = `MCP_GATEWAY_${token.name.toUpperCase()}`
       problems.addLine(`argv${token.index}`, envOnly
-        ? `${token.rawName} is not a flag (it would show in \`ps\`): set MCP_GATEWAY_${token.name.toUpperCase()} instead`
+        ? `${token.rawName} is not a flag (it would show in \`ps\`): set ${variable} instead`
         : `${token.rawName} is not a known flag (see --help)`)
     }
   }
@@ -57,7 +81,7 @@ export function loadConfig (argv: string[], env: Record<string, string | undefin
       return undefined
     }
     if (flag !== undefined) {
-      if (setting.secret === true) warnings.push(`${cliLabel(key)} was given as a flag, which every user of this machine can read in \`ps\`: prefer ${setting.env} or ${setting.env}_FILE`)
+      if (setting.secret === true) warnings.push(secretFlagWarning(cliLabel(key), setting.env))
       return flag
     }
     // An empty variable counts as unset: compose files and shells often pass `VAR=` for "not configured".
@@ -96,24 +120,35 @@ export function loadConfig (argv: string[], env: Record<string, string | undefin
   const hostOk = !problems.has('host')
   const loopback = hostOk && isLoopbackHost(server.host)
   if (gatewayInput.publicUrl === undefined && !problems.has('publicUrl')) {
-    // As in the original: http://localhost:<port>, so its documented upstream callback URL keeps working.
+    // http://localhost:<port> by default keeps the documented upstream callback URL working.
     const port = problems.has('port') ? DEFAULT_PORT : server.port
     gatewayInput.publicUrl = `http://localhost:${port}`
     if (hostOk && !loopback) {
-      warnings.push(`${cliLabel('publicUrl')} is not set, so clients are sent to ${gatewayInput.publicUrl as string}; set it unless that is how they reach this gateway`)
+      warnings.push(
+        `${cliLabel('publicUrl')} is not set, so clients are sent to ${gatewayInput.publicUrl as string}; set it unless that is how they reach this gateway`
+      )
     }
   }
 
   const resolved = resolveGateway(gatewayInput, problems, cliLabel)
   if (resolved !== undefined && usesDefaultPassword(resolved.options) && hostOk) {
-    // Behind a TLS proxy the listener is loopback and the public URL is not: either one reachable from elsewhere refuses.
+    // Behind a TLS proxy the listener is loopback and the public URL is not: either one
+    // reachable from elsewhere refuses.
     const publicHost = new URL(resolved.options.publicUrl).hostname
     if (!loopback) {
-      problems.add('password', `the published default credentials (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}) are refused on host ${server.host}, which other machines can reach: set MCP_GATEWAY_USERNAME and MCP_GATEWAY_PASSWORD`)
+      problems.add(
+        'password',
+        `the published default credentials (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}) are refused on host ${server.host}, which other machines can reach: set MCP_GATEWAY_USERNAME and MCP_GATEWAY_PASSWORD`
+      )
     } else if (!isLoopbackHost(publicHost)) {
-      problems.add('password', `the published default credentials (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}) are refused with public URL host ${publicHost}, which other machines can reach: set MCP_GATEWAY_USERNAME and MCP_GATEWAY_PASSWORD`)
+      problems.add(
+        'password',
+        `the published default credentials (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}) are refused with public URL host ${publicHost}, which other machines can reach: set MCP_GATEWAY_USERNAME and MCP_GATEWAY_PASSWORD`
+      )
     } else {
-      warnings.push(`MCP_GATEWAY_USERNAME/MCP_GATEWAY_PASSWORD are the published defaults (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}): fine on ${server.host} for a try-out, never anywhere else`)
+      warnings.push(
+        `MCP_GATEWAY_USERNAME/MCP_GATEWAY_PASSWORD are the published defaults (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}): fine on ${server.host} for a try-out, never anywhere else`
+      )
     }
   }
   if (resolved === undefined || problems.size > 0) throw new ConfigError(problems.list())

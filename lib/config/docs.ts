@@ -50,8 +50,10 @@ function readmeDefault (s: Setting): string {
 /** The README's options table: one Markdown row per setting, flags first, environment-only settings last. */
 export function readmeOptionsTable (): string {
   const cell = (text: string) => text.replaceAll('|', '\\|')
-  const row = (s: Setting) =>
-    `|${s.flag === undefined ? ' ' : ` \`--${s.flag}\` `}| \`${s.env}\` | ${cell(readmeDefault(s))} | ${cell(s.doc ?? s.help)} |`
+  const row = (s: Setting) => {
+    const flag = s.flag === undefined ? ' ' : ` \`--${s.flag}\` `
+    return `|${flag}| \`${s.env}\` | ${cell(readmeDefault(s))} | ${cell(s.doc ?? s.help)} |`
+  }
   return [
     '| Flag | Environment variable | Default | Meaning |',
     '|---|---|---|---|',

@@ -8,8 +8,28 @@ import { splitScopeList } from '../scopes.js'
 import { parseRedisUrl } from '../stores/redis-url.js'
 import { withoutPathTrailingSlashes } from '../url.js'
 import { ConfigError, type ResolvedGatewayOptions } from './options.js'
-import { entriesOf, GATEWAY_OWNED_HEADERS, HEADER_VALUE, headerPairs, httpOrigin, httpUrl, isLoopbackHost, ownedRule, splitList } from './parsers.js'
-import { DEFAULT_PASSWORD, DEFAULT_STORE, DEFAULT_USERNAME, GATEWAY_SETTINGS, MAX_LIST, MIN_SECRET_LENGTH, ruleOf, SCOPE_TOKEN, type GatewayKey } from './settings.js'
+import {
+  entriesOf,
+  GATEWAY_OWNED_HEADERS,
+  HEADER_VALUE,
+  headerPairs,
+  httpOrigin,
+  httpUrl,
+  isLoopbackHost,
+  ownedRule,
+  splitList
+} from './parsers.js'
+import {
+  DEFAULT_PASSWORD,
+  DEFAULT_STORE,
+  DEFAULT_USERNAME,
+  GATEWAY_SETTINGS,
+  MAX_LIST,
+  MIN_SECRET_LENGTH,
+  ruleOf,
+  SCOPE_TOKEN,
+  type GatewayKey
+} from './settings.js'
 import { Problems, runSchema, validateGateway } from './validate.js'
 
 // What Fastify itself puts into a plugin's options object: not typos, so no warning about them.
@@ -25,7 +45,11 @@ export interface Resolution {
 }
 
 /** Validates gateway options; adds every problem to `problems` and returns options only when there is none. */
-export function resolveGateway (input: Record<string, unknown>, problems: Problems, label: (key: string) => string): Resolution | undefined {
+export function resolveGateway (
+  input: Record<string, unknown>,
+  problems: Problems,
+  label: (key: string) => string
+): Resolution | undefined {
   const before = problems.size
   const warnings: string[] = []
   const value = runSchema(validateGateway, GATEWAY_SETTINGS, input, problems)
@@ -50,7 +74,9 @@ export function resolveGateway (input: Record<string, unknown>, problems: Proble
   const scopes = value.upstreamScopes
   if (typeof scopes === 'string' && !problems.has('upstreamScopes')) {
     upstreamScopes = splitScopeList(scopes)
-    if (!upstreamScopes.every((scope) => SCOPE_TOKEN_RE.test(scope))) problems.add('upstreamScopes', ruleOf(GATEWAY_SETTINGS.upstreamScopes))
+    if (!upstreamScopes.every((scope) => SCOPE_TOKEN_RE.test(scope))) {
+      problems.add('upstreamScopes', ruleOf(GATEWAY_SETTINGS.upstreamScopes))
+    }
   } else if (Array.isArray(scopes)) {
     upstreamScopes = scopes as string[]
   }
@@ -60,7 +86,9 @@ export function resolveGateway (input: Record<string, unknown>, problems: Proble
   const secret = value.secret
   if (typeof secret === 'string' && !problems.has('secret')) {
     secrets = splitList(secret, /,/)
-    if (secrets.length === 0 || secrets.some((s) => s.length < MIN_SECRET_LENGTH)) problems.add('secret', ruleOf(GATEWAY_SETTINGS.secret))
+    if (secrets.length === 0 || secrets.some((s) => s.length < MIN_SECRET_LENGTH)) {
+      problems.add('secret', ruleOf(GATEWAY_SETTINGS.secret))
+    }
   } else if (Array.isArray(secret)) {
     secrets = secret as string[]
   }
@@ -123,7 +151,10 @@ export function resolveGateway (input: Record<string, unknown>, problems: Proble
   // On the input as given: a number or a boolean the schema turned into a string is just a bad store.
   const givenStore = input.store
   if (typeof givenStore === 'string' && givenStore !== '' && !isMemoryStore(givenStore) && secrets.length === 0) {
-    problems.add('secret', `is required with a persistent ${label('store').split(' ')[0] as string} (tokens must survive restarts and work on every replica)`)
+    problems.add(
+      'secret',
+      `is required with a persistent ${label('store').split(' ')[0] as string} (tokens must survive restarts and work on every replica)`
+    )
   }
 
   for (const key of Object.keys(input)) {
@@ -134,18 +165,26 @@ export function resolveGateway (input: Record<string, unknown>, problems: Proble
   const secretGenerated = secrets.length === 0
   if (secretGenerated) {
     secrets = [randomBytes(32).toString('base64url')]
-    warnings.push(`no ${label('secret')} set: a random secret was generated, so tokens, codes and cookies will not survive a restart (and will not work across instances)`)
+    warnings.push(
+      `no ${label('secret')} set: a random secret was generated, so tokens, codes and cookies will not survive a restart (and will not work across instances)`
+    )
   }
   if (upstreamAuthorizeEndpoint !== undefined && upstreamTokenEndpoint !== undefined && upstreamScopes === undefined) {
-    warnings.push(`both upstream endpoints are set but ${label('upstreamScopes')} is not: GitHub then grants only public, read-only access`)
+    warnings.push(
+      `both upstream endpoints are set but ${label('upstreamScopes')} is not: GitHub then grants only public, read-only access`
+    )
   }
   if (value.upstreamClientSecret !== undefined && value.upstreamClientId === undefined) {
-    warnings.push(`${label('upstreamClientSecret')} is ignored without ${label('upstreamClientId')}: the gateway registers itself upstream`)
+    warnings.push(
+      `${label('upstreamClientSecret')} is ignored without ${label('upstreamClientId')}: the gateway registers itself upstream`
+    )
   }
   // Checked above: publicUrl parses, or there was a problem and we returned.
   const publicHost = (httpUrl(publicUrl as string, false) as URL).hostname
   if ((publicUrl as string).toLowerCase().startsWith('http:') && !isLoopbackHost(publicHost)) {
-    warnings.push(`${label('publicUrl')} is plain http on a non-loopback host: OAuth 2.1 requires https there (terminate TLS in front of the gateway)`)
+    warnings.push(
+      `${label('publicUrl')} is plain http on a non-loopback host: OAuth 2.1 requires https there (terminate TLS in front of the gateway)`
+    )
   }
 
   // Everything the schema checked and the code above did not resolve is taken as it is.
@@ -191,9 +230,14 @@ export function parseGatewayOptions (input: unknown): { options: ResolvedGateway
   if (resolved === undefined) throw new ConfigError(problems.list())
   if (usesDefaultPassword(resolved.options)) {
     if (!isLoopbackUrl(resolved.options.publicUrl)) {
-      throw new ConfigError([`password: the published default credentials (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}) are refused for publicUrl ${new URL(resolved.options.publicUrl).host}, which other machines can reach: set username and password`])
+      const { host } = new URL(resolved.options.publicUrl)
+      throw new ConfigError([
+        `password: the published default credentials (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}) are refused for publicUrl ${host}, which other machines can reach: set username and password`
+      ])
     }
-    resolved.warnings.push(`username and password are the published defaults (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}): fine for a try-out on this machine, never anywhere else; set username and password`)
+    resolved.warnings.push(
+      `username and password are the published defaults (${DEFAULT_USERNAME}/${DEFAULT_PASSWORD}): fine for a try-out on this machine, never anywhere else; set username and password`
+    )
   }
   return resolved
 }

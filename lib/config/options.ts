@@ -55,7 +55,10 @@ export interface ResolvedGatewayOptions {
    * the bound on how late a revocation made on another replica takes effect; 0 = no cache.
    */
   tokenCacheTtl: number
-  /** Where Prometheus metrics are served on the gateway's own routes, or false (the default): see ServerSettings.metricsPort. */
+  /**
+   * Where Prometheus metrics are served on the gateway's own routes, or false (the default):
+   * see ServerSettings.metricsPort.
+   */
   metricsPath: string | false
   /** Seconds a registration that has not completed a sign-in lives; one that has lives `clientTtl` idle. */
   unusedClientTtl: number
@@ -85,7 +88,10 @@ export interface ServerSettings {
   logLevel: typeof LOG_LEVELS[number]
   /** Seconds requests in flight get to finish after SIGTERM/SIGINT before what is left is cut. */
   shutdownGrace: number
-  /** Milliseconds to receive a whole request, headers and body (Node's `requestTimeout`); responses and streams are not bounded by it. */
+  /**
+   * Milliseconds to receive a whole request, headers and body (Node's `requestTimeout`); responses and
+   * streams are not bounded by it.
+   */
   requestTimeout: number
   /** Milliseconds to receive a request's headers. */
   headersTimeout: number

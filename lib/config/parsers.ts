@@ -27,7 +27,9 @@ export function parseBoolean (raw: unknown): boolean | undefined {
 export function numbersAsText (raw: unknown): unknown {
   const text = (item: unknown): unknown => typeof item === 'number' ? String(item) : item
   if (Array.isArray(raw)) return raw.map(text)
-  if (typeof raw === 'object' && raw !== null) return Object.fromEntries(Object.entries(raw).map(([name, item]) => [name, text(item)]))
+  if (typeof raw === 'object' && raw !== null) {
+    return Object.fromEntries(Object.entries(raw).map(([name, item]) => [name, text(item)]))
+  }
   return text(raw)
 }
 
@@ -82,14 +84,16 @@ export const HEADER_VALUE = /^[\x21-\x7E](?:[\t\x20-\x7E]*[\x21-\x7E])?$/
 export const trimOws = (value: string): string => value.replace(/^[ \t]+|[ \t]+$/g, '')
 
 /** Headers the gateway sets or strips itself: credentials, routing and hop-by-hop framing. */
-export const GATEWAY_OWNED_HEADERS = new Set(['authorization', 'cookie', 'host', 'content-length', 'transfer-encoding', 'connection',
-  'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-connection'])
+export const GATEWAY_OWNED_HEADERS = new Set(['authorization', 'cookie', 'host', 'content-length', 'transfer-encoding',
+  'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-connection'])
 export const ownedRule = (name: string, verb: string) =>
   `must not ${verb} ${name}: the gateway owns ${[...GATEWAY_OWNED_HEADERS].join(', ')}`
 
 /** Trimmed, non-empty entries of a string list or an array. */
 export const entriesOf = (raw: unknown, separator: RegExp): string[] =>
-  typeof raw === 'string' ? splitList(raw, separator) : (raw as string[]).map((item) => item.trim()).filter((item) => item !== '')
+  typeof raw === 'string'
+    ? splitList(raw, separator)
+    : (raw as string[]).map((item) => item.trim()).filter((item) => item !== '')
 
 /**
  * `[name, value]` pairs from `{ name: value }`, `"Name: value"` strings, or one string of them separated by `;` or
@@ -121,7 +125,9 @@ export function isProxyAddress (entry: string): boolean {
   return /^\d{1,3}$/.test(range) && Number(range) <= (family === 4 ? 32 : 128)
 }
 
-/** `true`, `false`, or comma-separated proxy addresses joined as Fastify's `trustProxy` takes them; `undefined` if bad. */
+/**
+ * `true`, `false`, or comma-separated proxy addresses joined as Fastify's `trustProxy` takes them; `undefined` if bad.
+ */
 export function parseTrustProxy (raw: string): boolean | string | undefined {
   const lower = raw.trim().toLowerCase()
   if (lower === 'true') return true

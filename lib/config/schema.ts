@@ -5,7 +5,16 @@
  * gateway never loads TypeBox, while the types (`GatewayOptions`) still come from TypeBox.
  */
 import { Type } from 'typebox'
-import { GATEWAY_SETTINGS, LOG_LEVELS, MAX_LIST, MIN_SECRET_LENGTH, SCOPE_TOKEN, SERVER_SETTINGS, type Kind, type Setting } from './settings.js'
+import {
+  GATEWAY_SETTINGS,
+  LOG_LEVELS,
+  MAX_LIST,
+  MIN_SECRET_LENGTH,
+  SCOPE_TOKEN,
+  SERVER_SETTINGS,
+  type Kind,
+  type Setting
+} from './settings.js'
 
 /** The options without the keys a setting leaves out: frozen JSON cannot hold `undefined`. */
 function defined<T extends object> (options: T): T {
@@ -19,10 +28,19 @@ const httpUrl = (s: Setting) =>
   Type.String({ format: 'uri', pattern: '^[hH][tT][tT][pP][sS]?://', maxLength: 2048, description: s.help })
 
 const SCHEMA_OF_KIND = {
-  text: (s: Setting) => Type.Optional(Type.String(defined({ minLength: s.minLength, maxLength: s.maxLength, pattern: s.pattern, ...described(s) }))),
+  text: (s: Setting) => Type.Optional(Type.String(defined({
+    minLength: s.minLength,
+    maxLength: s.maxLength,
+    pattern: s.pattern,
+    ...described(s)
+  }))),
   url: (s: Setting) => Type.Optional(httpUrl(s)),
   'required-url': (s: Setting) => httpUrl(s),
-  integer: (s: Setting) => Type.Optional(Type.Integer(defined({ minimum: s.minimum, maximum: s.maximum, ...described(s) }))),
+  integer: (s: Setting) => Type.Optional(Type.Integer(defined({
+    minimum: s.minimum,
+    maximum: s.maximum,
+    ...described(s)
+  }))),
   boolean: (s: Setting) => Type.Optional(Type.Boolean(described(s))),
   // A comma-separated string or an array; split, normalised and checked entry by entry in gateway.ts.
   list: (s: Setting) => Type.Optional(Type.Union([
@@ -46,7 +64,8 @@ const SCHEMA_OF_KIND = {
     Type.String({ pattern: '^(off|/[A-Za-z0-9._~/-]{0,255})$' }),
     Type.Literal(false)
   ], described(s))),
-  'trust-proxy': (s: Setting) => Type.Optional(Type.Union([Type.Boolean(), Type.String({ minLength: 1 })], described(s))),
+  'trust-proxy': (s: Setting) =>
+    Type.Optional(Type.Union([Type.Boolean(), Type.String({ minLength: 1 })], described(s))),
   'log-level': (s: Setting) => Type.Optional(Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), described(s)))
 } satisfies Record<Kind, (s: Setting) => unknown>
 
@@ -54,7 +73,9 @@ type SchemasOf<T extends Record<string, Setting>> = { [K in keyof T]: ReturnType
 
 /** One schema per setting, typed by its kind, so that `Static` gives each option its own type. */
 function schemasOf<T extends Record<string, Setting>> (settings: T): SchemasOf<T> {
-  return Object.fromEntries(Object.entries(settings).map(([key, s]) => [key, SCHEMA_OF_KIND[s.kind](s)])) as SchemasOf<T>
+  return Object.fromEntries(
+    Object.entries(settings).map(([key, s]) => [key, SCHEMA_OF_KIND[s.kind](s)])
+  ) as SchemasOf<T>
 }
 
 /**

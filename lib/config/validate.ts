@@ -38,7 +38,9 @@ export class Problems {
 
   list (): string[] {
     // Keys outside the table (argv problems) rank -1: first, in the order they were found.
-    return [...this.#lines].sort(([a], [b]) => SETTING_ORDER.indexOf(a) - SETTING_ORDER.indexOf(b)).map(([, line]) => line)
+    return [...this.#lines]
+      .sort(([a], [b]) => SETTING_ORDER.indexOf(a) - SETTING_ORDER.indexOf(b))
+      .map(([, line]) => line)
   }
 }
 
@@ -53,7 +55,12 @@ export const validateGateway = ajv.compile(GatewayOptionsSchema)
 export const validateServer = ajv.compile(ServerSettingsSchema)
 
 /** Checks `input` with `validate`, collecting one problem per bad field (in `settings`' words, never the value). */
-export function runSchema (validate: ValidateFunction, settings: Record<string, Setting>, input: Record<string, unknown>, problems: Problems): Record<string, unknown> {
+export function runSchema (
+  validate: ValidateFunction,
+  settings: Record<string, Setting>,
+  input: Record<string, unknown>,
+  problems: Problems
+): Record<string, unknown> {
   // `{ upstreamAs: undefined }` means "not set": dropped, so that required fields read as missing, not mistyped.
   const value = Object.fromEntries(Object.entries(input).filter(([, raw]) => raw !== undefined))
   for (const [key, setting] of Object.entries(settings)) {

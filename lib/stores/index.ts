@@ -21,7 +21,10 @@ export async function openStore (spec: string, options: { keyPrefix: string, clo
   return store
 }
 
-/** The Redis connection (or cluster client) behind a store that openStore() opened on Redis; undefined for any other store. */
+/**
+ * The Redis connection (or cluster client) behind a store that openStore() opened on Redis;
+ * undefined for any other store.
+ */
 export function redisClientOf (store: Store): Redis | Cluster | undefined {
   return redisClients.get(store)
 }

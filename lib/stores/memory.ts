@@ -66,7 +66,11 @@ export class MemoryStore implements Store {
 
   async replace<T> (key: string, expectedVersion: number, value: T, ttlMs: number): Promise<boolean> {
     const current = this.#read<unknown>(key)
-    if (typeof current !== 'object' || current === null || ((current as { version?: number }).version ?? 0) !== expectedVersion) return false
+    if (
+      typeof current !== 'object' ||
+      current === null ||
+      ((current as { version?: number }).version ?? 0) !== expectedVersion
+    ) return false
     this.#write(key, value, ttlMs)
     return true
   }

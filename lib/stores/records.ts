@@ -84,7 +84,14 @@ const RECORD_CHECKS = new Map<string, Check>([
     expiresAt: isNumber,
     version: optional(isNumber)
   })],
-  ['access', shape({ grantId: isString, clientId: isString, scope: isString, resource: isString, expiresAt: isNumber, wrappedKey: isString })],
+  ['access', shape({
+    grantId: isString,
+    clientId: isString,
+    scope: isString,
+    resource: isString,
+    expiresAt: isNumber,
+    wrappedKey: isString
+  })],
   ['refresh', shape({
     grantId: isString,
     clientId: isString,

@@ -4,7 +4,11 @@ import type { ClusterOptions, RedisOptions } from 'ioredis'
 export type RedisTarget =
   | { mode: 'standalone', url: string }
   | { mode: 'sentinel', options: RedisOptions }
-  | { mode: 'cluster', nodes: Array<{ host: string, port: number }>, redisOptions: NonNullable<ClusterOptions['redisOptions']> }
+  | {
+    mode: 'cluster',
+    nodes: Array<{ host: string, port: number }>,
+    redisOptions: NonNullable<ClusterOptions['redisOptions']>
+  }
 
 // Redis's `databases` setting is a C int.
 const MAX_REDIS_DB = 2_147_483_647
@@ -47,7 +51,13 @@ export function parseRedisUrl (value: string): RedisTarget | undefined {
     return {
       mode: 'sentinel',
       // TLS to the Sentinels and, once they named it, to the master.
-      options: { sentinels: nodes, name: fragment, db, ...credentials, ...(tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}) }
+      options: {
+        sentinels: nodes,
+        name: fragment,
+        db,
+        ...credentials,
+        ...(tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {})
+      }
     }
   }
   if ((path !== '' && path !== '/') || fragment !== undefined) return undefined

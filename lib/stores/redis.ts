@@ -89,7 +89,13 @@ export class RedisStore implements Store {
     const retry = (attempt: number): number => Math.min(attempt * 200, 2000)
     const connection = { commandTimeout: timeoutMs, connectTimeout: timeoutMs, maxRetriesPerRequest: 1 }
     // Fail fast while disconnected instead of queueing requests behind a dead connection.
-    const settings: RedisOptions = { ...connection, keyPrefix: options.keyPrefix, enableOfflineQueue: false, retryStrategy: retry, lazyConnect: true }
+    const settings: RedisOptions = {
+      ...connection,
+      keyPrefix: options.keyPrefix,
+      enableOfflineQueue: false,
+      retryStrategy: retry,
+      lazyConnect: true
+    }
     if (target.mode === 'cluster') {
       this.client = new Cluster(target.nodes, {
         keyPrefix: options.keyPrefix,
@@ -98,7 +104,9 @@ export class RedisStore implements Store {
         slotsRefreshTimeout: timeoutMs,
         lazyConnect: true,
         // With TLS, nodes keep the host names given so certificates match them (ioredis's advice for ElastiCache).
-        ...(target.redisOptions.tls !== undefined ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
+        ...(target.redisOptions.tls !== undefined
+          ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) }
+          : {}),
         redisOptions: { ...connection, ...target.redisOptions }
       })
     } else {
@@ -137,23 +145,27 @@ export class RedisStore implements Store {
   }
 
   async take<T> (key: string): Promise<T | undefined> {
-    return parse<T>(await this.#run(async () => await this.client.eval(TAKE, 2, this.keyOf(key), this.countKeyOf(key), key) as string | null))
+    return parse<T>(await this.#run(async () =>
+      await this.client.eval(TAKE, 2, this.keyOf(key), this.countKeyOf(key), key) as string | null))
   }
 
   async swap<T> (key: string, value: T, ttlMs: number): Promise<T | undefined> {
     if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
-    return parse<T>(await this.#run(async () => await this.client.set(this.keyOf(key), JSON.stringify(value), 'PX', Math.ceil(ttlMs), 'GET')))
+    return parse<T>(await this.#run(async () =>
+      await this.client.set(this.keyOf(key), JSON.stringify(value), 'PX', Math.ceil(ttlMs), 'GET')))
   }
 
   async replace<T> (key: string, expectedVersion: number, value: T, ttlMs: number): Promise<boolean> {
     if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
-    const written = await this.#run(async () => await this.client.eval(REPLACE, 1, this.keyOf(key), expectedVersion, JSON.stringify(value), Math.ceil(ttlMs)))
+    const written = await this.#run(async () =>
+      await this.client.eval(REPLACE, 1, this.keyOf(key), expectedVersion, JSON.stringify(value), Math.ceil(ttlMs)))
     return written === 1
   }
 
   async lock (key: string, ttlMs: number): Promise<string | undefined> {
     const token = randomBytes(16).toString('base64url')
-    const taken = await this.#run(async () => await this.client.set(this.keyOf(key), JSON.stringify(token), 'PX', Math.ceil(ttlMs), 'NX'))
+    const taken = await this.#run(async () =>
+      await this.client.set(this.keyOf(key), JSON.stringify(token), 'PX', Math.ceil(ttlMs), 'NX'))
     return taken === 'OK' ? token : undefined
   }
 
@@ -172,7 +184,9 @@ export class RedisStore implements Store {
   async subscribe (channel: string, listener: (message: string) => void): Promise<() => Promise<void>> {
     const name = this.#prefix + channel
     // On a cluster a plain SUBSCRIBE is enough: Redis Cluster carries PUBLISH to every node.
-    const subscriber = this.client instanceof Cluster ? this.client.duplicate() : this.client.duplicate({ keyPrefix: '' })
+    const subscriber = this.client instanceof Cluster
+      ? this.client.duplicate()
+      : this.client.duplicate({ keyPrefix: '' })
     subscriber.on('error', () => {})
     subscriber.on('message', (from: string, message: string) => { if (from === name) listener(message) })
     this.#subscribers.add(subscriber)
@@ -188,12 +202,23 @@ export class RedisStore implements Store {
 
   async increment (key: string, ttlMs: number): Promise<number> {
     if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
-    return await this.#run(async () => await this.client.eval(INCREMENT, 1, this.keyOf(key), Math.ceil(ttlMs)) as number)
+    return await this.#run(async () =>
+      await this.client.eval(INCREMENT, 1, this.keyOf(key), Math.ceil(ttlMs)) as number)
   }
 
   async add<T> (key: string, value: T, ttlMs: number, max: number): Promise<boolean> {
     if (!(ttlMs > 0)) throw new RangeError(`store TTL must be positive, got ${ttlMs}`)
-    const added = await this.#run(async () => await this.client.eval(ADD, 2, this.keyOf(key), this.countKeyOf(key), key, JSON.stringify(value), Math.ceil(ttlMs), max))
+    const added = await this.#run(async () =>
+      await this.client.eval(
+        ADD,
+        2,
+        this.keyOf(key),
+        this.countKeyOf(key),
+        key,
+        JSON.stringify(value),
+        Math.ceil(ttlMs),
+        max
+      ))
     return added === 1
   }
 

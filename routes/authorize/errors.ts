@@ -25,7 +25,9 @@ export class PageError extends Error {
  */
 export type ClientReturn = Pick<FlowRecord, 'redirectUri' | 'state'>
 
-/** An error response to the client (RFC 6749 §4.1.2.1), sent by redirecting the browser to its validated redirect URI. */
+/**
+ * An error response to the client (RFC 6749 §4.1.2.1), sent by redirecting the browser to its validated redirect URI.
+ */
 export class ClientRedirectError extends Error {
   readonly back: ClientReturn
   /** The RFC 6749 §4.1.2.1 error code, e.g. invalid_request or access_denied. */

@@ -25,13 +25,34 @@ const challengeFormat = new RegExp(S256_CHALLENGE_PATTERN)
 /** What each kind of failed request tells the person in the browser. */
 const ERROR_PAGES: Readonly<Record<RequestErrorKind, { title: string, message: string }>> = {
   rate_limited: { title: 'Too many attempts', message: 'Wait a minute, then try again.' },
-  body_too_large: { title: 'Request too large', message: 'What was sent is too large for a sign-in form. Start again from your MCP client.' },
-  unsupported_media_type: { title: 'Unsupported request', message: 'These pages accept only their own HTML form. Start again from your MCP client.' },
-  malformed: { title: 'Invalid request', message: 'The request to sign in is malformed. Start again from your MCP client.' },
-  client_error: { title: 'Request refused', message: 'The gateway cannot handle this request. Start again from your MCP client.' },
-  store_unavailable: { title: 'Temporarily unavailable', message: 'The gateway cannot reach its storage right now. Try again in a moment.' },
-  store_full: { title: 'The gateway is busy', message: 'Too many sign-ins are in progress right now. Try again in a moment.' },
-  bug: { title: 'Something went wrong', message: 'The gateway could not complete this step. Start again from your MCP client.' }
+  body_too_large: {
+    title: 'Request too large',
+    message: 'What was sent is too large for a sign-in form. Start again from your MCP client.'
+  },
+  unsupported_media_type: {
+    title: 'Unsupported request',
+    message: 'These pages accept only their own HTML form. Start again from your MCP client.'
+  },
+  malformed: {
+    title: 'Invalid request',
+    message: 'The request to sign in is malformed. Start again from your MCP client.'
+  },
+  client_error: {
+    title: 'Request refused',
+    message: 'The gateway cannot handle this request. Start again from your MCP client.'
+  },
+  store_unavailable: {
+    title: 'Temporarily unavailable',
+    message: 'The gateway cannot reach its storage right now. Try again in a moment.'
+  },
+  store_full: {
+    title: 'The gateway is busy',
+    message: 'Too many sign-ins are in progress right now. Try again in a moment.'
+  },
+  bug: {
+    title: 'Something went wrong',
+    message: 'The gateway could not complete this step. Start again from your MCP client.'
+  }
 }
 
 /**
@@ -69,11 +90,20 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   // (classifyRequestError, shared with the JSON routes): nobody needs to sign in to send them, so they
   // must not flood the error log.
   app.setErrorHandler(async (err: Error, req, reply) => {
-    if (err instanceof ClientRedirectError) return redirectToClient(reply, err.back, { error: err.error, error_description: err.description }, err.redirectStatus)
+    if (err instanceof ClientRedirectError) {
+      const params = { error: err.error, error_description: err.description }
+      return redirectToClient(reply, err.back, params, err.redirectStatus)
+    }
     if (err instanceof PageError) return page(reply, err.status, err.title, err.message)
     const problem = classifyRequestError(err)
-    if (problem.kind === 'bug') req.log.error({ err }, 'authorization flow failed')
-    else req.log[problem.logLevel]({ problem: problem.kind, statusCode: problem.status, detail: err.message }, 'authorization request rejected')
+    if (problem.kind === 'bug') {
+      req.log.error({ err }, 'authorization flow failed')
+    } else {
+      req.log[problem.logLevel](
+        { problem: problem.kind, statusCode: problem.status, detail: err.message },
+        'authorization request rejected'
+      )
+    }
     if (problem.retryAfterSeconds !== undefined) reply.header('retry-after', String(problem.retryAfterSeconds))
     const { title, message } = ERROR_PAGES[problem.kind]
     return page(reply, problem.status, title, message)
@@ -84,21 +114,31 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     const client = await clients.find(q.client_id)
     if (client === undefined) {
       req.log.info({ clientId: q.client_id.slice(0, 64) }, 'authorize: unknown client')
-      throw new PageError(400, 'Unknown client', 'This MCP client is not registered with the gateway (registrations expire when unused, and are lost when an in-memory gateway restarts). Remove and re-add the server in your client so it registers again.')
+      throw new PageError(
+        400,
+        'Unknown client',
+        'This MCP client is not registered with the gateway (registrations expire when unused, and are lost when an in-memory gateway restarts). Remove and re-add the server in your client so it registers again.'
+      )
     }
     const redirectUri = q.redirect_uri === undefined
       ? (client.metadata.redirect_uris.length === 1 ? client.metadata.redirect_uris[0] : undefined)
       : matchRedirectUri(client.metadata.redirect_uris, q.redirect_uri) === undefined ? undefined : q.redirect_uri
     if (redirectUri === undefined) {
       req.log.info({ clientId: client.clientId }, 'authorize: redirect_uri not registered')
-      throw new PageError(400, 'Invalid redirect URI', 'The address this client asked to return to is not one it registered, so the gateway will not send anything there.')
+      throw new PageError(
+        400,
+        'Invalid redirect URI',
+        'The address this client asked to return to is not one it registered, so the gateway will not send anything there.'
+      )
     }
     // From here on the redirect URI is trusted: errors go back to the client (OAuth 2.1 §4.1.2.1).
     const back: ClientReturn = { redirectUri, state: q.state }
     const fail = (error: string, description: string) => new ClientRedirectError(back, error, description)
 
     if (q.response_type !== 'code') throw fail('unsupported_response_type', 'response_type must be code')
-    if (!client.metadata.grant_types.includes('authorization_code')) throw fail('unauthorized_client', 'client may not use the authorization code grant')
+    if (!client.metadata.grant_types.includes('authorization_code')) {
+      throw fail('unauthorized_client', 'client may not use the authorization code grant')
+    }
     if (q.code_challenge === undefined) throw fail('invalid_request', 'code_challenge is required (PKCE)')
     if (q.code_challenge_method !== 'S256') throw fail('invalid_request', 'code_challenge_method must be S256')
     if (!challengeFormat.test(q.code_challenge)) throw fail('invalid_request', 'code_challenge is malformed')
@@ -120,13 +160,19 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       scope: options.mcpScope
     })
     // The name is ours and the value is base64url plus the signer's base64: nothing to encode.
-    reply.header('set-cookie', `${cookieName}=${signer.sign(browser)}; Max-Age=${options.flowTtl}; Path=/; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`)
+    const cookie = `${cookieName}=${signer.sign(browser)}; Max-Age=${options.flowTtl}; Path=/; HttpOnly; SameSite=Lax`
+    reply.header('set-cookie', `${cookie}${secure ? '; Secure' : ''}`)
     return reply.header('cache-control', 'no-store').redirect(`${loginPath}?flow=${flow.id}`, 302)
   })
 
   app.get('/login', { config, schema: { querystring: FlowQuery } }, async (req, reply) => {
     const loaded = await loadFlow(req, req.query.flow)
-    return page(reply, 200, loginPage({ action: loginPath, flowId: loaded.flow.id, csrf: loaded.flow.csrf, flow: await view(loaded.flow, loaded.client) }))
+    return page(reply, 200, loginPage({
+      action: loginPath,
+      flowId: loaded.flow.id,
+      csrf: loaded.flow.csrf,
+      flow: await view(loaded.flow, loaded.client)
+    }))
   })
 
   app.post('/login', { config, schema: { body: LoginBody } }, async (req, reply) => {
@@ -141,9 +187,21 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       events.emit('login_refused', { clientId: client.clientId, reason: refusal.reason, retryAfterSeconds }, req.log)
       reply.header('retry-after', String(retryAfterSeconds))
       if (refusal.reason === 'address') {
-        return page(reply, 429, 'Too many failed sign-ins', `There have been too many failed sign-ins from your network. Try again in ${waitText(refusal)}.`)
+        return page(
+          reply,
+          429,
+          'Too many failed sign-ins',
+          `There have been too many failed sign-ins from your network. Try again in ${waitText(refusal)}.`
+        )
       }
-      return page(reply, 429, loginPage({ action: loginPath, flowId: flow.id, csrf: flow.csrf, flow: await view(flow, client), username: body.username, error: `Too many failed sign-ins for this user name. Wait ${waitText(refusal)}, then try again.` }))
+      return page(reply, 429, loginPage({
+        action: loginPath,
+        flowId: flow.id,
+        csrf: flow.csrf,
+        flow: await view(flow, client),
+        username: body.username,
+        error: `Too many failed sign-ins for this user name. Wait ${waitText(refusal)}, then try again.`
+      }))
     }
     // Both comparisons always run, so the timing does not tell which one failed.
     const userOk = safeEqual(body.username, options.username)
@@ -151,7 +209,14 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     if (!userOk || !passwordOk) {
       await loginLimits.recordFailure(req.ip, body.username)
       events.emit('login_failed', { clientId: client.clientId }, req.log)
-      return page(reply, 401, loginPage({ action: loginPath, flowId: flow.id, csrf: flow.csrf, flow: await view(flow, client), username: body.username, error: 'Wrong username or password.' }))
+      return page(reply, 401, loginPage({
+        action: loginPath,
+        flowId: flow.id,
+        csrf: flow.csrf,
+        flow: await view(flow, client),
+        username: body.username,
+        error: 'Wrong username or password.'
+      }))
     }
     flow.userId = options.username
     await flows.save(flow)
@@ -168,7 +233,13 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     const { flow, client } = loaded
     if (flow.userId === undefined) return reply.redirect(`${loginPath}?flow=${flow.id}`, 303)
     const scopes = await resolveUpstream(req, flow)
-    return page(reply, 200, consentPage({ action: consentPath, flowId: flow.id, csrf: flow.csrf, flow: await view(flow, client, scopes), username: flow.userId }))
+    return page(reply, 200, consentPage({
+      action: consentPath,
+      flowId: flow.id,
+      csrf: flow.csrf,
+      flow: await view(flow, client, scopes),
+      username: flow.userId
+    }))
   })
 
   app.post('/consent', { config, schema: { body: ConsentBody } }, async (req, reply) => {
@@ -192,7 +263,11 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/upstream/callback', { config, schema: { querystring: CallbackQuery } }, async (req, reply) => {
     const q = req.query
-    const expired = () => new PageError(400, 'This sign-in has expired', 'It was already completed, or took too long. Start again from your MCP client.')
+    const expired = () => new PageError(
+      400,
+      'This sign-in has expired',
+      'It was already completed, or took too long. Start again from your MCP client.'
+    )
     if (q.state === undefined) throw expired()
     const pending = await flows.peekUpstream(q.state)
     if (pending === undefined) throw expired()
@@ -240,7 +315,11 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     if (err instanceof StoreUnavailableError || err instanceof StoreFullError) return err
     upstreamFailed(err)
     req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream unavailable')
-    return new PageError(502, 'The upstream service is unavailable', `The gateway could not reach ${upstream.displayName}. Try again in a minute; if it persists, tell the gateway's operator.`)
+    return new PageError(
+      502,
+      'The upstream service is unavailable',
+      `The gateway could not reach ${upstream.displayName}. Try again in a minute; if it persists, tell the gateway's operator.`
+    )
   }
 
   /** Counts an upstream failure by kind (the caller logs it); anything else (the store) is not the upstream's. */
@@ -259,19 +338,43 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
    * The flow named by the request, if it exists, belongs to this browser and (for form posts) the CSRF
    * token matches; otherwise a PageError.
    */
-  async function loadFlow (req: FastifyRequest, flowId: string, csrf?: string): Promise<{ flow: FlowRecord, client: ClientRecord }> {
+  async function loadFlow (
+    req: FastifyRequest,
+    flowId: string,
+    csrf?: string
+  ): Promise<{ flow: FlowRecord, client: ClientRecord }> {
     const loaded = await flows.load(flowId, browserOf(req))
     if ('reason' in loaded) {
       req.log.info({ reason: loaded.reason }, 'authorization flow rejected')
-      if (loaded.reason === 'expired') throw new PageError(400, 'This sign-in has expired', 'It took too long or was already completed. Start again from your MCP client.')
-      throw new PageError(403, 'Wrong browser', 'This sign-in was started in another browser (or cookies are blocked). Start again from your MCP client, in this browser.')
+      if (loaded.reason === 'expired') {
+        throw new PageError(
+          400,
+          'This sign-in has expired',
+          'It took too long or was already completed. Start again from your MCP client.'
+        )
+      }
+      throw new PageError(
+        403,
+        'Wrong browser',
+        'This sign-in was started in another browser (or cookies are blocked). Start again from your MCP client, in this browser.'
+      )
     }
     if (csrf !== undefined && !flows.checkCsrf(loaded.flow, csrf)) {
       req.log.warn({ clientId: loaded.flow.clientId }, 'CSRF token mismatch')
-      throw new PageError(403, 'Request refused', 'The form was not submitted from this sign-in page. Start again from your MCP client.')
+      throw new PageError(
+        403,
+        'Request refused',
+        'The form was not submitted from this sign-in page. Start again from your MCP client.'
+      )
     }
     const client = await clients.find(loaded.flow.clientId)
-    if (client === undefined) throw new PageError(400, 'Unknown client', 'This MCP client is no longer registered with the gateway. Start again from your MCP client.')
+    if (client === undefined) {
+      throw new PageError(
+        400,
+        'Unknown client',
+        'This MCP client is no longer registered with the gateway. Start again from your MCP client.'
+      )
+    }
     return { flow: loaded.flow, client }
   }
 
@@ -290,13 +393,25 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     return flow.userId === undefined ? scopes : scopeUnion(scopes, await scopeNeeds.get(flow.userId))
   }
 
-  /** Screen 2: the upstream's own authorize page, reached only after sign-in and consent; `scopes` when already resolved in this request. */
-  async function goUpstream (req: FastifyRequest, reply: FastifyReply, flow: FlowRecord, scopes?: string[]): Promise<FastifyReply> {
+  /**
+   * Screen 2: the upstream's own authorize page, reached only after sign-in and consent; `scopes` when
+   * already resolved in this request.
+   */
+  async function goUpstream (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    flow: FlowRecord,
+    scopes?: string[]
+  ): Promise<FastifyReply> {
     const { verifier, challenge } = createPkcePair()
     let target: string
     try {
       const state = await flows.beginUpstream(flow, verifier)
-      target = await upstream.authorizeUrl({ state, codeChallenge: challenge, scopes: scopes ?? await upstreamScopes(flow) })
+      target = await upstream.authorizeUrl({
+        state,
+        codeChallenge: challenge,
+        scopes: scopes ?? await upstreamScopes(flow)
+      })
     } catch (err) {
       throw upstreamUnavailable(req, flow, err)
     }
@@ -320,7 +435,12 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   /** An authorization response (OAuth 2.1 §4.1.2) with `state` echoed and RFC 9207 `iss`. */
-  function redirectToClient (reply: FastifyReply, back: ClientReturn, params: Record<string, string>, status: 302 | 303): FastifyReply {
+  function redirectToClient (
+    reply: FastifyReply,
+    back: ClientReturn,
+    params: Record<string, string>,
+    status: 302 | 303
+  ): FastifyReply {
     const query = new URLSearchParams(params)
     if (back.state !== undefined) query.set('state', back.state)
     query.set('iss', urls.issuer)
@@ -366,7 +486,9 @@ function upstreamFailure (back: ClientReturn, err: unknown): ClientRedirectError
 
 /** What of an upstream failure may be logged: its kind and OAuth error, never a body or a token. */
 function safeUpstreamError (err: unknown): Record<string, unknown> {
-  if (err instanceof UpstreamError) return { kind: err.kind, oauthError: err.oauthError, status: err.status, message: err.message }
+  if (err instanceof UpstreamError) {
+    return { kind: err.kind, oauthError: err.oauthError, status: err.status, message: err.message }
+  }
   return { message: err instanceof Error ? err.message : String(err) }
 }
 

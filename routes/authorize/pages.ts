@@ -5,6 +5,8 @@
  */
 import { html, renderPage, type SafeHtml } from '../../lib/html.js'
 
+const REMEMBER_CHECKBOX = html`<input type="checkbox" id="remember" name="remember" value="on">`
+
 /** What the pages show about the pending authorization. */
 export interface FlowView {
   clientName: string
@@ -29,7 +31,14 @@ function hiddenFields (flowId: string, csrf: string): SafeHtml {
 <input type="hidden" name="csrf" value="${csrf}">`
 }
 
-export function loginPage (p: { action: string, flowId: string, csrf: string, flow: FlowView, error?: string, username?: string }): string {
+export function loginPage (p: {
+  action: string,
+  flowId: string,
+  csrf: string,
+  flow: FlowView,
+  error?: string,
+  username?: string
+}): string {
   // Only ever what the user typed on the previous attempt: never a configured value, never a password.
   const username = p.username ?? ''
   const hasError = p.error !== undefined && p.error !== ''
@@ -41,16 +50,24 @@ ${hasError && html`<p class="note error" role="alert" id="login-error">${p.error
 <form method="post" action="${p.action}">
 ${hiddenFields(p.flowId, p.csrf)}
 <label for="username">Username</label>
-<input type="text" id="username" name="username" value="${username}" autocomplete="username" autocapitalize="none" spellcheck="false" required${describedBy}${username === '' && html` autofocus`}>
+<input type="text" id="username" name="username" value="${username}" autocomplete="username"
+autocapitalize="none" spellcheck="false" required${describedBy}${username === '' && html` autofocus`}>
 <label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required${describedBy}${username !== '' && html` autofocus`}>
+<input type="password" id="password" name="password" autocomplete="current-password"
+required${describedBy}${username !== '' && html` autofocus`}>
 <div class="actions"><button type="submit">Sign in</button></div>
 </form>
 <p class="muted">Next you will be asked whether to allow this client.</p>`
   return renderPage({ title: 'Sign in · MCP gateway', body })
 }
 
-export function consentPage (p: { action: string, flowId: string, csrf: string, flow: FlowView, username: string }): string {
+export function consentPage (p: {
+  action: string,
+  flowId: string,
+  csrf: string,
+  flow: FlowView,
+  username: string
+}): string {
   const { flow } = p
   const name = displayName(flow)
   const scopes = flow.upstreamScopes.length === 0
@@ -66,14 +83,15 @@ export function consentPage (p: { action: string, flowId: string, csrf: string, 
 <dt>Client ID</dt>
 <dd><code>${flow.clientId}</code></dd>
 </dl>
-${flow.localhostOnly && html`<p class="note warn"><strong>Warning:</strong> this client can only receive the result on this computer: approve it only if you started it yourself.
+${flow.localhostOnly && html`<p class="note warn"><strong>Warning:</strong>
+this client can only receive the result on this computer: approve it only if you started it yourself.
 Any program on this computer can register under any name.</p>`}
 <h2>${flow.upstreamName} access it will request</h2>
 ${scopes}
 <p>If you approve, your browser goes to ${flow.upstreamName} next, to sign in there.</p>
 <form method="post" action="${p.action}">
 ${hiddenFields(p.flowId, p.csrf)}
-<div class="check"><input type="checkbox" id="remember" name="remember" value="on"><label for="remember">Don't ask again for this client</label></div>
+<div class="check">${REMEMBER_CHECKBOX}<label for="remember">Don't ask again for this client</label></div>
 <div class="actions">
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
 <button type="submit" name="decision" value="approve">Approve</button>

@@ -63,17 +63,25 @@ function insertedPaths (urls: GatewayUrls): { as: string[], prm: string } {
  * Sub-paths (GitHub's /mcp/x/{toolset}) are resources of their own to a client; RFC 9728 §3.3 wants
  * `resource` to be exactly the URL the client asked about.
  */
-function serve (app: FastifyInstance, docs: Documents, urls: GatewayUrls, paths: { prm: string[], prmTree: string, as: string[] }): void {
+function serve (
+  app: FastifyInstance,
+  docs: Documents,
+  urls: GatewayUrls,
+  paths: { prm: string[], prmTree: string, as: string[] }
+): void {
   const route = { logLevel: 'warn' as const }
   const prmSchema = { response: { 200: ProtectedResourceMetadata } }
   const canonical = docs.prm(urls.resource)
-  for (const path of [...paths.prm, paths.prmTree]) app.get(path, { ...route, schema: prmSchema }, async () => canonical)
+  for (const path of [...paths.prm, paths.prmTree]) {
+    app.get(path, { ...route, schema: prmSchema }, async () => canonical)
+  }
   // Matched against the request as it reached this app: prefix included.
   const inProcess = withoutTrailingSlashes(app.prefix) + paths.prmTree
   // The raw path is used, not the decoded parameter: the resource must be the URL as the client spelled it.
   // Only a resource the gateway binds tokens to (lib/resource.ts) has metadata: a client that found a
   // document for `/mcp/%2e%2e/x` would then be refused at /authorize.
-  app.get(`${paths.prmTree}/*`, { ...route, schema: { ...prmSchema, params: ResourcePathParams } }, async (req, reply) => {
+  const treeSchema = { ...prmSchema, params: ResourcePathParams }
+  app.get(`${paths.prmTree}/*`, { ...route, schema: treeSchema }, async (req, reply) => {
     const rest = (req.url.split('?', 1)[0] ?? '').slice(inProcess.length)
     const resource = normaliseResource(`${urls.resource}${rest}`)
     if (resource === undefined) return await reply.callNotFound()

@@ -36,7 +36,9 @@ const register: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('preValidation', async (req) => {
     const body = req.body as Record<string, unknown> | null
     for (const member of ARRAY_MEMBERS) {
-      if (body?.[member] !== undefined && !Array.isArray(body[member])) throw invalidMetadata(`${member} must be an array`)
+      if (body?.[member] !== undefined && !Array.isArray(body[member])) {
+        throw invalidMetadata(`${member} must be an array`)
+      }
     }
   })
 
@@ -62,7 +64,11 @@ const register: FastifyPluginAsyncTypebox = async (app) => {
       response_types: ['code']
     }
     const { client, secret } = await clients.register(metadata)
-    events.emit('client_registered', { clientId: client.clientId, authMethod: metadata.token_endpoint_auth_method }, req.log)
+    events.emit(
+      'client_registered',
+      { clientId: client.clientId, authMethod: metadata.token_endpoint_auth_method },
+      req.log
+    )
     return reply.code(201).send({
       client_id: client.clientId,
       client_id_issued_at: Math.floor(client.issuedAt / 1000),

@@ -12,7 +12,10 @@ export const RegisterRequestBody = Type.Object({
   token_endpoint_auth_method: Type.Optional(Type.Union([
     Type.Literal('none'), Type.Literal('client_secret_post'), Type.Literal('client_secret_basic')
   ])),
-  grant_types: Type.Optional(Type.Array(Type.Union([Type.Literal('authorization_code'), Type.Literal('refresh_token')]), { minItems: 1, maxItems: 2, uniqueItems: true })),
+  grant_types: Type.Optional(Type.Array(
+    Type.Union([Type.Literal('authorization_code'), Type.Literal('refresh_token')]),
+    { minItems: 1, maxItems: 2, uniqueItems: true }
+  )),
   response_types: Type.Optional(Type.Array(Type.Literal('code'), { minItems: 1, maxItems: 1 })),
   client_name: Type.Optional(Text),
   client_uri: Type.Optional(Uri),

@@ -25,24 +25,44 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
     schema: { body: TokenRequestBody, response: { 200: TokenResponse, '4xx': OAuthErrorBody } }
   }, async (req) => {
     const body = req.body
-    const client = await clients.authenticate({ basic: req.headers.authorization, clientId: body.client_id, clientSecret: body.client_secret })
+    const client = await clients.authenticate({
+      basic: req.headers.authorization,
+      clientId: body.client_id,
+      clientSecret: body.client_secret
+    })
     if (body.grant_type === 'authorization_code') {
       if (body.code === undefined) throw invalidRequest('code is required')
       // Every code is issued with an S256 challenge, so a request without a verifier is a downgrade.
       if (body.code_verifier === undefined) throw invalidRequest('code_verifier is required')
       // The grant service reports tokens_issued (and replays), logged through this request's logger.
-      const issued = await grants.exchangeCode(client, { code: body.code, codeVerifier: body.code_verifier, redirectUri: body.redirect_uri, resource: body.resource, log: req.log })
+      const issued = await grants.exchangeCode(client, {
+        code: body.code,
+        codeVerifier: body.code_verifier,
+        redirectUri: body.redirect_uri,
+        resource: body.resource,
+        log: req.log
+      })
       // The client completed a sign-in: it now lives clientTtl idle. The code is spent, so a store failure
       // here must not cost the client its tokens; it stays unused and expires early, and registers again.
       await clients.markUsed(client).catch((err: unknown) => {
-        req.log.error({ err: { message: err instanceof Error ? err.message : String(err) }, clientId: client.clientId }, 'client not marked used')
+        req.log.error(
+          { err: { message: err instanceof Error ? err.message : String(err) }, clientId: client.clientId },
+          'client not marked used'
+        )
       })
       return issued
     }
     if (body.grant_type === 'refresh_token') {
       if (body.refresh_token === undefined) throw invalidRequest('refresh_token is required')
-      if (!client.metadata.grant_types.includes('refresh_token')) throw unauthorizedClient('client did not register refresh_token')
-      return await grants.refresh(client, { refreshToken: body.refresh_token, scope: body.scope, resource: body.resource, log: req.log })
+      if (!client.metadata.grant_types.includes('refresh_token')) {
+        throw unauthorizedClient('client did not register refresh_token')
+      }
+      return await grants.refresh(client, {
+        refreshToken: body.refresh_token,
+        scope: body.scope,
+        resource: body.resource,
+        log: req.log
+      })
     }
     throw unsupportedGrantType()
   })
@@ -52,7 +72,11 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
     schema: { body: RevokeRequestBody, response: { 200: RevokeResponse, '4xx': OAuthErrorBody } }
   }, async (req, reply) => {
     const body = req.body
-    const client = await clients.authenticate({ basic: req.headers.authorization, clientId: body.client_id, clientSecret: body.client_secret })
+    const client = await clients.authenticate({
+      basic: req.headers.authorization,
+      clientId: body.client_id,
+      clientSecret: body.client_secret
+    })
     // The hint only orders the lookups (RFC 7009 §2.1); both kinds are searched whatever it says.
     // A grant that ends is also reported on its own (grant_revoked, with its id).
     await grants.revoke(client, body.token, req.log)
