@@ -16,7 +16,9 @@ export async function launchBrowser () {
   return await launchTestBrowser()
 }
 
-/** The first URL the client opened in `urlFile` after `skip` lines, within `timeoutMs`; `alive()` false stops the wait. */
+/**
+ * The first URL the client opened in `urlFile` after `skip` lines, within `timeoutMs`; `alive()` false stops the wait.
+ */
 export async function waitForOpenedUrl (urlFile, { skip = 0, timeoutMs = 60_000, alive = () => true } = {}) {
   const deadline = Date.now() + timeoutMs
   for (;;) {

@@ -30,7 +30,8 @@ function clientEnv (home, urlFile, extra) {
     XDG_DATA_HOME: join(home, '.local', 'share'),
     XDG_STATE_HOME: join(home, '.local', 'state'),
     XDG_CACHE_HOME: join(home, '.cache'),
-    // Some clients open no browser without a display; nothing connects to it (Chromium runs headless, from the harness).
+    // Some clients open no browser without a display; nothing connects to it (Chromium
+    // runs headless, from the harness).
     DISPLAY: ':0',
     BROWSER: OPENER,
     INTEROP_URL_FILE: urlFile,
@@ -47,7 +48,9 @@ function clientEnv (home, urlFile, extra) {
   }
 }
 
-export async function runPhase ({ name, bin, client, browser, phase, dir, callbackPort, tokenSeconds, durationMs, everyMs, say }) {
+export async function runPhase (
+  { name, bin, client, browser, phase, dir, callbackPort, tokenSeconds, durationMs, everyMs, say }
+) {
   const started = Date.now()
   const home = join(dir, 'home')
   mkdirSync(home, { recursive: true })
@@ -58,7 +61,18 @@ export async function runPhase ({ name, bin, client, browser, phase, dir, callba
     logFile: join(dir, 'gateway.log'),
     ...(short ? { upstreamExpiresIn: tokenSeconds } : {})
   })
-  const result = { phase, pass: false, signedIn: false, tools: undefined, called: false, checks: 0, checksOk: 0, problems: [], figures: undefined, seconds: 0 }
+  const result = {
+    phase,
+    pass: false,
+    signedIn: false,
+    tools: undefined,
+    called: false,
+    checks: 0,
+    checksOk: 0,
+    problems: [],
+    figures: undefined,
+    seconds: 0
+  }
   const urlFile = join(dir, 'opened-urls')
   let opened = 0
   const ctx = {
@@ -130,7 +144,10 @@ export async function runPhase ({ name, bin, client, browser, phase, dir, callba
     result.problems.push(`${result.figures.revocations} grant(s) revoked: ${result.figures.revocationReasons.join(', ')}`)
   }
   result.seconds = (Date.now() - started) / 1000
-  result.pass = result.signedIn && result.checks > 0 && result.checksOk === result.checks && result.figures?.revocations === 0
+  result.pass = result.signedIn &&
+    result.checks > 0 &&
+    result.checksOk === result.checks &&
+    result.figures?.revocations === 0
   return result
 }
 

@@ -38,7 +38,8 @@ export async function startStack ({ logFile, upstreamExpiresIn = 0 }) {
   const password = randomBytes(12).toString('base64url')
   const up = fakes.info
   const out = openSync(logFile, 'w')
-  // Nothing of the caller's MCP_GATEWAY_* configuration leaks in: these flags and variables are the whole configuration.
+  // Nothing of the caller's MCP_GATEWAY_* configuration leaks in: these flags and
+  // variables are the whole configuration.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('MCP_GATEWAY_')))
   const child = spawn(process.execPath, [SERVER,
     '--host', '127.0.0.1', '--port', String(port), '--public-url', origin, '--log-level', 'info',
@@ -73,7 +74,8 @@ export async function startStack ({ logFile, upstreamExpiresIn = 0 }) {
       const events = readFileSync(logFile, 'utf8').split('\n').filter((line) => line.includes('"event":"')).map((line) => {
         try { return JSON.parse(line) } catch { return {} }
       })
-      const count = (name, grantType) => events.filter((e) => e.event === name && (grantType === undefined || e.grantType === grantType)).length
+      const count = (name, grantType) =>
+        events.filter((e) => e.event === name && (grantType === undefined || e.grantType === grantType)).length
       return {
         registrations: count('client_registered'),
         signIns: count('tokens_issued', 'authorization_code'),

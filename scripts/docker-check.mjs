@@ -35,7 +35,8 @@ let failed = 0
 function check (ok, what, detail) {
   if (ok) passed++
   else failed++
-  console.log(`${ok ? 'ok' : 'FAIL'} - ${what}${!ok && detail !== undefined ? `\n  ${String(detail).trim().split('\n').slice(-15).join('\n  ')}` : ''}`)
+  const shown = !ok && detail !== undefined ? `\n  ${String(detail).trim().split('\n').slice(-15).join('\n  ')}` : ''
+  console.log(`${ok ? 'ok' : 'FAIL'} - ${what}${shown}`)
   return ok
 }
 const note = (text) => console.log(`# ${text}`)
@@ -44,7 +45,13 @@ const note = (text) => console.log(`# ${text}`)
 function baseEnv () {
   const env = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (name.startsWith('MCP_GATEWAY_') || name.startsWith('npm_') || name === 'NODE_ENV' || name === 'NODE_OPTIONS' || name.startsWith('TAP')) continue
+    if (
+      name.startsWith('MCP_GATEWAY_') ||
+      name.startsWith('npm_') ||
+      name === 'NODE_ENV' ||
+      name === 'NODE_OPTIONS' ||
+      name.startsWith('TAP')
+    ) continue
     env[name] = value
   }
   return { ...env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' }
@@ -68,7 +75,9 @@ async function expand (pattern) {
 function inStage (state, path) {
   const full = posix.resolve(state.workdir ?? '/', path)
   const rel = posix.relative(state.workdir ?? '/', full)
-  if (rel.startsWith('..') || state.workdir === undefined) throw new Error(`${path} is outside WORKDIR ${String(state.workdir)}: not replayed`)
+  if (rel.startsWith('..') || state.workdir === undefined) {
+    throw new Error(`${path} is outside WORKDIR ${String(state.workdir)}: not replayed`)
+  }
   return join(state.dir, rel)
 }
 
@@ -76,7 +85,9 @@ async function copy (state, step, stages) {
   const sources = []
   if (step.from === undefined) {
     for (const source of step.sources) {
-      if (isAbsolute(source) || source.split('/').includes('..')) throw new Error(`COPY ${source}: outside the build context`)
+      if (isAbsolute(source) || source.split('/').includes('..')) {
+        throw new Error(`COPY ${source}: outside the build context`)
+      }
       sources.push(...await expand(source))
     }
   } else {
@@ -141,12 +152,24 @@ async function replayStages (tmp, dockerfileStages) {
   const stages = new Map()
   let state
   for (const [index, stage] of dockerfileStages.entries()) {
-    state = { name: stage.name ?? String(index), image: stage.image, dir: join(tmp, stage.name ?? `stage-${index}`), workdir: undefined, env: {}, user: undefined, ports: [], healthcheck: undefined, cmd: undefined }
+    state = {
+      name: stage.name ?? String(index),
+      image: stage.image,
+      dir: join(tmp, stage.name ?? `stage-${index}`),
+      workdir: undefined,
+      env: {},
+      user: undefined,
+      ports: [],
+      healthcheck: undefined,
+      cmd: undefined
+    }
     await mkdir(state.dir)
     note(`stage ${state.name} (FROM ${stage.image}) in ${state.dir}`)
     for (const step of stage.steps) {
       if (step.instruction === 'WORKDIR') {
-        if (state.workdir !== undefined || !posix.isAbsolute(step.path)) throw new Error(`WORKDIR ${step.path}: one absolute WORKDIR per stage is replayed`)
+        if (state.workdir !== undefined || !posix.isAbsolute(step.path)) {
+          throw new Error(`WORKDIR ${step.path}: one absolute WORKDIR per stage is replayed`)
+        }
         state.workdir = step.path
       } else if (step.instruction === 'ENV') {
         Object.assign(state.env, step.env)
@@ -161,7 +184,13 @@ async function replayStages (tmp, dockerfileStages) {
         const t0 = Date.now()
         const ids = state.user === undefined ? undefined : await userIds(state.user)
         const result = await run(argv, { cwd: inStage(state, '.'), env: { ...baseEnv(), ...state.env }, ...ids })
-        if (!check(result.code === 0, `stage ${state.name}: RUN ${step.text} (${Math.round((Date.now() - t0) / 1000)} s)`, `exit ${result.code ?? result.signal}`)) {
+        const seconds = Math.round((Date.now() - t0) / 1000)
+        const ran = check(
+          result.code === 0,
+          `stage ${state.name}: RUN ${step.text} (${seconds} s)`,
+          `exit ${result.code ?? result.signal}`
+        )
+        if (!ran) {
           throw new Error('a RUN step failed')
         }
       } else if (step.instruction === 'USER') {
@@ -182,23 +211,45 @@ async function replayStages (tmp, dockerfileStages) {
 async function checkImage (final) {
   const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'))
   const imageMajor = /^node:(\d+)/.exec(final.image)?.[1]
-  check(imageMajor === process.versions.node.split('.')[0], `the base image (${final.image}) is this machine's Node major (${process.versions.node}), so the replay means something`)
-  check(final.user !== undefined && final.user !== 'root' && final.user !== '0', `runs as a non-root user (USER ${String(final.user)})`)
+  check(
+    imageMajor === process.versions.node.split('.')[0],
+    `the base image (${final.image}) is this machine's Node major (${process.versions.node}), so the replay means something`
+  )
+  check(
+    final.user !== undefined && final.user !== 'root' && final.user !== '0',
+    `runs as a non-root user (USER ${String(final.user)})`
+  )
   check(final.env.MCP_GATEWAY_HOST === '0.0.0.0', 'listens on 0.0.0.0 inside the container (ENV MCP_GATEWAY_HOST)')
-  check(final.ports.includes(Number(final.env.MCP_GATEWAY_PORT)), `EXPOSE ${final.ports.join(' ')} is the port it listens on (ENV MCP_GATEWAY_PORT=${String(final.env.MCP_GATEWAY_PORT)})`)
+  check(
+    final.ports.includes(Number(final.env.MCP_GATEWAY_PORT)),
+    `EXPOSE ${final.ports.join(' ')} is the port it listens on (ENV MCP_GATEWAY_PORT=${String(final.env.MCP_GATEWAY_PORT)})`
+  )
   check(final.healthcheck !== undefined, 'has a HEALTHCHECK')
-  check(final.cmd?.exec === true, `CMD in exec form, so node is PID 1 and gets docker stop's SIGTERM (${JSON.stringify(final.cmd?.argv)})`)
+  check(
+    final.cmd?.exec === true,
+    `CMD in exec form, so node is PID 1 and gets docker stop's SIGTERM (${JSON.stringify(final.cmd?.argv)})`
+  )
   const modules = join(final.dir, 'node_modules')
   const devPresent = []
-  for (const name of Object.keys(pkg.devDependencies ?? {})) if (await exists(join(modules, name))) devPresent.push(name)
+  for (const name of Object.keys(pkg.devDependencies ?? {})) {
+    if (await exists(join(modules, name))) devPresent.push(name)
+  }
   check(devPresent.length === 0, 'no dev dependency in the runtime stage', devPresent.join(', '))
   const prodMissing = []
   for (const name of Object.keys(pkg.dependencies ?? {})) if (!await exists(join(modules, name))) prodMissing.push(name)
   check(prodMissing.length === 0, 'every production dependency in the runtime stage', prodMissing.join(', '))
   const entry = final.cmd?.argv.find((a) => a.endsWith('.js'))
-  check(entry !== undefined && await exists(join(final.dir, entry)), `the CMD's script (${String(entry)}) was built and copied`)
-  const leftovers = (await readdir(final.dir)).filter((name) => !['dist', 'node_modules', 'package.json', 'package-lock.json'].includes(name))
-  check(leftovers.length === 0, 'the runtime stage holds dist, node_modules and the package files only', leftovers.join(', '))
+  check(
+    entry !== undefined && await exists(join(final.dir, entry)),
+    `the CMD's script (${String(entry)}) was built and copied`
+  )
+  const runtimeFiles = ['dist', 'node_modules', 'package.json', 'package-lock.json']
+  const leftovers = (await readdir(final.dir)).filter((name) => !runtimeFiles.includes(name))
+  check(
+    leftovers.length === 0,
+    'the runtime stage holds dist, node_modules and the package files only',
+    leftovers.join(', ')
+  )
 }
 
 async function runImage (final) {
@@ -207,7 +258,9 @@ async function runImage (final) {
   let ids = final.user === undefined ? undefined : await userIds(final.user)
   if (final.user !== undefined && ids === undefined) {
     ids = await userIds('nobody')
-    note(`USER ${final.user}: no such user here, ${ids === undefined ? 'running as this user (not root, or no nobody)' : 'running as nobody instead'}`)
+    note(
+      `USER ${final.user}: no such user here, ${ids === undefined ? 'running as this user (not root, or no nobody)' : 'running as nobody instead'}`
+    )
   }
   if (ids !== undefined) note(`CMD and HEALTHCHECK run as uid ${ids.uid}, which owns none of the files`)
   const port = await freePort()
@@ -223,7 +276,12 @@ async function runImage (final) {
     'on 0.0.0.0 without MCP_GATEWAY_USERNAME/PASSWORD it refuses to start (exit 1, says why)', refused.output())
 
   // 2. Configured by environment only, as `docker run -e …` would.
-  const env = { ...image, MCP_GATEWAY_USERNAME: 'docker-check', MCP_GATEWAY_PASSWORD: randomBytes(18).toString('base64url'), MCP_GATEWAY_SECRET: randomBytes(32).toString('base64url') }
+  const env = {
+    ...image,
+    MCP_GATEWAY_USERNAME: 'docker-check',
+    MCP_GATEWAY_PASSWORD: randomBytes(18).toString('base64url'),
+    MCP_GATEWAY_SECRET: randomBytes(32).toString('base64url')
+  }
   const gateway = start(final.cmd.argv, { cwd, env, ...ids })
   try {
     let healthy = false
@@ -232,10 +290,16 @@ async function runImage (final) {
       healthy = (await healthcheck(env)).code === 0
       if (!healthy) await sleep(250)
     }
-    check(healthy, `CMD ${final.cmd.argv.join(' ')} starts with env-only configuration and the HEALTHCHECK command exits 0`, gateway.output())
+    check(
+      healthy,
+      `CMD ${final.cmd.argv.join(' ')} starts with env-only configuration and the HEALTHCHECK command exits 0`,
+      gateway.output()
+    )
     check(/"level":/.test(gateway.output()) && !gateway.output().includes('\u001b['), 'logs JSON lines (stdout is not a terminal)', gateway.output())
 
-    const external = Object.values(networkInterfaces()).flat().find((i) => i !== undefined && i.family === 'IPv4' && !i.internal)
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i !== undefined && i.family === 'IPv4' && !i.internal)
     if (external === undefined) {
       note('no non-loopback IPv4 address here: the 0.0.0.0 bind is not checked from outside')
     } else {
@@ -247,7 +311,11 @@ async function runImage (final) {
     const stopAt = Date.now()
     gateway.child.kill('SIGTERM')
     const stopped = await within(gateway.exit, 15_000)
-    check(stopped?.code === 0 && Date.now() - stopAt < 10_000, `SIGTERM (docker stop): exit 0 in ${Date.now() - stopAt} ms`, gateway.output())
+    check(
+      stopped?.code === 0 && Date.now() - stopAt < 10_000,
+      `SIGTERM (docker stop): exit 0 in ${Date.now() - stopAt} ms`,
+      gateway.output()
+    )
     check((await healthcheck(env)).code !== 0, 'the HEALTHCHECK command fails once the gateway is gone')
   } finally {
     if (gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.child.kill('SIGKILL')

@@ -31,7 +31,9 @@ export function parseInstructions (text) {
     pending = ''
     const [word = ''] = full.split(/\s+/)
     const instruction = word.toUpperCase()
-    if (!KNOWN.has(instruction)) throw new Error(`Dockerfile line ${start}: ${instruction} is not an instruction docker-check knows`)
+    if (!KNOWN.has(instruction)) {
+      throw new Error(`Dockerfile line ${start}: ${instruction} is not an instruction docker-check knows`)
+    }
     out.push({ instruction, args: full.slice(word.length).trim(), line: start })
   }
   if (pending !== '') throw new Error('Dockerfile ends inside a line continuation')
@@ -79,7 +81,9 @@ export function words (text) {
 export function command (args) {
   if (args.startsWith('[')) {
     const argv = JSON.parse(args)
-    if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === 'string')) throw new Error(`not an exec-form command: ${args}`)
+    if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === 'string')) {
+      throw new Error(`not an exec-form command: ${args}`)
+    }
     return { exec: true, argv }
   }
   return { exec: false, argv: ['/bin/sh', '-c', args] }
@@ -124,7 +128,9 @@ export function parseDockerfile (text) {
     const fail = (/** @type {string} */ why) => new Error(`Dockerfile line ${line}: ${why}`)
     if (instruction === 'FROM') {
       const [image = '', as, name, ...extra] = words(args)
-      if (image === '' || extra.length > 0 || (as !== undefined && (as.toUpperCase() !== 'AS' || name === undefined))) throw fail(`FROM ${args} is not "image [AS name]"`)
+      if (image === '' || extra.length > 0 || (as !== undefined && (as.toUpperCase() !== 'AS' || name === undefined))) {
+        throw fail(`FROM ${args} is not "image [AS name]"`)
+      }
       stages.push({ image, ...(name === undefined ? {} : { name }), steps: [] })
       continue
     }
@@ -151,8 +157,15 @@ export function parseDockerfile (text) {
       const { flags, rest } = flagsOf(args.startsWith('[') ? [] : words(args))
       const paths = args.startsWith('[') ? command(args).argv : rest
       if (paths.length < 2) throw fail('COPY needs a source and a destination')
-      if (Object.keys(flags).some((f) => f !== 'from')) throw fail(`COPY ${Object.keys(flags).join(', ')}: only --from is replayed`)
-      stage.steps.push({ instruction, ...(flags.from === undefined ? {} : { from: flags.from }), sources: paths.slice(0, -1), dest: /** @type {string} */ (paths.at(-1)) })
+      if (Object.keys(flags).some((f) => f !== 'from')) {
+        throw fail(`COPY ${Object.keys(flags).join(', ')}: only --from is replayed`)
+      }
+      stage.steps.push({
+        instruction,
+        ...(flags.from === undefined ? {} : { from: flags.from }),
+        sources: paths.slice(0, -1),
+        dest: /** @type {string} */ (paths.at(-1))
+      })
     } else if (instruction === 'RUN') {
       stage.steps.push({ instruction, argv: command(args).argv, text: args })
     } else if (instruction === 'USER') {

@@ -12,7 +12,9 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 const HOST = '127.0.0.1'
-const PORTS = (process.env.MCP_GATEWAY_TEST_CLUSTER_PORTS ?? '7101,7102,7103').split(',').map((port) => Number(port.trim()))
+const PORTS = (process.env.MCP_GATEWAY_TEST_CLUSTER_PORTS ?? '7101,7102,7103')
+  .split(',')
+  .map((port) => Number(port.trim()))
 const DIR = join(tmpdir(), `mcp-gateway-redis-cluster-${PORTS.join('-')}`)
 const LOCK = join(DIR, 'start.lock')
 // Longer than a start takes (a few seconds): a lock this old was left by a process that died.
@@ -45,7 +47,8 @@ function startNode (port) {
   execFileSync('redis-server', [
     '--port', String(port), '--bind', HOST, '--daemonize', 'yes', '--dir', DIR,
     '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '5000',
-    '--save', '', '--appendonly', 'no', '--logfile', join(DIR, `redis-${port}.log`), '--pidfile', join(DIR, `redis-${port}.pid`)
+    '--save', '', '--appendonly', 'no',
+    '--logfile', join(DIR, `redis-${port}.log`), '--pidfile', join(DIR, `redis-${port}.pid`)
   ], { stdio: 'ignore' })
 }
 
@@ -61,7 +64,11 @@ async function createCluster () {
     cli(port, 'flushall')
     cli(port, 'cluster', 'reset', 'hard')
   }
-  execFileSync('redis-cli', ['--cluster', 'create', ...PORTS.map((port) => `${HOST}:${port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' })
+  execFileSync(
+    'redis-cli',
+    ['--cluster', 'create', ...PORTS.map((port) => `${HOST}:${port}`), '--cluster-replicas', '0', '--cluster-yes'],
+    { stdio: 'ignore' }
+  )
   await waitFor(clusterOk, 20_000, 'cluster_state did not become ok')
 }
 

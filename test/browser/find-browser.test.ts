@@ -58,7 +58,9 @@ function fakeMachine (fake: Fake): { machine: Machine, log: Log } {
       const what = options.channel ?? options.executablePath ?? ''
       const failure = fake.fails?.[what]
       if (failure !== undefined) throw new Error(failure)
-      if (options.channel !== undefined && !(fake.channels ?? []).includes(options.channel)) throw new Error(NOT_FOUND(options.channel))
+      if (options.channel !== undefined && !(fake.channels ?? []).includes(options.channel)) {
+        throw new Error(NOT_FOUND(options.channel))
+      }
       return browser
     },
     unpackBundled: async () => {

@@ -226,7 +226,11 @@ async function focusRing (page: Page): Promise<{ style: string, width: number, c
  * update that can come after the load event: typing before it would lose keystrokes.
  */
 async function focusLandsOn (page: Page, id: string): Promise<void> {
-  await page.waitForFunction((id) => (globalThis as unknown as Dom).document.activeElement?.id === id, id, { timeout: 5000 })
+  await page.waitForFunction(
+    (id) => (globalThis as unknown as Dom).document.activeElement?.id === id,
+    id,
+    { timeout: 5000 }
+  )
 }
 
 /** Presses a key and waits for the main frame to load a URL that `to` accepts. */
@@ -266,7 +270,10 @@ t.test('the authorize pages in headless Chromium', async (t) => {
   t.comment(`Chromium ${browser.version()} (${found.source}: ${found.what})`)
 
   /** A fresh browser profile (its own cookies) that records the CSP violations its documents see. */
-  async function newContext (t: Teardown, p: { width?: number, height?: number, dark?: boolean } = {}): Promise<BrowserContext> {
+  async function newContext (
+    t: Teardown,
+    p: { width?: number, height?: number, dark?: boolean } = {}
+  ): Promise<BrowserContext> {
     const context = await browser.newContext({
       viewport: { width: p.width ?? 1024, height: p.height ?? 768 },
       colorScheme: p.dark === true ? 'dark' : 'light',
@@ -289,7 +296,10 @@ t.test('the authorize pages in headless Chromium', async (t) => {
    * registered with a callback server of its own, and a fresh browser profile at /authorize, which
    * has redirected to the login page.
    */
-  async function start (t: Teardown, p: { state: string, width?: number, height?: number, dark?: boolean, gateway?: Partial<GatewayPluginOptions> }) {
+  async function start (
+    t: Teardown,
+    p: { state: string, width?: number, height?: number, dark?: boolean, gateway?: Partial<GatewayPluginOptions> }
+  ) {
     const { origin, clock } = await startLiveGateway(t, github, { flowTtl: FLOW_TTL_S, ...p.gateway })
     const callback = await startCallback(t)
     const clientId = await registerClient(origin, callback.url)

@@ -25,7 +25,10 @@ interface Started {
   clock: ManualClock
 }
 
-/** A fresh fake GitHub, and the gateway in front of it on a real socket (memory, or Redis when test/redis/sdk-auth.test.ts runs this suite again). */
+/**
+ * A fresh fake GitHub, and the gateway in front of it on a real socket (memory, or Redis when
+ * test/redis/sdk-auth.test.ts runs this suite again).
+ */
 async function startGateway (t: Teardown, fake: FakeGithubOptions): Promise<Started> {
   const github = await startFakeGithub(fake)
   t.teardown(() => github.close())
@@ -61,7 +64,10 @@ function recordingFetch (): { fetchFn: (url: string | URL, init?: RequestInit) =
 }
 
 /** A raw token request, as any client (or attacker) could send it. */
-async function postToken (origin: string, form: Record<string, string>): Promise<{ status: number, json: Record<string, unknown> }> {
+async function postToken (
+  origin: string,
+  form: Record<string, string>
+): Promise<{ status: number, json: Record<string, unknown> }> {
   const res = await request(`${origin}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },

@@ -52,7 +52,11 @@ t.test('examples/host-app in-process: its own routes, and the MCP SDK through th
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const { stream, lines } = logSink()
-  const { clock: _clock, ...options } = gatewayOptions(github, new ManualClock(Date.now()), { upstreamRs: mcp.url, publicUrl: origin })
+  const { clock: _clock, ...options } = gatewayOptions(
+    github,
+    new ManualClock(Date.now()),
+    { upstreamRs: mcp.url, publicUrl: origin }
+  )
   const app = await build({
     gateway: { ...options, username: 'example_user', password: 'example-password' },
     server: { logger: { level: 'info', stream }, serverFactory: (handler) => server.on('request', handler) }

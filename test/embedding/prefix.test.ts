@@ -18,7 +18,11 @@ const PASSWORD = 'a password that is not the published default'
 const ISSUER = `${HOST}/gw`
 const ORIGIN = 'https://inspector.example'
 
-async function hostWithGateway (t: Teardown, overrides: Partial<GatewayPluginOptions> = {}, wrap?: (host: FastifyInstance, options: GatewayPluginOptions) => Promise<void>): Promise<FastifyInstance> {
+async function hostWithGateway (
+  t: Teardown,
+  overrides: Partial<GatewayPluginOptions> = {},
+  wrap?: (host: FastifyInstance, options: GatewayPluginOptions) => Promise<void>
+): Promise<FastifyInstance> {
   const github = await startFakeGithub()
   t.teardown(() => github.close())
   const host = Fastify({ logger: false })
@@ -31,7 +35,11 @@ async function hostWithGateway (t: Teardown, overrides: Partial<GatewayPluginOpt
   return host
 }
 
-async function json (host: FastifyInstance, url: string, headers: Record<string, string> = {}): Promise<{ status: number, body: Record<string, unknown>, raw: string, headers: Record<string, unknown> }> {
+async function json (
+  host: FastifyInstance,
+  url: string,
+  headers: Record<string, string> = {}
+): Promise<{ status: number, body: Record<string, unknown>, raw: string, headers: Record<string, unknown> }> {
   const res = await host.inject({ method: 'GET', url, headers })
   return { status: res.statusCode, body: res.statusCode === 200 ? res.json() : {}, raw: res.body, headers: res.headers }
 }

@@ -21,7 +21,10 @@ export const PATH_VARIABLE = 'CHROMIUM_PATH'
 /** Restricts the lookup to one source (one of SOURCES), to test that source on a machine that has the others. */
 export const ONLY_VARIABLE = 'MCP_GATEWAY_TEST_BROWSER'
 export const DEBIAN_CHROMIUM = '/usr/bin/chromium'
-/** Installed browsers that playwright-core finds by channel: Google Chrome, then Playwright's own Chromium if someone installed it. */
+/**
+ * Installed browsers that playwright-core finds by channel: Google Chrome, then Playwright's own
+ * Chromium if someone installed it.
+ */
 export const CHANNELS = ['chrome', 'chromium'] as const
 
 // As root on the CI machines: no sandbox, and nothing that phones home through the closed network.
@@ -31,7 +34,10 @@ export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
 
 const message = (err: unknown): string => err instanceof Error ? err.message : String(err)
 
-/** Whether playwright-core's launch failed because a channel's browser is not installed (one that is there but fails to start is an error). */
+/**
+ * Whether playwright-core's launch failed because a channel's browser is not installed (one that is there
+ * but fails to start is an error).
+ */
 export function isNotInstalled (err: unknown): boolean {
   return /is not found at|Executable doesn't exist at/.test(message(err))
 }
@@ -39,7 +45,10 @@ export function isNotInstalled (err: unknown): boolean {
 /** What a dynamically linked Chromium says when the machine lacks one of its libraries. */
 const MISSING_LIBRARY = /error while loading shared libraries/
 
-/** @sparticuz/chromium's Chromium, unpacked from its npm tarball: the binary, and Amazon Linux's NSS libraries for machines without their own. */
+/**
+ * @sparticuz/chromium's Chromium, unpacked from its npm tarball: the binary, and Amazon Linux's NSS libraries
+ * for machines without their own.
+ */
 export interface Bundled { executablePath: string, libraryPath: string, remove: () => Promise<void> }
 
 /** The machine, as the lookup sees it: the real one in launchTestBrowser, a fake in the lookup's own tests. */

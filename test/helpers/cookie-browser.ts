@@ -9,7 +9,10 @@ export class CookieBrowser {
     return await this.#send(url, { method: 'GET' })
   }
 
-  async post (url: string, form: Record<string, string>): Promise<{ status: number, location: string | undefined, body: string }> {
+  async post (
+    url: string,
+    form: Record<string, string>
+  ): Promise<{ status: number, location: string | undefined, body: string }> {
     return await this.#send(url, { method: 'POST', contentType: 'application/x-www-form-urlencoded', body: new URLSearchParams(form).toString() })
   }
 

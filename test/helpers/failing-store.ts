@@ -37,7 +37,9 @@ export function delegatingStore (inner: Store, overrides: Partial<Store> = {}): 
     delete: async (key) => { await inner.delete(key) },
     ping: async () => await inner.ping(),
     close: async () => {},
-    ...(inner.publish === undefined || inner.subscribe === undefined ? {} : { publish: inner.publish.bind(inner), subscribe: inner.subscribe.bind(inner) }),
+    ...(inner.publish === undefined || inner.subscribe === undefined
+      ? {}
+      : { publish: inner.publish.bind(inner), subscribe: inner.subscribe.bind(inner) }),
     ...overrides
   }
 }

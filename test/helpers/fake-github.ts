@@ -265,7 +265,9 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
       return
     }
     const verifier = params.get('code_verifier')
-    const pkceOk = record.challenge === undefined ? verifier === null : verifier !== null && verifyS256(verifier, record.challenge)
+    const pkceOk = record.challenge === undefined
+      ? verifier === null
+      : verifier !== null && verifyS256(verifier, record.challenge)
     if (!pkceOk) {
       tokenError(req, res, 'bad_verification_code', 'The code passed is incorrect or expired.')
       return

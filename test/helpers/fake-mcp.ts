@@ -210,7 +210,8 @@ export async function startFakeMcp (options: FakeMcpOptions): Promise<FakeMcp> {
         send(res, 400, { 'content-type': 'application/json' }, JSON.stringify({ jsonrpc: '2.0', error: { code: -32700, message: 'Parse error' }, id: null }))
         return
       }
-      const messages = (Array.isArray(parsed) ? parsed : [parsed]) as Array<{ method?: unknown, params?: { name?: unknown } }>
+      type Message = { method?: unknown, params?: { name?: unknown } }
+      const messages = (Array.isArray(parsed) ? parsed : [parsed]) as Message[]
       record.rpcMethods = messages.map((m) => String(m?.method))
       // GitHub's scope challenge (OAuth App tokens): 403 before the MCP layer sees the call.
       if (messages.some((m) => m?.method === 'tools/call' && m.params?.name === 'needs-scope')) {
@@ -225,7 +226,10 @@ export async function startFakeMcp (options: FakeMcpOptions): Promise<FakeMcp> {
 
     if (mode === 'stateless') {
       const server = newServer()
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, keepAliveMs: options.keepAliveMs ?? 0 })
+      const transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: undefined,
+        keepAliveMs: options.keepAliveMs ?? 0
+      })
       res.on('close', () => {
         transport.close().catch(() => {})
         server.close().catch(() => {})

@@ -19,7 +19,7 @@ export interface TestGateway {
 }
 
 /**
- * A gateway in front of a fresh fake GitHub, configured as the original's README configures GitHub
+ * A gateway in front of a fresh fake GitHub, configured as the README's quick start configures GitHub
  * (direct endpoints, a pre-registered OAuth App), with a clock the test moves.
  */
 export async function buildGateway (t: Teardown, overrides: Partial<GatewayPluginOptions> = {}, fake: FakeGithubOptions = {}, logger: FastifyServerOptions['logger'] = false): Promise<TestGateway> {
@@ -78,8 +78,12 @@ export function testStore (): Partial<GatewayPluginOptions> {
   return { store: SHARED_REDIS_URL, storePrefix: testPrefix(process.argv[1] ?? 'test') }
 }
 
-/** The plugin options every test starts from: the GitHub set-up of the original's README. */
-export function gatewayOptions (github: FakeGithub, clock: ManualClock, overrides: Partial<GatewayPluginOptions> = {}): GatewayPluginOptions {
+/** The plugin options every test starts from: the GitHub set-up of the README's quick start. */
+export function gatewayOptions (
+  github: FakeGithub,
+  clock: ManualClock,
+  overrides: Partial<GatewayPluginOptions> = {}
+): GatewayPluginOptions {
   return {
     publicUrl: PUBLIC_URL,
     upstreamRs: github.resourceUrl,
@@ -102,7 +106,10 @@ export interface RegisteredClient {
   [key: string]: unknown
 }
 
-export async function registerClient (app: FastifyInstance, metadata: Record<string, unknown> = {}): Promise<RegisteredClient> {
+export async function registerClient (
+  app: FastifyInstance,
+  metadata: Record<string, unknown> = {}
+): Promise<RegisteredClient> {
   const res = await app.inject({
     method: 'POST',
     url: '/register',
@@ -181,7 +188,12 @@ export function authorizeUrl (client: RegisteredClient, p: AuthorizeParams & { c
 }
 
 /** Follows /authorize to the login page; returns the flow id and CSRF token the page carries. */
-export async function startFlow (app: FastifyInstance, browser: Browser, client: RegisteredClient, p: AuthorizeParams & { challenge: string }): Promise<{ flow: string, csrf: string }> {
+export async function startFlow (
+  app: FastifyInstance,
+  browser: Browser,
+  client: RegisteredClient,
+  p: AuthorizeParams & { challenge: string }
+): Promise<{ flow: string, csrf: string }> {
   const res = await browser.get(app, authorizeUrl(client, p))
   if (res.statusCode !== 302) throw new Error(`authorize: ${res.statusCode} ${res.body}`)
   const login = await browser.get(app, pathOf(res.headers.location as string))
@@ -190,7 +202,12 @@ export async function startFlow (app: FastifyInstance, browser: Browser, client:
 }
 
 /** Signs in and approves: returns the 303 to the upstream authorize URL. */
-export async function signInAndApprove (app: FastifyInstance, browser: Browser, flow: { flow: string, csrf: string }, remember = false): Promise<string> {
+export async function signInAndApprove (
+  app: FastifyInstance,
+  browser: Browser,
+  flow: { flow: string, csrf: string },
+  remember = false
+): Promise<string> {
   const login = await browser.post(app, '/login', { ...flow, username: 'gateway_user', password: 'gateway_pass' })
   if (login.statusCode !== 303) throw new Error(`login: ${login.statusCode} ${login.body}`)
   const next = login.headers.location as string
@@ -216,7 +233,12 @@ export interface CompletedFlow {
 }
 
 /** The whole two-screen chain, as a person in a browser would go through it. */
-export async function authorizeFully (app: FastifyInstance, client: RegisteredClient, p: AuthorizeParams = {}, browser = new Browser()): Promise<CompletedFlow> {
+export async function authorizeFully (
+  app: FastifyInstance,
+  client: RegisteredClient,
+  p: AuthorizeParams = {},
+  browser = new Browser()
+): Promise<CompletedFlow> {
   const { verifier, challenge } = createPkcePair()
   const flow = await startFlow(app, browser, client, { ...p, challenge })
   const upstream = await signInAndApprove(app, browser, flow)
@@ -227,7 +249,13 @@ export async function authorizeFully (app: FastifyInstance, client: RegisteredCl
   return { redirect, code: redirect.searchParams.get('code') ?? '', verifier }
 }
 
-export async function exchangeCode (app: FastifyInstance, client: RegisteredClient, code: string, verifier: string, extra: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+export async function exchangeCode (
+  app: FastifyInstance,
+  client: RegisteredClient,
+  code: string,
+  verifier: string,
+  extra: Record<string, string> = {}
+): Promise<LightMyRequestResponse> {
   return await app.inject({
     method: 'POST',
     url: '/token',
@@ -236,7 +264,11 @@ export async function exchangeCode (app: FastifyInstance, client: RegisteredClie
   })
 }
 
-export async function tokenRequest (app: FastifyInstance, form: Record<string, string>, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+export async function tokenRequest (
+  app: FastifyInstance,
+  form: Record<string, string>,
+  headers: Record<string, string> = {}
+): Promise<LightMyRequestResponse> {
   return await app.inject({
     method: 'POST',
     url: '/token',

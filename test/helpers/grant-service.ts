@@ -12,7 +12,10 @@ import type { UpstreamTokens } from '../../lib/upstream-as/token-endpoint.js'
 export const TEST_CLIENT = { clientId: 'c1', issuedAt: 0, lastSeenAt: 0, metadata: { grant_types: ['authorization_code', 'refresh_token'] } } as unknown as ClientRecord
 
 /** A code for TEST_CLIENT's finished flow, with the upstream's tokens, and the PKCE verifier that redeems it. */
-export async function codeFor (grants: GrantService, upstream: UpstreamTokens): Promise<{ code: string, verifier: string }> {
+export async function codeFor (
+  grants: GrantService,
+  upstream: UpstreamTokens
+): Promise<{ code: string, verifier: string }> {
   const pkce = createPkcePair()
   const code = await grants.createCode({
     clientId: TEST_CLIENT.clientId,

@@ -5,7 +5,12 @@ import { buildGateway, type TestGateway } from './gateway.js'
 import type { Teardown } from './teardown.js'
 
 /** One parsed pino line. */
-export interface LogLine { level: number, msg: string, err?: { stack?: string, message?: string }, [key: string]: unknown }
+export interface LogLine {
+  level: number
+  msg: string
+  err?: { stack?: string, message?: string }
+  [key: string]: unknown
+}
 
 export const ERROR_LEVEL = 50
 
@@ -13,7 +18,10 @@ export const ERROR_LEVEL = 50
  * A gateway whose log lines (level info and up) are captured through a pino stream, for tests that assert
  * what is logged and at which level.
  */
-export async function loggedGateway (t: Teardown, overrides: Partial<GatewayPluginOptions> = {}): Promise<TestGateway & { logs: LogLine[] }> {
+export async function loggedGateway (
+  t: Teardown,
+  overrides: Partial<GatewayPluginOptions> = {}
+): Promise<TestGateway & { logs: LogLine[] }> {
   const logs: LogLine[] = []
   const stream = new Writable({
     write (chunk: Buffer, _encoding, done) {

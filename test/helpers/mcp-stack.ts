@@ -18,7 +18,12 @@ export interface McpStack extends TestGateway {
  * The gateway (buildGateway) in front of a real MCP server (the SDK's, fake-mcp.ts) that accepts only
  * the fake GitHub's tokens, with one registered client.
  */
-export async function mcpStack (t: Teardown, overrides: Partial<GatewayPluginOptions> = {}, fake: Partial<FakeMcpOptions> = {}, github: FakeGithubOptions = {}): Promise<McpStack> {
+export async function mcpStack (
+  t: Teardown,
+  overrides: Partial<GatewayPluginOptions> = {},
+  fake: Partial<FakeMcpOptions> = {},
+  github: FakeGithubOptions = {}
+): Promise<McpStack> {
   // The fake MCP server needs the fake GitHub, which buildGateway starts after it: a late reference.
   const ref: { github?: FakeGithub } = {}
   const mcp = await startFakeMcp({ isValidToken: (token) => ref.github?.isValidAccessToken(token) ?? false, ...fake })

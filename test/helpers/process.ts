@@ -28,7 +28,12 @@ export async function freePort (): Promise<number> {
 }
 
 /** Polls until `probe` returns something other than undefined/false, or throws after `timeoutMs`. */
-export async function waitFor<T> (what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 5000, everyMs = 25): Promise<T> {
+export async function waitFor<T> (
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 5000,
+  everyMs = 25
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await probe()
@@ -39,7 +44,16 @@ export async function waitFor<T> (what: string, probe: () => Promise<T | undefin
 }
 
 /** The flags of a gateway in front of a fake GitHub (authorization server) and a fake MCP server. */
-export function gatewayFlags (p: { port: number, publicUrl: string, store: string, storePrefix: string, secret: string, github: FakeGithub, upstreamRs: string, extra?: string[] }): string[] {
+export function gatewayFlags (p: {
+  port: number,
+  publicUrl: string,
+  store: string,
+  storePrefix: string,
+  secret: string,
+  github: FakeGithub,
+  upstreamRs: string,
+  extra?: string[]
+}): string[] {
   return [
     '--host', '127.0.0.1',
     '--port', String(p.port),
@@ -76,7 +90,13 @@ export class GatewayProcess {
   }
 
   /** Spawns `server.ts` with `flags` (which must name `port`) and waits until /healthz answers. Killed at teardown. */
-  static async start (t: Teardown, port: number, flags: string[], env: Record<string, string> = {}, readyTimeoutMs = 15_000): Promise<GatewayProcess> {
+  static async start (
+    t: Teardown,
+    port: number,
+    flags: string[],
+    env: Record<string, string> = {},
+    readyTimeoutMs = 15_000
+  ): Promise<GatewayProcess> {
     // Nothing of the caller's MCP_GATEWAY_* configuration leaks in: the flags and `env` are the whole configuration.
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('MCP_GATEWAY_')))
     const child = spawn(process.execPath, [...process.execArgv, 'server.ts', ...flags], {
@@ -130,7 +150,11 @@ export class HttpBrowser {
     return await this.send('GET', url, headers)
   }
 
-  async postForm (url: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<HttpResponse> {
+  async postForm (
+    url: string,
+    form: Record<string, string>,
+    headers: Record<string, string> = {}
+  ): Promise<HttpResponse> {
     return await this.send('POST', url, { ...headers, 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams(form).toString())
   }
 
@@ -183,7 +207,12 @@ export interface PendingLogin {
 }
 
 /** GET /authorize on `origin`, then its login page: a login begun, nothing typed yet. */
-export async function beginLogin (origin: string, publicUrl: string, client: RegisteredClient, browser = new HttpBrowser()): Promise<PendingLogin> {
+export async function beginLogin (
+  origin: string,
+  publicUrl: string,
+  client: RegisteredClient,
+  browser = new HttpBrowser()
+): Promise<PendingLogin> {
   const { verifier, challenge } = createPkcePair()
   const query = new URLSearchParams({
     response_type: 'code',
@@ -219,7 +248,11 @@ export async function atUpstream (upstreamAuthorizeUrl: string): Promise<string>
 }
 
 /** GET /upstream/callback on `origin`: the code the client receives. */
-export async function finishCallback (origin: string, login: PendingLogin, callbackPath: string): Promise<{ code: string, redirect: URL }> {
+export async function finishCallback (
+  origin: string,
+  login: PendingLogin,
+  callbackPath: string
+): Promise<{ code: string, redirect: URL }> {
   const res = await login.browser.get(`${origin}${callbackPath}`)
   if (res.status !== 302) throw new Error(`callback: ${res.status} ${res.body}`)
   const redirect = new URL(res.headers.location as string)
@@ -228,13 +261,28 @@ export async function finishCallback (origin: string, login: PendingLogin, callb
   return { code, redirect }
 }
 
-export interface Tokens { access_token: string, refresh_token: string, expires_in: number, token_type: string, scope: string }
+export interface Tokens {
+  access_token: string
+  refresh_token: string
+  expires_in: number
+  token_type: string
+  scope: string
+}
 
-export async function tokenRequest (origin: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<HttpResponse> {
+export async function tokenRequest (
+  origin: string,
+  form: Record<string, string>,
+  headers: Record<string, string> = {}
+): Promise<HttpResponse> {
   return await new HttpBrowser().postForm(`${origin}/token`, form, headers)
 }
 
-export async function exchange (origin: string, client: RegisteredClient, code: string, verifier: string): Promise<HttpResponse> {
+export async function exchange (
+  origin: string,
+  client: RegisteredClient,
+  code: string,
+  verifier: string
+): Promise<HttpResponse> {
   return await tokenRequest(origin, { grant_type: 'authorization_code', code, code_verifier: verifier, client_id: client.client_id, redirect_uri: client.redirect_uris[0] as string })
 }
 
@@ -253,7 +301,11 @@ export async function loginFully (origin: string, publicUrl: string, client: Reg
 }
 
 /** The official MCP SDK client, connected through `origin` with a gateway access token. Closed at teardown. */
-export async function mcpClient (t: Teardown, origin: string, accessToken: string): Promise<{ client: Client, transport: StreamableHTTPClientTransport }> {
+export async function mcpClient (
+  t: Teardown,
+  origin: string,
+  accessToken: string
+): Promise<{ client: Client, transport: StreamableHTTPClientTransport }> {
   const transport = new StreamableHTTPClientTransport(new URL(`${origin}/mcp`), {
     requestInit: { headers: { Authorization: `Bearer ${accessToken}` } }
   })
@@ -283,13 +335,26 @@ export async function callEcho (origin: string, accessToken: string, sessionId: 
 }
 
 /** What a gateway process answered at each step of signInRefreshRevoke(). */
-export interface Journey { call: number, refresh: number, callRefreshed: number, revoke: number, callRevoked: number, refreshRevoked: number, output: string }
+export interface Journey {
+  call: number
+  refresh: number
+  callRefreshed: number
+  revoke: number
+  callRevoked: number
+  refreshRevoked: number
+  output: string
+}
 
 /**
  * One real gateway process on `store` in front of a fake GitHub and MCP server: a sign-in, a tool call, a refresh,
  * a call with the new token, a revoke, then the revoked grant's call and refresh. Everything is stopped at teardown.
  */
-export async function signInRefreshRevoke (t: Teardown, store: string, storePrefix: string, secret: string): Promise<Journey> {
+export async function signInRefreshRevoke (
+  t: Teardown,
+  store: string,
+  storePrefix: string,
+  secret: string
+): Promise<Journey> {
   const { startFakeGithub } = await import('./fake-github.js')
   const { startFakeMcp } = await import('./fake-mcp.js')
   const github = await startFakeGithub()
@@ -298,7 +363,8 @@ export async function signInRefreshRevoke (t: Teardown, store: string, storePref
   t.teardown(() => mcp.close())
   const port = await freePort()
   const publicUrl = `http://127.0.0.1:${port}`
-  const gateway = await GatewayProcess.start(t, port, gatewayFlags({ port, publicUrl, store, storePrefix, secret, github, upstreamRs: mcp.url }), {}, 40_000)
+  const flags = gatewayFlags({ port, publicUrl, store, storePrefix, secret, github, upstreamRs: mcp.url })
+  const gateway = await GatewayProcess.start(t, port, flags, {}, 40_000)
   const client = await register(gateway.origin)
   const first = await loginFully(gateway.origin, publicUrl, client)
   const { transport } = await mcpClient(t, gateway.origin, first.access_token)

@@ -34,4 +34,5 @@ export async function rawRequest (app: FastifyInstance, method: string, target: 
 }
 
 /** Every value of header `name` (lowercase) in a raw response. */
-export const headerValues = (res: RawResponse, name: string): string[] => res.headers.filter(([n]) => n === name).map(([, v]) => v)
+export const headerValues = (res: RawResponse, name: string): string[] =>
+  res.headers.filter(([n]) => n === name).map(([, v]) => v)

@@ -75,7 +75,12 @@ export class PrivateRedis {
 
   async #answers (): Promise<boolean> {
     const { Redis } = await import('ioredis')
-    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false })
+    const probe = new Redis(this.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableOfflineQueue: false
+    })
     probe.on('error', () => {})
     try {
       await probe.connect()
@@ -144,7 +149,10 @@ export async function rawRedis (url: string): Promise<Redis | Cluster> {
   const { parseRedisUrl } = await import('../../lib/stores/redis-url.js')
   const target = parseRedisUrl(url)
   const client = target?.mode === 'cluster'
-    ? new Cluster(target.nodes, { lazyConnect: true, redisOptions: { ...target.redisOptions, maxRetriesPerRequest: 1 } })
+    ? new Cluster(target.nodes, {
+      lazyConnect: true,
+      redisOptions: { ...target.redisOptions, maxRetriesPerRequest: 1 }
+    })
     : new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
   client.on('error', () => {})
   await client.connect()

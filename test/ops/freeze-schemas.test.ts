@@ -80,14 +80,16 @@ t.test('the script stops the build on a module it cannot freeze, and leaves that
     'package.json': JSON.stringify({ type: 'module' }),
     'bad-schema.js': 'export const Check = (value) => typeof value === "string"\n'
   })
-  const error = await run(process.execPath, [SCRIPT, dir]).then(() => undefined, (err: { code: number, stderr: string }) => err)
+  const error = await run(process.execPath, [SCRIPT, dir])
+    .then(() => undefined, (err: { code: number, stderr: string }) => err)
   t.equal(error?.code, 1)
   t.match(error?.stderr, /^bad-schema\.js: the export Check is not plain JSON data/)
   t.equal(readFileSync(join(dir, 'bad-schema.js'), 'utf8'), 'export const Check = (value) => typeof value === "string"\n')
 })
 
 t.test('the script without a directory prints its usage', async (t) => {
-  const error = await run(process.execPath, [SCRIPT]).then(() => undefined, (err: { code: number, stderr: string }) => err)
+  const error = await run(process.execPath, [SCRIPT])
+    .then(() => undefined, (err: { code: number, stderr: string }) => err)
   t.equal(error?.code, 2)
   t.match(error?.stderr, /^usage: node scripts\/freeze-schemas\.mjs <dir>/)
 })

@@ -90,7 +90,10 @@ async function openSession (t: Test, origin: string, token: string): Promise<str
   return sessionId
 }
 
-async function exitOf (gw: GatewayProcess, withinMs: number): Promise<{ code: number | null, signal: NodeJS.Signals | null, ms: number }> {
+async function exitOf (
+  gw: GatewayProcess,
+  withinMs: number
+): Promise<{ code: number | null, signal: NodeJS.Signals | null, ms: number }> {
   const started = Date.now()
   if (!gw.alive) return { code: gw.child.exitCode, signal: gw.child.signalCode, ms: 0 }
   const timer = setTimeout(() => gw.child.kill('SIGKILL'), withinMs)

@@ -40,8 +40,20 @@ for (const [name, url, ports] of targets) {
 
     const asUser = url.replace('://', `://${user}:${password}@`)
     const journey = await signInRefreshRevoke(t, asUser, prefix, SECRET)
-    t.same(journey, { call: 200, refresh: 200, callRefreshed: 200, revoke: 200, callRevoked: 401, refreshRevoked: 400, output: journey.output },
-      'signed in, called a tool, refreshed, revoked: the revoked grant is refused', { output: journey.output })
+    t.same(
+      journey,
+      {
+        call: 200,
+        refresh: 200,
+        callRefreshed: 200,
+        revoke: 200,
+        callRevoked: 401,
+        refreshRevoked: 400,
+        output: journey.output
+      },
+      'signed in, called a tool, refreshed, revoked: the revoked grant is refused',
+      { output: journey.output }
+    )
 
     // The rate limiter steps aside when Redis refuses it, so a missing command would go unseen but for Redis's log.
     const denied: unknown[] = []

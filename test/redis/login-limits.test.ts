@@ -6,7 +6,10 @@ import { SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
 
 t.test('issue 15 finding 9: two replicas on one Redis share the login failure counts', async (t) => {
   const prefix = testPrefix('login-limits')
-  const stores = [new RedisStore({ url: SHARED_REDIS_URL, keyPrefix: prefix }), new RedisStore({ url: SHARED_REDIS_URL, keyPrefix: prefix })]
+  const stores = [
+    new RedisStore({ url: SHARED_REDIS_URL, keyPrefix: prefix }),
+    new RedisStore({ url: SHARED_REDIS_URL, keyPrefix: prefix })
+  ]
   t.teardown(async () => {
     for (const store of stores) await store.close()
     await deletePrefix(SHARED_REDIS_URL, prefix)

@@ -13,8 +13,20 @@ t.test('a gateway on redis-sentinel:// signs in, refreshes and revokes, with its
   t.teardown(async () => { await deletePrefix(sentinel.master.url, prefix).catch(() => {}) })
 
   const journey = await signInRefreshRevoke(t, sentinel.url, prefix, SECRET)
-  t.same(journey, { call: 200, refresh: 200, callRefreshed: 200, revoke: 200, callRevoked: 401, refreshRevoked: 400, output: journey.output },
-    'signed in, called a tool, refreshed, revoked: the revoked grant is refused', { output: journey.output })
+  t.same(
+    journey,
+    {
+      call: 200,
+      refresh: 200,
+      callRefreshed: 200,
+      revoke: 200,
+      callRevoked: 401,
+      refreshRevoked: 400,
+      output: journey.output
+    },
+    'signed in, called a tool, refreshed, revoked: the revoked grant is refused',
+    { output: journey.output }
+  )
 
   const master = await rawRedis(sentinel.master.url)
   t.teardown(() => master.disconnect())

@@ -4,8 +4,8 @@ import { startFakeGithub } from '../helpers/fake-github.js'
 import { startFakeMcp } from '../helpers/fake-mcp.js'
 import { SECRET } from '../helpers/gateway.js'
 import {
-  GatewayProcess, HttpBrowser, atUpstream, beginLogin, callEcho, exchange, finishCallback, freePort, gatewayFlags, loginFully,
-  mcpClient, refresh, register, signIn, type Tokens
+  GatewayProcess, HttpBrowser, atUpstream, beginLogin, callEcho, exchange, finishCallback, freePort, gatewayFlags,
+  loginFully, mcpClient, refresh, register, signIn, type Tokens
 } from '../helpers/process.js'
 import { SHARED_REDIS_URL, deletePrefix, testPrefix } from '../helpers/redis.js'
 
@@ -32,7 +32,10 @@ const flags = (port: number): string[] => gatewayFlags({ port, publicUrl, store:
 const upstreamRefreshes = (): number => github.requests.filter((r) => r.method === 'POST' && r.body.includes('grant_type=refresh_token')).length
 
 t.test('issue 16: two gateway processes on one Redis agree', async (t) => {
-  const [a, b] = await Promise.all([GatewayProcess.start(t, portA, flags(portA), {}, 40_000), GatewayProcess.start(t, portB, flags(portB), {}, 40_000)])
+  const [a, b] = await Promise.all([
+    GatewayProcess.start(t, portA, flags(portA), {}, 40_000),
+    GatewayProcess.start(t, portB, flags(portB), {}, 40_000)
+  ])
   t.teardown(() => { if (!t.passing()) t.comment(`replica A:\n${a.output}\nreplica B:\n${b.output}`) })
   const client = await register(a.origin)
 
@@ -41,7 +44,10 @@ t.test('issue 16: two gateway processes on one Redis agree', async (t) => {
     let served = 0
     for (let run = 0; run < RUNS; run++) {
       const first = await loginFully(a.origin, publicUrl, client)
-      const results = await Promise.all([refresh(a.origin, client, first.refresh_token), refresh(b.origin, client, first.refresh_token)])
+      const results = await Promise.all([
+        refresh(a.origin, client, first.refresh_token),
+        refresh(b.origin, client, first.refresh_token)
+      ])
       const issued = results.filter((r) => r.status === 200).map((r) => r.json<Tokens>())
       served += issued.length
       let alive = false
@@ -57,7 +63,9 @@ t.test('issue 16: two gateway processes on one Redis agree', async (t) => {
     t.equal(resurrected, 0, 'after the reuse every token of the grant is refused on both replicas')
   })
 
-  /** True when any of `issued` still works on either replica: an access token that is not refused, or a refresh token. */
+  /**
+   * True when any of `issued` still works on either replica: an access token that is not refused, or a refresh token.
+   */
   async function anyAlive (issued: Tokens[]): Promise<boolean> {
     for (const tokens of issued) {
       for (const origin of [a.origin, b.origin]) {
@@ -91,7 +99,10 @@ t.test('issue 16: two gateway processes on one Redis agree', async (t) => {
     for (let run = 0; run < RUNS; run++) {
       const login = await beginLogin(a.origin, publicUrl, client)
       const { code } = await finishCallback(a.origin, login, await atUpstream(await signIn(a.origin, login)))
-      const results = await Promise.all([exchange(a.origin, client, code, login.verifier), exchange(b.origin, client, code, login.verifier)])
+      const results = await Promise.all([
+        exchange(a.origin, client, code, login.verifier),
+        exchange(b.origin, client, code, login.verifier)
+      ])
       const issued = results.filter((r) => r.status === 200).map((r) => r.json<Tokens>())
       served += issued.length
       if (await anyAlive(issued)) resurrected++

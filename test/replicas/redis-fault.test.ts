@@ -5,8 +5,8 @@ import { startFakeGithub } from '../helpers/fake-github.js'
 import { startFakeMcp } from '../helpers/fake-mcp.js'
 import { SECRET } from '../helpers/gateway.js'
 import {
-  GatewayProcess, HttpBrowser, beginLogin, callEcho, freePort, gatewayFlags, loginFully, mcpClient, refresh, register, textOf,
-  waitFor, type HttpResponse, type PendingLogin, type Tokens
+  GatewayProcess, HttpBrowser, beginLogin, callEcho, freePort, gatewayFlags, loginFully, mcpClient, refresh, register,
+  textOf, waitFor, type HttpResponse, type PendingLogin, type Tokens
 } from '../helpers/process.js'
 import { PrivateRedis, testPrefix } from '../helpers/redis.js'
 
@@ -51,7 +51,12 @@ const flags = gatewayFlags({
 interface Outcome { what: string, status: number, ms: number, res: HttpResponse }
 
 /** One request of each kind the gateway serves, all at once, each timed. */
-async function everyEndpoint (tokens: Tokens, clientId: string, sessionId: string | undefined, login: PendingLogin): Promise<Record<string, Outcome>> {
+async function everyEndpoint (
+  tokens: Tokens,
+  clientId: string,
+  sessionId: string | undefined,
+  login: PendingLogin
+): Promise<Record<string, Outcome>> {
   const browser = new HttpBrowser()
   const timed = async (what: string, send: () => Promise<HttpResponse>): Promise<Outcome> => {
     const started = Date.now()
@@ -89,7 +94,13 @@ function traffic (tokens: Tokens, sessionId: string | undefined): { stop: () => 
 
 function checkOutage (t: Test, outcomes: Record<string, Outcome>, slowestMs: number): void {
   const get = (what: string): Outcome => outcomes[what] as Outcome
-  const body = (what: string): Record<string, unknown> => { try { return get(what).res.json() } catch { return { unparsed: get(what).res.body } } }
+  const body = (what: string): Record<string, unknown> => {
+    try {
+      return get(what).res.json()
+    } catch {
+      return { unparsed: get(what).res.body }
+    }
+  }
   t.equal(get('readyz').status, 503, '/readyz 503 while Redis is down')
   t.same(body('readyz'), { status: 'not ready', store: 'unavailable', upstream: 'ok' }, '/readyz names the store')
   t.equal(get('healthz').status, 200, '/healthz (liveness) still 200: no restart loop')

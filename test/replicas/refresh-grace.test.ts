@@ -26,7 +26,10 @@ const publicUrl = `http://127.0.0.1:${portA}`
 const flags = (port: number): string[] => gatewayFlags({ port, publicUrl, store: SHARED_REDIS_URL, storePrefix: prefix, secret: SECRET, github, upstreamRs: mcp.url, extra: ['--rate-limit-token', '100000', '--rate-limit-sign-in', '100000'] })
 
 t.test('issue 22 finding 1: one refresh token sent to both replicas at once, again and again, never signs the client out', async (t) => {
-  const [a, b] = await Promise.all([GatewayProcess.start(t, portA, flags(portA), {}, 40_000), GatewayProcess.start(t, portB, flags(portB), {}, 40_000)])
+  const [a, b] = await Promise.all([
+    GatewayProcess.start(t, portA, flags(portA), {}, 40_000),
+    GatewayProcess.start(t, portB, flags(portB), {}, 40_000)
+  ])
   t.teardown(() => { if (!t.passing()) t.comment(`replica A:\n${a.output}\nreplica B:\n${b.output}`) })
   const client = await register(a.origin)
 

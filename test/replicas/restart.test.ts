@@ -25,7 +25,15 @@ t.teardown(async () => { await deletePrefix(SHARED_REDIS_URL, prefix) })
 
 const port = await freePort()
 const publicUrl = `http://127.0.0.1:${port}`
-const flags = gatewayFlags({ port, publicUrl, store: SHARED_REDIS_URL, storePrefix: prefix, secret: SECRET, github, upstreamRs: mcp.url })
+const flags = gatewayFlags({
+  port,
+  publicUrl,
+  store: SHARED_REDIS_URL,
+  storePrefix: prefix,
+  secret: SECRET,
+  github,
+  upstreamRs: mcp.url
+})
 
 t.test('restart test: the same client, tokens, MCP session and half-done logins survive a SIGKILL of the gateway', async (t) => {
   const first = await GatewayProcess.start(t, port, flags)

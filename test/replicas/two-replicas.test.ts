@@ -45,7 +45,10 @@ const replicaFlags = (port: number) => gatewayFlags({
 })
 
 t.test('two-replica test: two gateway processes on different ports sharing one Redis', async (t) => {
-  const [a, b] = await Promise.all([GatewayProcess.start(t, portA, replicaFlags(portA)), GatewayProcess.start(t, portB, replicaFlags(portB))])
+  const [a, b] = await Promise.all([
+    GatewayProcess.start(t, portA, replicaFlags(portA)),
+    GatewayProcess.start(t, portB, replicaFlags(portB))
+  ])
   t.teardown(() => { if (!t.passing()) t.comment(`replica A:\n${a.output}\nreplica B:\n${b.output}`) })
   t.not(a.child.pid, b.child.pid, 'two processes')
 
@@ -103,7 +106,8 @@ t.test('two-replica test: two gateway processes on different ports sharing one R
     t.equal(newRefreshOnB.status, 400, 'B: the refresh token issued on A is revoked at once')
     t.equal(newRefreshOnB.json().error, 'invalid_grant', 'B: invalid_grant')
 
-    // Then A, which only the store can tell: probes until its cache lets go of the token. A validated (and cached) the token before `cachedOnA`, so its cache entry ends by cachedOnA + TTL:
+    // Then A, which only the store can tell: probes until its cache lets go of the token. A validated (and cached)
+    // the token before `cachedOnA`, so its cache entry ends by cachedOnA + TTL:
     // a probe sent after that must reach the store and be refused, however slow the machine is.
     const probesA: Array<{ sentAfterCache: number, sentAfterRevocation: number, status: number }> = []
     const deadA = await waitFor('the access token cached on A to stop working', async () => {

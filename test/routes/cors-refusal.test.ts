@@ -6,7 +6,12 @@ import type { LogLine } from '../helpers/logged-gateway.js'
 
 t.test('issue 15 finding 13: a browser origin refused at CORS preflight is logged at info, with the origin truncated to 200 characters', async (t) => {
   const logs: LogLine[] = []
-  const stream = new Writable({ write (chunk: Buffer, _encoding, done) { logs.push(JSON.parse(chunk.toString()) as LogLine); done() } })
+  const stream = new Writable({
+    write (chunk: Buffer, _encoding, done) {
+      logs.push(JSON.parse(chunk.toString()) as LogLine)
+      done()
+    }
+  })
   const app = Fastify({ logger: { level: 'info', stream } })
   await app.register(async (scope) => {
     await scope.register(cors, { origins: ['https://allowed.example'], methods: ['POST'], allowHeaders: ['Content-Type'], exposeHeaders: [], maxAgeSeconds: 60 })

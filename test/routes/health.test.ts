@@ -30,7 +30,11 @@ t.test('issue 15 finding 12: /readyz and a flood of sign-ins do not rerun a fail
   await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { down.close() })
   const upstreamRs = `http://127.0.0.1:${(down.address() as AddressInfo).port}/mcp`
-  const { app, clock } = await buildGateway(t, { upstreamRs, upstreamAuthorizeEndpoint: undefined, upstreamTokenEndpoint: undefined })
+  const { app, clock } = await buildGateway(t, {
+    upstreamRs,
+    upstreamAuthorizeEndpoint: undefined,
+    upstreamTokenEndpoint: undefined
+  })
 
   const first = await app.inject('/readyz')
   t.equal(first.statusCode, 503)
@@ -42,7 +46,9 @@ t.test('issue 15 finding 12: /readyz and a flood of sign-ins do not rerun a fail
   const client = await registerClient(app)
   const browser = new Browser()
   const flows = []
-  for (let i = 0; i < 5; i++) flows.push(await startFlow(app, browser, client, { challenge: createPkcePair().challenge }))
+  for (let i = 0; i < 5; i++) {
+    flows.push(await startFlow(app, browser, client, { challenge: createPkcePair().challenge }))
+  }
   const [ready, logins] = await Promise.all([
     Promise.all(Array.from({ length: 10 }, async () => await app.inject('/readyz'))),
     Promise.all(flows.map(async (flow) => await browser.post(app, '/login', { ...flow, username: 'gateway_user', password: 'gateway_pass' })))

@@ -5,7 +5,11 @@ import { buildGateway } from '../helpers/gateway.js'
 const CLIENT_ID = /^gwc_[A-Za-z0-9_-]{32}$/
 const CLIENT_SECRET = /^gws_[A-Za-z0-9_-]{43}$/
 
-async function register (app: FastifyInstance, payload: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+async function register (
+  app: FastifyInstance,
+  payload: unknown,
+  headers: Record<string, string> = {}
+): Promise<LightMyRequestResponse> {
   return await app.inject({
     method: 'POST',
     url: '/register',
@@ -21,7 +25,11 @@ function assertNoStore (t: Test, res: LightMyRequestResponse): void {
 }
 
 /** Revocation with the client's credentials: 200 proves the secret authenticates, 401 that it does not. */
-async function revokeWith (app: FastifyInstance, form: Record<string, string>, headers: Record<string, string> = {}): Promise<number> {
+async function revokeWith (
+  app: FastifyInstance,
+  form: Record<string, string>,
+  headers: Record<string, string> = {}
+): Promise<number> {
   const res = await app.inject({
     method: 'POST',
     url: '/revoke',

@@ -14,12 +14,23 @@ const GATEWAY = `${PUBLIC_URL}/mcp`
 const REPOS = `${GATEWAY}/x/repos`
 
 /** Sign-in with `resource` at /authorize, then the code exchange with `tokenResource` (omitted when undefined). */
-async function signIn (app: FastifyInstance, client: RegisteredClient, resource: string, tokenResource: string | undefined = resource): Promise<LightMyRequestResponse> {
+async function signIn (
+  app: FastifyInstance,
+  client: RegisteredClient,
+  resource: string,
+  tokenResource: string | undefined = resource
+): Promise<LightMyRequestResponse> {
   const done = await authorizeFully(app, client, { resource })
-  return await exchangeCode(app, client, done.code, done.verifier, tokenResource === undefined ? {} : { resource: tokenResource })
+  const extra: Record<string, string> = tokenResource === undefined ? {} : { resource: tokenResource }
+  return await exchangeCode(app, client, done.code, done.verifier, extra)
 }
 
-const refresh = async (app: FastifyInstance, client: RegisteredClient, refreshToken: string, resource?: string): Promise<LightMyRequestResponse> =>
+const refresh = async (
+  app: FastifyInstance,
+  client: RegisteredClient,
+  refreshToken: string,
+  resource?: string
+): Promise<LightMyRequestResponse> =>
   await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: client.client_id, ...(resource === undefined ? {} : { resource }) })
 
 t.test('issue 16 item 3: a sub-path resource accepted at /authorize gets tokens at /token', async (t) => {

@@ -13,8 +13,15 @@ const NEW = 'new-secret-new-secret-new-secret-0002'
 
 interface Restarts { github: FakeGithub, store: MemoryStore, start: (secret: string[]) => Promise<FastifyInstance> }
 
-/** Gateways started one after another on one store, each with its own secrets: what restarts with a persistent store look like. */
-async function restartsOnOneStore (t: Test, fake: FakeGithubOptions = {}, overrides: (github: FakeGithub) => Partial<GatewayPluginOptions> = () => ({})): Promise<Restarts> {
+/**
+ * Gateways started one after another on one store, each with its own secrets: what restarts
+ * with a persistent store look like.
+ */
+async function restartsOnOneStore (
+  t: Test,
+  fake: FakeGithubOptions = {},
+  overrides: (github: FakeGithub) => Partial<GatewayPluginOptions> = () => ({})
+): Promise<Restarts> {
   const github = await startFakeGithub(fake)
   t.teardown(() => github.close())
   const clock = new ManualClock(Date.now())

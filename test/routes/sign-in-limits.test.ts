@@ -26,7 +26,12 @@ class AddressedBrowser extends Browser {
     return await this.#send(app, { method: 'GET', url })
   }
 
-  async submit (app: FastifyInstance, url: string, form: Record<string, string>, address = this.address): Promise<LightMyRequestResponse> {
+  async submit (
+    app: FastifyInstance,
+    url: string,
+    form: Record<string, string>,
+    address = this.address
+  ): Promise<LightMyRequestResponse> {
     return await this.#send(app, { method: 'POST', url, form }, address)
   }
 
@@ -54,7 +59,10 @@ class AddressedBrowser extends Browser {
 }
 
 /** A clock at the start of a login window: a test's few simulated seconds never cross into the next one. */
-async function gatewayAtWindowStart (t: Parameters<typeof buildGateway>[0], overrides: Parameters<typeof buildGateway>[1] = {}): Promise<Awaited<ReturnType<typeof buildGateway>>> {
+async function gatewayAtWindowStart (
+  t: Parameters<typeof buildGateway>[0],
+  overrides: Parameters<typeof buildGateway>[1] = {}
+): Promise<Awaited<ReturnType<typeof buildGateway>>> {
   const built = await buildGateway(t, overrides)
   built.clock.advance(loginWindow(built.clock.now()).endsAt - built.clock.now())
   return built

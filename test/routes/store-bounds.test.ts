@@ -23,7 +23,9 @@ const onRedis = process.env.MCP_GATEWAY_TEST_STORE === 'redis'
  * Where the gateway under test keeps its state, with a handle to read and write it behind its back: a
  * MemoryStore handed in as the host's store, or the Redis prefix of the gateway (`raw` without a prefix).
  */
-async function inspectableStore (t: Test): Promise<{ options: Partial<GatewayPluginOptions>, store: Store, raw?: Redis, prefix: string }> {
+async function inspectableStore (
+  t: Test
+): Promise<{ options: Partial<GatewayPluginOptions>, store: Store, raw?: Redis, prefix: string }> {
   if (!onRedis) {
     const store = new MemoryStore()
     t.teardown(() => store.close())

@@ -3,7 +3,11 @@ import { createPkcePair } from '../../lib/pkce.js'
 import { authorizeFully, buildGateway, exchangeCode, registerClient, tokenRequest, type RegisteredClient } from '../helpers/gateway.js'
 import type { FastifyInstance } from 'fastify'
 
-async function tokensFor (app: FastifyInstance, client: RegisteredClient, extra: Record<string, string> = {}): Promise<Record<string, string>> {
+async function tokensFor (
+  app: FastifyInstance,
+  client: RegisteredClient,
+  extra: Record<string, string> = {}
+): Promise<Record<string, string>> {
   const done = await authorizeFully(app, client)
   const res = await exchangeCode(app, client, done.code, done.verifier, extra)
   if (res.statusCode !== 200) throw new Error(res.body)
@@ -223,7 +227,10 @@ t.test('refresh renews an expiring upstream token, one upstream refresh at a tim
   t.equal(upstreamRefreshes(), 0, 'an upstream token with time left is reused')
 
   clock.advance(590_000)
-  const [a, b] = await Promise.all([refresh(app, client, early.json().refresh_token), refresh(app, client, early.json().refresh_token)])
+  const [a, b] = await Promise.all([
+    refresh(app, client, early.json().refresh_token),
+    refresh(app, client, early.json().refresh_token)
+  ])
   t.equal(a.statusCode, 200, a.body)
   t.equal(b.statusCode, 200, b.body)
   t.equal(upstreamRefreshes(), 1, 'two concurrent refreshes, one upstream refresh (GitHub rotates its refresh tokens)')
@@ -298,7 +305,11 @@ t.test('/revoke (RFC 7009): either token revokes the grant; unknown and foreign 
     method: 'POST',
     url: '/revoke',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    payload: new URLSearchParams({ token, client_id: c.client_id, ...(hint === undefined ? {} : { token_type_hint: hint }) }).toString()
+    payload: new URLSearchParams({
+      token,
+      client_id: c.client_id,
+      ...(hint === undefined ? {} : { token_type_hint: hint })
+    }).toString()
   })
 
   const a = await tokensFor(app, client)
