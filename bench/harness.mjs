@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { initializeSession, obtainToken } from './flow.mjs'
 import { start } from './ipc.mjs'
 
-export const settings = { duration: 1, warmup: 2, reps: 9 }
+export const settings = { duration: 1, warmup: 1, reps: 3 }
 const file = (name) => fileURLToPath(new URL(name, import.meta.url))
 const started = Date.now()
 export const log = (msg) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${msg}\n`)
@@ -40,6 +40,13 @@ export const percentile = (xs, p) => {
   if (s.length === 0) return NaN
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]
 }
+/**
+ * `name` ÷ `base` on `key` in one scenario: the median over repetitions of the ratio within each, where the two ran
+ * in adjacent slots (the machine drifts; a ratio of two medians can pair runs taken far apart).
+ */
+export const pairedRatio = (targets, name, base, key) => median(targets[name].runs.map((run, i) => run[key] / targets[base].runs[i][key]))
+/** Median and spread of per-pair figures. */
+export const spread = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length, pairs: xs })
 export const cpuUs = (a, b) => (b.user - a.user) + (b.system - a.system)
 export const round = (x, digits = 2) => Number.isFinite(x) ? Number(x.toFixed(digits)) : null
 

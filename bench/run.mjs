@@ -1,162 +1,33 @@
-// `npm run bench`: the gateway's /mcp proxy against the plainest Fastify + undici proxy, side by side,
-// in one run, on one machine. See bench/README.md for what is measured and why.
+// `npm run bench`: the gateway's /mcp proxy against the plainest Fastify + undici proxy (bench/reference.mjs), in
+// N fresh process pairs. See bench/README.md for what is measured and why.
 //
-//   node bench/run.mjs [--quick] [--profile | --no-profile]
+//   node bench/run.mjs [--pairs N] [--quick] [--redis] [--profile | --no-profile]
 //
-// --quick: 1 repetition of 1 s runs (a smoke test; the figures are not worth quoting).
-// --profile: always profile; --no-profile: never; default: profile when the gateway misses a target.
+// --pairs N: N fresh pairs (default 5; about 55 s each here). --quick: 1 pair, 1 run per scenario, 200 idle streams
+// (a smoke test: the figures are not worth quoting). --redis: also a gateway with its state in Redis (BENCH_REDIS,
+// default redis://127.0.0.1:6379/0) against the in-memory one. --profile: always profile; --no-profile: never;
+// default: profile when a target is missed.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import http from 'node:http'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { MCP_HEADERS, RPC_BODY, elapsedS, load, log, median, percentile, round, scenario, settings, startGateway, startReference, startUpstreamAndReference, stopAll, table } from './harness.mjs'
+import { MCP_HEADERS, RPC_BODY, elapsedS, load, log, pairedRatio, round, scenario, settings, spread, startGateway, startReference, startUpstreamAndReference, stopAll, table } from './harness.mjs'
 import { analyseProfile } from './profile.mjs'
+import { idleKB, idleStreams, sseLatency } from './streams.mjs'
 
-const args = new Set(process.argv.slice(2))
+const argv = process.argv.slice(2)
+const args = new Set(argv)
 const QUICK = args.has('--quick')
+const PAIRS = argv.includes('--pairs') ? Number(argv[argv.indexOf('--pairs') + 1]) : QUICK ? 1 : 5
+if (!Number.isInteger(PAIRS) || PAIRS < 1) throw new Error('--pairs takes a whole number ≥ 1')
+const REDIS = args.has('--redis')
 const PROFILE = args.has('--profile') ? 'always' : args.has('--no-profile') ? 'never' : 'auto'
 if (QUICK) Object.assign(settings, { duration: 1, warmup: 1, reps: 1 })
-const SSE_ROUNDS = QUICK ? 1 : 4
-const SSE_EVENTS = QUICK ? 50 : 250 // per round and target
-const SSE_INTERVAL_MS = 2
+const SSE = { rounds: QUICK ? 1 : 2, events: QUICK ? 50 : 250, intervalMs: 2 }
 const IDLE_STREAMS = QUICK ? 200 : 1000
 const PROFILE_SECONDS = QUICK ? 2 : 4
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url))
 const file = (name) => fileURLToPath(new URL(name, import.meta.url))
-
-// ---------------------------------------------------------------------------------------------
-// SSE streams (node:http client in this process)
-
-const streamAgent = new http.Agent({ keepAlive: false, maxSockets: Infinity })
-
-/** Opens GET /mcp?tag=…; resolves with the request once the response headers are in (or on timeout). */
-function openStream (target, tag, { onEvent, timeoutMs = 5000 } = {}) {
-  return new Promise((resolve) => {
-    const state = { req: null, res: null, headers: false }
-    const timer = setTimeout(() => resolve(state), timeoutMs)
-    state.req = http.request(`${target.origin}/mcp?tag=${tag}`, {
-      method: 'GET',
-      agent: streamAgent,
-      headers: { accept: 'text/event-stream', authorization: `Bearer ${target.token}`, 'mcp-protocol-version': '2025-06-18' }
-    }, (res) => {
-      state.res = res
-      state.headers = res.statusCode === 200
-      clearTimeout(timer)
-      let buffer = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk) => {
-        const now = process.hrtime.bigint()
-        if (onEvent === undefined) return
-        buffer += chunk
-        let end
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const event = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          const m = /"t":"(\d+)"/.exec(event)
-          if (m !== null) onEvent(Number(now - BigInt(m[1])) / 1e6)
-        }
-      })
-      res.on('error', () => {})
-      resolve(state)
-    })
-    state.req.on('error', () => { clearTimeout(timer); resolve(state) })
-    state.req.end()
-  })
-}
-
-async function waitFor (what, check, timeoutMs) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) return true
-    await sleep(50)
-  }
-  log(`gave up waiting for ${what} after ${timeoutMs} ms`)
-  return false
-}
-
-async function sseLatency (targets, upstream) {
-  const samples = Object.fromEntries(targets.map((t) => [t.name, []]))
-  const streams = []
-  for (const t of targets) {
-    const s = await openStream(t, `lat-${t.name}`, { onEvent: (ms) => samples[t.name].push(ms) })
-    if (!s.headers) throw new Error(`SSE stream through ${t.name} got no headers`)
-    streams.push(s)
-  }
-  for (let r = 0; r < SSE_ROUNDS; r++) {
-    const order = r % 2 === 0 ? targets : [...targets].reverse()
-    for (const t of order) await upstream.call('emit', { tag: `lat-${t.name}`, n: SSE_EVENTS, intervalMs: SSE_INTERVAL_MS })
-  }
-  await sleep(100)
-  for (const s of streams) s.req.destroy()
-  const out = {}
-  for (const t of targets) {
-    const xs = samples[t.name]
-    out[t.name] = { events: xs.length, expected: SSE_ROUNDS * SSE_EVENTS, p50: round(percentile(xs, 50), 3), p99: round(percentile(xs, 99), 3) }
-  }
-  return out
-}
-
-/**
- * `name` ÷ `base` on `key`: the median over repetitions of the ratio within each, where the two ran in adjacent
- * slots. The machine drifts inside a scenario (the upstream alone has gone from 58 to 36 µs per request between
- * repetitions), and a ratio of the two medians can pair runs taken far apart.
- */
-const pairedRatio = (targets, name, base, key) => median(targets[name].runs.map((run, i) => run[key] / targets[base].runs[i][key]))
-
-/**
- * Memory one idle stream holds: its objects (heap used), its buffers (external) and its native allocations
- * (sockets, parsers: RSS growth outside V8's resident heap pages). Not RSS itself: RSS also grows by the heap
- * pages V8 touches for the first time while the streams open, which depends on how many the process had
- * touched before (for the same 14.2 KB of heap per stream, 20 to 37 KB of RSS: bench/README.md).
- */
-const idleKB = (idle) => round(idle.heapUsedKBPerStream + idle.externalKBPerStream + idle.nativeKBPerStream, 1)
-
-async function idleStreams (target, upstream) {
-  const tag = `idle-${target.name}`
-  const openCount = async () => (await upstream.call('stats')).open[tag] ?? 0
-  // Warm the GET path (JIT, lazily built objects) so the baseline is not charged for it.
-  const warm = await Promise.all(Array.from({ length: 20 }, () => openStream(target, `${tag}-warm`)))
-  for (const s of warm) s.req.destroy()
-  await waitFor(`${tag}-warm streams to close`, async () => ((await upstream.call('stats')).open[`${tag}-warm`] ?? 0) === 0, 5000)
-  const m0 = await target.proc.call('mem')
-  const u0 = await upstream.call('mem')
-  const pending = []
-  // 100 at a time, so the listen backlogs never overflow.
-  for (let i = 0; i < IDLE_STREAMS; i += 100) {
-    const batch = []
-    for (let j = i; j < Math.min(IDLE_STREAMS, i + 100); j++) batch.push(openStream(target, tag, { timeoutMs: 10_000 }))
-    pending.push(...batch)
-    await waitFor(`${i + batch.length} upstream streams`, async () => (await openCount()) >= i + batch.length, 5000)
-  }
-  const streams = await Promise.all(pending)
-  const withHeaders = streams.filter((s) => s.headers).length
-  await sleep(300)
-  const m1 = await target.proc.call('mem')
-  const u1 = await upstream.call('mem')
-  const upstreamOpen = await openCount()
-  const t0 = Date.now()
-  for (const s of streams) s.req.destroy()
-  await waitFor(`${tag} streams to close upstream`, async () => (await openCount()) === 0, 10_000)
-  const closeMs = Date.now() - t0
-  const per = (a, b, key) => round((b[key] - a[key]) / IDLE_STREAMS / 1024, 1)
-  const native = (m) => ({ native: m.rss - m.heapPhysical })
-  return {
-    streams: IDLE_STREAMS,
-    withHeaders,
-    upstreamOpen,
-    rssKBPerStream: per(m0, m1, 'rss'),
-    heapPagesKBPerStream: per(m0, m1, 'heapPhysical'),
-    nativeKBPerStream: per(native(m0), native(m1), 'native'),
-    heapUsedKBPerStream: per(m0, m1, 'heapUsed'),
-    externalKBPerStream: per(m0, m1, 'external'),
-    rssMBBefore: round(m0.rss / 2 ** 20, 1),
-    rssMBAfter: round(m1.rss / 2 ** 20, 1),
-    upstreamRssKBPerStream: per(u0, u1, 'rss'),
-    closePropagationMs: closeMs
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Profiles: separate processes started with --cpu-prof, so the measured ones run unprofiled.
@@ -178,6 +49,86 @@ async function profileOne (name, startTarget, profDir) {
 
 // ---------------------------------------------------------------------------------------------
 
+/** The same bytes through every hop; the gateway refuses a wrong token. */
+async function sanity (targets, gateway) {
+  const sizes = {}
+  for (const t of targets) {
+    for (const path of ['/mcp', '/mcp?size=100k']) {
+      const res = await fetch(`${t.origin}${path}`, { method: 'POST', headers: { ...MCP_HEADERS, authorization: `Bearer ${t.token}` }, body: RPC_BODY })
+      const body = Buffer.from(await res.arrayBuffer())
+      if (res.status !== 200) throw new Error(`sanity: ${t.name} ${path} answered ${res.status}`)
+      sizes[`${t.name} ${path}`] = body.length
+    }
+  }
+  const small = new Set(Object.entries(sizes).filter(([k]) => !k.endsWith('100k')).map(([, v]) => v))
+  const large = new Set(Object.entries(sizes).filter(([k]) => k.endsWith('100k')).map(([, v]) => v))
+  if (small.size !== 1 || large.size !== 1) throw new Error(`sanity: bodies differ across hops: ${JSON.stringify(sizes)}`)
+  const wrong = await fetch(`${gateway.origin}/mcp`, { method: 'POST', headers: { ...MCP_HEADERS, authorization: 'Bearer gwa_wrong' }, body: RPC_BODY })
+  await wrong.arrayBuffer()
+  if (wrong.status !== 401) throw new Error(`sanity: the gateway answered ${wrong.status} to a wrong token`)
+}
+
+/** One pair: a fresh upstream, reference and gateway (and a gateway without logger), every scenario side by side. */
+async function onePair (index) {
+  const { upstream, upstreamOrigin, upstreamToken, reference } = await startUpstreamAndReference()
+  const gateway = { name: 'gateway', ...await startGateway(upstreamOrigin, upstreamToken) }
+  log(`pair ${index + 1}/${PAIRS}: upstream pid ${upstream.pid}, reference pid ${reference.proc.pid}, gateway pid ${gateway.proc.pid}`)
+  await sanity([{ name: 'direct', origin: upstreamOrigin, token: upstreamToken }, reference, gateway], gateway)
+  const pair = { scenarios: {} }
+
+  // Idle streams first, while both processes are fresh; which proxy goes first alternates from pair to pair.
+  pair.idle = {}
+  for (const t of index % 2 === 0 ? [reference, gateway] : [gateway, reference]) pair.idle[t.name] = await idleStreams(t, upstream, IDLE_STREAMS)
+  log(`idle KB/stream: reference ${idleKB(pair.idle.reference)}, gateway ${idleKB(pair.idle.gateway)}`)
+  pair.sse = await sseLatency(index % 2 === 0 ? [reference, gateway] : [gateway, reference], upstream, SSE)
+  log(`SSE p50: reference ${pair.sse.reference.p50} ms, gateway ${pair.sse.gateway.p50} ms`)
+
+  pair.scenarios.small10 = await scenario('small POST, 10 conns', [reference, gateway], { connections: 10 })
+  pair.scenarios.small100 = await scenario('small POST, 100 conns', [reference, gateway], { connections: 100 })
+  pair.scenarios.large10 = await scenario('100 KB POST, 10 conns', [reference, gateway], { connections: 10, path: '/mcp?size=100k' })
+
+  // What logging costs: the gateway as users run it against the same build with no logger.
+  const quiet = { name: 'gw:log-off', ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_LOG: 'off' } }) }
+  pair.scenarios.logOff = await scenario('small POST, 10 conns, logger off', [gateway, quiet], { connections: 10 })
+  if (REDIS) {
+    const onRedis = { name: 'gw:redis', ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_STORE: process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379/0' } }) }
+    pair.scenarios.redis = await scenario('small POST, 10 conns, Redis store', [gateway, onRedis], { connections: 10 })
+  }
+  const stats = await upstream.call('stats')
+  if (stats.unauthorized > 0) throw new Error(`the upstream refused ${stats.unauthorized} requests`)
+  await stopAll()
+  return pair
+}
+
+const SCENARIOS = [['small10', 'small POST, 10 conns'], ['small100', 'small POST, 100 conns'], ['large10', '100 KB POST, 10 conns']]
+
+/** Per scenario and figure, the per-pair ratios and their median and spread; the targets. */
+function summarise (pairs) {
+  const rows = {}
+  for (const [key, label] of SCENARIOS) {
+    for (const [figure, name] of [['rps', 'req/s'], ['cpuUsPerReq', 'CPU/request']]) {
+      rows[`${key}.${figure}`] = { label: `${name} gateway ÷ reference, ${label}`, ...spread(pairs.map((p) => pairedRatio(p.scenarios[key].targets, 'gateway', 'reference', figure))) }
+    }
+  }
+  for (const [figure, name] of [['rps', 'req/s'], ['cpuUsPerReq', 'CPU/request']]) {
+    rows[`logOff.${figure}`] = { label: `${name} logger off ÷ as run (info), small POST, 10 conns`, ...spread(pairs.map((p) => pairedRatio(p.scenarios.logOff.targets, 'gw:log-off', 'gateway', figure))) }
+  }
+  if (REDIS) rows['redis.rps'] = { label: 'req/s gateway on Redis ÷ in memory, small POST, 10 conns', ...spread(pairs.map((p) => pairedRatio(p.scenarios.redis.targets, 'gw:redis', 'gateway', 'rps'))) }
+  rows.sseP50 = { label: 'SSE relay p50, gateway − reference (ms)', ...spread(pairs.map((p) => round(p.sse.gateway.p50 - p.sse.reference.p50, 3))) }
+  rows.idleGateway = { label: 'memory held per idle stream, gateway (KB)', ...spread(pairs.map((p) => idleKB(p.idle.gateway))) }
+  rows.idleReference = { label: 'memory held per idle stream, reference (KB)', ...spread(pairs.map((p) => idleKB(p.idle.reference))) }
+  const allHeaders = pairs.every((p) => p.idle.gateway.withHeaders === p.idle.gateway.streams)
+  const check = (key, goal, ok) => ({ ...rows[key], key, goal, ok })
+  const checks = [
+    ...SCENARIOS.map(([key]) => check(`${key}.cpuUsPerReq`, '≤ 1.05', rows[`${key}.cpuUsPerReq`].median <= 1.05)),
+    ...SCENARIOS.map(([key]) => check(`${key}.rps`, '≥ 0.95', rows[`${key}.rps`].median >= 0.95)),
+    check('sseP50', '≤ 0.1', rows.sseP50.median <= 0.1),
+    check('idleGateway', '≤ 20', rows.idleGateway.median <= 20 && allHeaders),
+    ...(REDIS ? [check('redis.rps', '≥ 0.9', rows['redis.rps'].median >= 0.9)] : [])
+  ]
+  return { rows, checks }
+}
+
 async function main () {
   const machine = {
     nproc: os.availableParallelism(),
@@ -190,130 +141,49 @@ async function main () {
     loadavgAtStart: os.loadavg().map((x) => round(x, 2)),
     date: new Date().toISOString()
   }
-  log(`machine: ${machine.nproc} cores (${machine.cpu}), node ${machine.node}, load average ${machine.loadavgAtStart.join(' ')}`)
-
-  const { upstream: upstreamProc, upstreamOrigin, upstreamToken, reference } = await startUpstreamAndReference()
-  const direct = { name: 'direct', origin: upstreamOrigin, token: upstreamToken, proc: upstreamProc }
-
-  const gateway = { name: 'gateway', ...await startGateway(upstreamOrigin, upstreamToken) }
-  log(`upstream pid ${upstreamProc.pid}, reference pid ${reference.proc.pid}, gateway pid ${gateway.proc.pid} (token via the login flow: ${gateway.token.slice(0, 8)}…)`)
-
-  // Sanity: the same bytes through every hop; the gateway refuses a wrong token; the upstream saw no 401.
-  const sanity = {}
-  for (const t of [direct, reference, gateway]) {
-    for (const path of ['/mcp', '/mcp?size=100k']) {
-      const res = await fetch(`${t.origin}${path}`, { method: 'POST', headers: { ...MCP_HEADERS, authorization: `Bearer ${t.token}` }, body: RPC_BODY })
-      const body = Buffer.from(await res.arrayBuffer())
-      if (res.status !== 200) throw new Error(`sanity: ${t.name} ${path} answered ${res.status}`)
-      sanity[`${t.name} ${path}`] = body.length
-    }
-  }
-  const sizes = new Set(Object.entries(sanity).filter(([k]) => !k.endsWith('100k')).map(([, v]) => v))
-  if (sizes.size !== 1) throw new Error(`sanity: small bodies differ across hops: ${JSON.stringify(sanity)}`)
-  const wrong = await fetch(`${gateway.origin}/mcp`, { method: 'POST', headers: { ...MCP_HEADERS, authorization: 'Bearer gwa_wrong' }, body: RPC_BODY })
-  await wrong.arrayBuffer()
-  if (wrong.status !== 401) throw new Error(`sanity: the gateway answered ${wrong.status} to a wrong token`)
-  log(`sanity ok: small body ${[...sizes][0]} B, large ${sanity['gateway /mcp?size=100k']} B through every hop`)
-
-  const results = { machine, settings: { quick: QUICK, durationS: settings.duration, reps: settings.reps, warmupS: settings.warmup }, scenarios: {} }
-
-  // 1. Memory per idle SSE stream, first, while both proxies are in the same fresh state.
-  log(`idle SSE streams: ${IDLE_STREAMS} through each proxy`)
-  results.idle = {}
-  for (const t of [reference, gateway]) {
-    results.idle[t.name] = await idleStreams(t, upstreamProc)
-    log(`idle ${t.name}: ${JSON.stringify(results.idle[t.name])}`)
+  log(`machine: ${machine.nproc} cores (${machine.cpu}), node ${machine.node}, load average ${machine.loadavgAtStart.join(' ')}; ${PAIRS} pairs`)
+  const pairs = []
+  for (let i = 0; i < PAIRS; i++) pairs.push(await onePair(i))
+  const { rows, checks } = summarise(pairs)
+  const results = {
+    machine,
+    command: `node bench/run.mjs ${argv.join(' ')}`.trim(),
+    settings: { pairs: PAIRS, quick: QUICK, durationS: settings.duration, reps: settings.reps, warmupS: settings.warmup, idleStreams: IDLE_STREAMS, sse: SSE },
+    rows,
+    checks,
+    pairs
   }
 
-  // 2. SSE relay latency, one stream per hop, the upstream emitting to one hop at a time.
-  log(`SSE relay latency: ${SSE_ROUNDS} x ${SSE_EVENTS} events per hop, ${SSE_INTERVAL_MS} ms apart`)
-  results.sse = await sseLatency([direct, reference, gateway], upstreamProc)
-  log(`SSE: ${JSON.stringify(results.sse)}`)
-
-  // 3. Throughput, latency and CPU per request.
-  results.scenarios.small10 = await scenario('small POST, 10 conns', [direct, reference, gateway], { connections: 10 })
-  results.scenarios.small100 = await scenario('small POST, 100 conns', [reference, gateway], { connections: 100 })
-  results.scenarios.large10 = await scenario('100 KB POST, 10 conns', [reference, gateway], { connections: 10, path: '/mcp?size=100k' })
-  // What each full collection of that scenario had to mark: its CPU follows them (bench/README.md).
-  results.heapUsedMBAfterLarge = {}
-  for (const t of [reference, gateway]) results.heapUsedMBAfterLarge[t.name] = round((await t.proc.call('mem')).heapUsed / 2 ** 20, 1)
-
-  // 4. The gateway with its state in Redis (issue 4: at least 0.9x the in-memory gateway's req/s).
-  const gatewayRedis = { name: 'gw+redis', ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_STORE: process.env.BENCH_REDIS ?? 'redis://127.0.0.1:6379/0' } }) }
-  results.scenarios.redis = await scenario('small POST, 10 conns, Redis store', [gateway, gatewayRedis], { connections: 10 })
-  await gatewayRedis.proc.stop()
-
-  // 5. The gateway as `npm start` runs it: Fastify's request log at info (to /dev/null).
-  const gatewayLog = { name: 'gw+log', ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_LOG: 'info' } }) }
-  results.scenarios.logging = await scenario('small POST, 10 conns, logger on', [gateway, gatewayLog], { connections: 10 })
-  await gatewayLog.proc.stop()
-
-  const up = await upstreamProc.call('stats')
-  results.upstreamStats = up
-  if (up.unauthorized > 0) throw new Error(`the upstream refused ${up.unauthorized} requests`)
-
-  // Targets.
-  const s10 = results.scenarios.small10.targets
-  const s100 = results.scenarios.small100.targets
-  const l10 = results.scenarios.large10.targets
-  const idleGatewayKB = idleKB(results.idle.gateway)
-  const vsReference = (targets, key) => pairedRatio(targets, 'gateway', 'reference', key)
-  const atLeast = (target, value, goal) => ({ target, value: round(value, 2), goal: `>= ${goal.toFixed(1)}`, ok: value >= goal })
-  const atMost = (target, value, goal) => ({ target, value: round(value, 2), goal: `<= ${goal.toFixed(1)}`, ok: value <= goal })
-  const checks = [
-    atLeast('req/s gateway/reference, small POST 10 conns', vsReference(s10, 'rps'), 1),
-    atLeast('req/s gateway/reference, small POST 100 conns', vsReference(s100, 'rps'), 1),
-    atLeast('req/s gateway/reference, 100 KB 10 conns', vsReference(l10, 'rps'), 1),
-    atMost('CPU/request gateway/reference, small POST 10 conns', vsReference(s10, 'cpuUsPerReq'), 1),
-    atMost('CPU/request gateway/reference, small POST 100 conns', vsReference(s100, 'cpuUsPerReq'), 1),
-    atMost('CPU/request gateway/reference, 100 KB 10 conns', vsReference(l10, 'cpuUsPerReq'), 1),
-    { target: 'SSE relay p50 gateway - reference (ms)', value: round(results.sse.gateway.p50 - results.sse.reference.p50, 3), goal: '<= 0.1', ok: results.sse.gateway.p50 - results.sse.reference.p50 <= 0.1 },
-    atLeast('req/s gateway on Redis / in memory, small POST 10 conns', pairedRatio(results.scenarios.redis.targets, 'gw+redis', 'gateway', 'rps'), 0.9),
-    { target: 'memory held per idle SSE stream, gateway (KB): heap + external + native', value: idleGatewayKB, goal: '<= 20', ok: idleGatewayKB <= 20 && results.idle.gateway.withHeaders === IDLE_STREAMS }
-  ]
-  results.checks = checks
-
-  // 5. Profiles, when a target is missed (or asked for).
   if (PROFILE === 'always' || (PROFILE === 'auto' && checks.some((c) => !c.ok))) {
     log('profiling gateway and reference (small POST, 10 conns), each in a fresh process under --cpu-prof')
     const profDir = `${benchDir}profiles`
+    const { upstreamOrigin, upstreamToken } = await startUpstreamAndReference()
     results.profiles = {
       gateway: await profileOne('gateway', (execArgv) => startGateway(upstreamOrigin, upstreamToken, { execArgv }), profDir),
       reference: await profileOne('reference', (execArgv) => startReference(upstreamOrigin, upstreamToken, { execArgv }), profDir)
     }
+    await stopAll()
   }
-
-  await stopAll()
   results.elapsedS = round(elapsedS(), 1)
   writeFileSync(file('results.json'), `${JSON.stringify(results, null, 2)}\n`)
   process.stdout.write(report(results))
 }
 
+const fmt = (x) => (Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2))
+
 function report (r) {
   const out = []
-  out.push(`mcp-oauth-gateway proxy bench — ${r.machine.nproc} cores, node ${r.machine.node}, fastify ${r.machine.fastify}, undici ${r.machine.undici}; medians of ${r.settings.reps} x ${r.settings.durationS} s runs, alternating order; ratios are medians of the per-repetition ratios\n`)
-  const rows = [['scenario', 'target', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'of it GC pauses', 'upstream µs/req', 'mark-compacts/1k req', 'req/s vs ref', 'CPU vs ref']]
-  for (const s of Object.values(r.scenarios)) {
-    const base = s.targets.reference === undefined ? 'gateway' : 'reference'
-    for (const [name, t] of Object.entries(s.targets)) {
-      const vsBase = (key) => `${pairedRatio(s.targets, name, base, key).toFixed(2)}x`
-      rows.push([s.label, name, t.rps, t.p50, t.p99, t.cpuUsPerReq, t.gcPauseUsPerReq, name === 'direct' ? '(same)' : t.upstreamCpuUsPerReq, t.markCompactsPer1k, vsBase('rps'), vsBase('cpuUsPerReq')])
-    }
-  }
-  out.push(table(rows))
-  out.push('\nSSE relay latency (upstream write → client receive), ms')
-  const sse = [['hop', 'events', 'p50', 'p99', 'p50 - reference']]
-  for (const [name, t] of Object.entries(r.sse)) sse.push([name, `${t.events}/${t.expected}`, t.p50, t.p99, round(t.p50 - r.sse.reference.p50, 3)])
-  out.push(table(sse))
-  out.push(`\nIdle SSE streams (${Object.values(r.idle)[0].streams} per proxy)`)
-  const idle = [['proxy', 'headers', 'held KB/stream', 'heapUsed', 'external', 'native', 'RSS KB/stream', 'of it V8 heap pages', 'RSS MB before→after', 'upstream RSS KB/stream', 'close propagation ms']]
-  for (const [name, t] of Object.entries(r.idle)) {
-    idle.push([name, t.withHeaders, idleKB(t), t.heapUsedKBPerStream, t.externalKBPerStream, t.nativeKBPerStream, t.rssKBPerStream, t.heapPagesKBPerStream, `${t.rssMBBefore}→${t.rssMBAfter}`, t.upstreamRssKBPerStream, t.closePropagationMs])
-  }
-  out.push(table(idle))
+  out.push(`mcp-oauth-gateway proxy bench — ${r.machine.date}, ${r.machine.nproc} cores, node ${r.machine.node}, fastify ${r.machine.fastify}, undici ${r.machine.undici}`)
+  out.push(`\`${r.command}\`: ${r.settings.pairs} fresh pairs; per pair and scenario ${r.settings.reps} x ${r.settings.durationS} s runs per process, alternating; ratio of a pair = median of its runs' ratios; below: median of the pairs [min–max]\n`)
+  out.push(table([['figure', 'median', 'spread (min–max)', 'per pair'], ...Object.values(r.rows).map((x) => [x.label, fmt(x.median), `${fmt(x.min)}–${fmt(x.max)}`, x.pairs.map(fmt).join(' ')])]))
   out.push('\nTargets')
-  out.push(table([['target', 'value', 'goal', 'met'], ...r.checks.map((c) => [c.target, c.value, c.goal, c.ok ? 'yes' : 'NO'])]))
-  out.push(`\nheap used after the 100 KB scenario: ${Object.entries(r.heapUsedMBAfterLarge).map(([name, mb]) => `${name} ${mb} MB`).join(', ')}`)
+  out.push(table([['target', 'median', 'spread', 'goal', 'result'], ...r.checks.map((c) => [c.label, fmt(c.median), `${fmt(c.min)}–${fmt(c.max)}`, c.goal, c.ok ? 'PASS' : 'FAIL'])]))
+  const last = r.pairs.at(-1)
+  out.push('\nLast pair, absolute figures (medians of its runs)')
+  const rows = [['scenario', 'process', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'upstream µs/req', 'mark-compacts/1k req']]
+  for (const s of Object.values(last.scenarios)) for (const [name, t] of Object.entries(s.targets)) rows.push([s.label, name, t.rps, t.p50, t.p99, t.cpuUsPerReq, t.upstreamCpuUsPerReq, t.markCompactsPer1k])
+  out.push(table(rows))
+  out.push(table([['idle streams', 'with headers', 'held KB/stream', 'heapUsed', 'external', 'native', 'RSS KB/stream', 'close ms'], ...Object.entries(last.idle).map(([name, t]) => [name, `${t.withHeaders}/${t.streams}`, idleKB(t), t.heapUsedKBPerStream, t.externalKBPerStream, t.nativeKBPerStream, t.rssKBPerStream, t.closePropagationMs])]))
   if (r.profiles !== undefined) {
     for (const [name, p] of Object.entries(r.profiles)) {
       out.push(`\nProfile: ${name} (${p.requests} requests in the window, ${p.windowed ? 'load window only' : 'whole process'}; ${p.totalUsPerReq} µs sampled per request)`)
