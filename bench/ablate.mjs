@@ -1,149 +1,195 @@
-// `node bench/ablate.mjs` (after `npm run build`): what each suspected cost of the gateway's /mcp path
-// is worth, measured. Copies dist/ into node_modules/.cache/ (so package imports still resolve),
-// applies one change per copy to the compiled JS, and runs every copy side by side with the real
-// build and the reference proxy (small POST, 10 connections). The app's sources are never touched:
-// these are experiments to size suggestions, not fixes. A patch whose anchor is gone (the code
-// changed) is reported and its variant skipped. Takes about 2 minutes (--paired: about 3.5).
-//   node bench/ablate.mjs [--large] [--paired] [--instructions]
-//   --large: the 100 KB response instead of the small one; --paired: each variant loaded at the same time
-//   as the reference, ratios per run (both see the same machine, which sequential runs do not);
-//   --instructions: each patch alone, counted in instructions per request by bench/instructions.mjs
-//   (callgrind: the same count whatever the machine does; about 3 minutes per variant)
+// `node bench/ablate.mjs` (after `npm run build`): whether each hand-made optimisation of the gateway pays.
+// For each candidate, a copy of dist/ with that optimisation reverted (bench/.ablate/, deleted afterwards) and a
+// copy of the current build, started fresh in each of N pairs with a fresh upstream, measured side by side on the
+// scenario(s) where the optimisation should matter; per candidate and figure, the median of the per-pair ratios
+// variant ÷ current (or differences, for memory) and their spread. Rule (issue 17): an optimisation stays if it is
+// worth ≥ 3% CPU per request or ≥ 1 KB per idle stream in the median of the pairs.
+//
+//   node bench/ablate.mjs [--pairs N] [--only a,b,...] [--quick]
+//
+// a  schema freezing (scripts/freeze-schemas.mjs): the build without it, TypeBox loaded at run time (tsc alone).
+// b  the exchange on undici's dispatch (routes/mcp/exchange.ts): b1 without `controller.rawHeaders = null`;
+//    b2 the same exchange on undici's public pool.request() (bench/variants/exchange-request.mjs).
+// c  lib/histogram.ts: prom-client's own Histogram instead (bench/variants/histogram-prom-client.mjs).
+// d  the synchronous fast paths authenticateFromMemory / mayUseFromMemory: only the async authenticate / mayUse.
+// e  the upstream pool rotation (routes/mcp/upstream-pool.ts): one plain Pool, never replaced. Measured after a
+//    burst of 1,000 streams whose clients left; both copies run with a 2 s quiet period instead of 30 s, so the
+//    rotation happens within the run (the variant never rotates whatever the period).
 import { execFileSync } from 'node:child_process'
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { load, log, median, round, scenario, settings, startGateway, startUpstreamAndReference, stopAll, table } from './harness.mjs'
+import { MCP_HEADERS, RPC_BODY, log, pairedRatio, round, scenario, settings, spread, startGateway, startUpstream, stopAll, table } from './harness.mjs'
+import { idleKB, idleStreams, openIdleStreams } from './streams.mjs'
 
-const LARGE = process.argv.includes('--large')
-// --paired: each variant loaded at the same time as the reference, so both see the same machine.
-const PAIRED = process.argv.includes('--paired')
-const INSTRUCTIONS = process.argv.includes('--instructions')
+const argv = process.argv.slice(2)
+const QUICK = argv.includes('--quick')
+const PAIRS = argv.includes('--pairs') ? Number(argv[argv.indexOf('--pairs') + 1]) : QUICK ? 1 : 5
+const ONLY = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : undefined
+if (QUICK) Object.assign(settings, { duration: 1, warmup: 1, reps: 1 })
+const IDLE_STREAMS = QUICK ? 200 : 1000
 const root = fileURLToPath(new URL('..', import.meta.url))
-const cacheDir = `${root}node_modules/.cache/mcp-gateway-bench-ablate`
+const cacheDir = `${root}bench/.ablate`
+const variantFile = (name) => fileURLToPath(new URL(`variants/${name}`, import.meta.url))
 
 const MCP = 'routes/mcp/index.js'
-/** Each patch: a file of dist/, an anchor (string or RegExp) and its replacement. */
-const PATCHES = {
-  // Upper bound of the metrics: none at all (--metrics-path off).
-  'no-metrics': [{ file: 'app.js', find: 'path: options.metricsPath', replace: 'path: false' }],
-  // The proxy's own event (latency histogram): no performance.now() or emit per request.
-  'no-proxy-event': [{ file: MCP, find: "events.emit('proxy_response', { method: req.method, seconds: (performance.now() - started) / 1000 });", replace: '' }],
-  // No upstream-expiry check.
-  'no-fresh': [{ file: MCP, find: 'grant = await grants.freshUpstream(grant, req.log);', replace: '' }],
-  // No CORS hook on /mcp.
-  'no-cors': [{ file: MCP, find: 'await app.register(cors, {', replace: 'false && await app.register(cors, {' }],
-  // No session-ownership check.
-  'no-session-check': [{ file: MCP, find: "typeof sessionId === 'string' && !(sessions.mayUseFromMemory(sessionId, auth.grant.id) ?? await sessions.mayUse(sessionId, auth.grant.id))", replace: 'false' }],
-  // No client-leave listener (and so no upstream abort).
-  'no-close': [{ file: MCP, find: "reply.raw.on('close', () => {", replace: "false && reply.raw.on('close', () => {" }],
-  // Small answers streamed like large ones instead of sent whole.
-  'stream-small': [{ file: MCP, find: "Number(upstream.headers['content-length']) <= WHOLE_BODY_MAX", replace: 'false' }],
-  // The bearer check answered from a process-wide memo: no hash, no cache lookup, no await (an upper bound).
-  'auth-memo': [{ file: MCP, find: 'const found = grants.authenticateFromMemory(match[1]) ?? await grants.authenticate(match[1]);', replace: 'const found = globalThis.__benchAuth ??= await grants.authenticate(match[1]);' }]
+const POOL = 'routes/mcp/upstream-pool.js'
+const SHORT_QUIET = { file: POOL, find: 'export const QUIET_PERIOD_MS = 30_000;', replace: 'export const QUIET_PERIOD_MS = 2_000;' }
+
+/**
+ * Each candidate: `variant` (patches on a copy of dist/: an anchor and its replacement, or `copy`: a file of
+ * bench/variants/ over one of dist/; or `tsc: true`: a build by tsc alone), patches both copies get (`both`), and
+ * what is measured.
+ */
+const CANDIDATES = {
+  a: { what: 'schema freezing at build time', tsc: true, variant: [], measures: ['start', 'small10'] },
+  b1: { what: 'controller.rawHeaders = null', variant: [{ file: 'routes/mcp/exchange.js', find: 'controller.rawHeaders = null;', replace: '' }], measures: ['idle', 'large10+idle'] },
+  b2: { what: 'the exchange on undici dispatch (vs pool.request())', variant: [{ file: 'routes/mcp/exchange.js', copy: 'exchange-request.mjs' }], measures: ['small10', 'idle', 'large10'] },
+  c: { what: 'lib/histogram.ts (vs prom-client Histogram)', variant: [{ file: 'lib/histogram.js', copy: 'histogram-prom-client.mjs' }], measures: ['small10'] },
+  d: {
+    what: 'authenticateFromMemory / mayUseFromMemory',
+    variant: [
+      { file: MCP, find: 'grants.authenticateFromMemory(match[1]) ?? await grants.authenticate(match[1])', replace: 'await grants.authenticate(match[1])' },
+      { file: MCP, find: 'sessions.mayUseFromMemory(sessionId, auth.grant.id) ?? await sessions.mayUse(sessionId, auth.grant.id)', replace: 'await sessions.mayUse(sessionId, auth.grant.id)' }
+    ],
+    measures: ['small10']
+  },
+  e: {
+    what: 'upstream pool rotation (vs one plain Pool)',
+    both: [SHORT_QUIET],
+    variant: [
+      { file: POOL, find: /acquire\(\) \{[^]*?return this\.#pool;\n {4}\}/, replace: 'acquire() {\n        return this.#pool;\n    }' },
+      { file: POOL, find: /release\(pool\) \{[^]*?this\.#inFlight--;\n {4}\}/, replace: 'release(pool) {\n    }' }
+    ],
+    measures: ['burst', 'large10']
+  }
 }
 
-const EVERYTHING = ['no-metrics', 'no-proxy-event', 'no-fresh', 'no-cors', 'no-session-check', 'no-close']
-const VARIANTS = {
-  'gw:copy': [],
-  'gw:nometrics': ['no-metrics'],
-  'gw:streamsmall': ['stream-small'],
-  'gw:authmemo': ['auth-memo'],
-  'gw:bare': EVERYTHING,
-  'gw:bare+auth': [...EVERYTHING, 'auth-memo']
-}
-
-function build (name, patchNames) {
-  const dir = `${cacheDir}/${name.replace(/[^a-z0-9]+/gi, '-')}/dist`
-  rmSync(dir, { recursive: true, force: true })
-  cpSync(`${root}dist`, dir, { recursive: true })
-  for (const patchName of patchNames) {
-    for (const p of PATCHES[patchName]) {
-      const path = `${dir}/${p.file}`
-      const text = readFileSync(path, 'utf8')
-      const found = typeof p.find === 'string' ? text.includes(p.find) : p.find.test(text)
-      if (!found) throw new Error(`patch ${patchName}: anchor not found in dist/${p.file} (the code changed)`)
-      writeFileSync(path, typeof p.find === 'string' ? text.replace(p.find, () => p.replace) : text.replace(p.find, p.replace))
+function build (name, { tsc = false, patches = [] }) {
+  const dir = `${cacheDir}/${name}/dist`
+  rmSync(`${cacheDir}/${name}`, { recursive: true, force: true })
+  if (tsc) execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.build.json`, '--outDir', dir], { stdio: 'inherit' })
+  else cpSync(`${root}dist`, dir, { recursive: true })
+  for (const p of patches) {
+    const path = `${dir}/${p.file}`
+    if (p.copy !== undefined) {
+      cpSync(variantFile(p.copy), path)
+      continue
     }
+    const text = readFileSync(path, 'utf8')
+    const found = typeof p.find === 'string' ? text.includes(p.find) : p.find.test(text)
+    if (!found) throw new Error(`${name}: anchor ${p.find} not found in dist/${p.file} (the code changed)`)
+    writeFileSync(path, text.replace(p.find, () => p.replace))
   }
   return `${dir}/app.js`
 }
 
+const mem = async (t) => t.proc.call('mem')
+
+/** One pair: a fresh upstream, the current build and the variant, each measure side by side. */
+async function onePair (candidate, apps, index) {
+  const { upstream, upstreamOrigin, upstreamToken } = await startUpstream()
+  const start = async (name) => {
+    const t0 = performance.now()
+    const target = { name, ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_APP: apps[name] } }) }
+    target.startMs = performance.now() - t0
+    return target
+  }
+  // Which starts (and goes) first alternates from pair to pair.
+  const names = index % 2 === 0 ? ['current', 'variant'] : ['variant', 'current']
+  const targets = {}
+  for (const name of names) targets[name] = await start(name)
+  const ordered = names.map((name) => targets[name])
+  const out = {}
+  for (const measure of candidate.measures) {
+    if (measure === 'start') {
+      const m = Object.fromEntries(await Promise.all(names.map(async (name) => [name, await mem(targets[name])])))
+      out.startHeapMB = m.variant.heapUsed / 2 ** 20 - m.current.heapUsed / 2 ** 20
+      out.startRssMB = m.variant.rss / 2 ** 20 - m.current.rss / 2 ** 20
+      out.startMs = targets.variant.startMs - targets.current.startMs
+    } else if (measure === 'small10' || measure === 'large10') {
+      const s = await scenario(`${candidate.key} ${measure}`, ordered, { connections: 10, ...(measure === 'large10' ? { path: '/mcp?size=100k' } : {}) })
+      out[`${measure}.cpu`] = pairedRatio(s.targets, 'variant', 'current', 'cpuUsPerReq')
+      out[`${measure}.rps`] = pairedRatio(s.targets, 'variant', 'current', 'rps')
+    } else if (measure === 'idle') {
+      const idle = {}
+      for (const t of ordered) idle[t.name] = idleKB(await idleStreams(t, upstream, IDLE_STREAMS))
+      out.idleKB = idle.variant - idle.current
+    } else if (measure === 'large10+idle') {
+      // 100 KB answers while 1,000 idle streams are open through each process.
+      const held = []
+      for (const t of ordered) held.push(await openIdleStreams(t, upstream, IDLE_STREAMS))
+      const s = await scenario(`${candidate.key} 100 KB with idle streams open`, ordered, { connections: 10, path: '/mcp?size=100k' })
+      for (const h of held) await h.close()
+      out['large10+idle.cpu'] = pairedRatio(s.targets, 'variant', 'current', 'cpuUsPerReq')
+      out['large10+idle.rps'] = pairedRatio(s.targets, 'variant', 'current', 'rps')
+      out['large10+idle.markCompacts'] = `${s.targets.variant.markCompactsPer1k} vs ${s.targets.current.markCompactsPer1k}`
+    } else if (measure === 'burst') {
+      // What a burst of streams whose clients left still holds once the quiet period has passed.
+      const before = {}
+      for (const t of ordered) before[t.name] = await mem(t)
+      for (const t of ordered) await idleStreams(t, upstream, IDLE_STREAMS)
+      // Two quiet periods, a request in each, so the current build's check runs and replaces its pool.
+      for (let i = 0; i < 3; i++) {
+        await sleep(2_100)
+        for (const t of ordered) await (await fetch(`${t.origin}/mcp`, { method: 'POST', headers: { ...MCP_HEADERS, authorization: `Bearer ${t.token}` }, body: RPC_BODY })).arrayBuffer()
+      }
+      await sleep(500)
+      const kb = {}
+      for (const t of ordered) {
+        const m = await mem(t)
+        const held = (x) => x.heapUsed + x.external + (x.rss - x.heapPhysical)
+        kb[t.name] = (held(m) - held(before[t.name])) / IDLE_STREAMS / 1024
+      }
+      out.burstKB = kb.variant - kb.current
+    }
+  }
+  await stopAll()
+  log(`${candidate.key} pair ${index + 1}: ${JSON.stringify(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, typeof v === 'number' ? round(v, 3) : v])))}`)
+  return out
+}
+
+const FIGURES = {
+  startHeapMB: 'heap used after start, variant − current (MB)',
+  startRssMB: 'RSS after start, variant − current (MB)',
+  startMs: 'start + sign-in time, variant − current (ms)',
+  'small10.cpu': 'CPU/request variant ÷ current, small POST 10 conns',
+  'small10.rps': 'req/s variant ÷ current, small POST 10 conns',
+  'large10.cpu': 'CPU/request variant ÷ current, 100 KB 10 conns',
+  'large10.rps': 'req/s variant ÷ current, 100 KB 10 conns',
+  idleKB: 'held per idle stream, variant − current (KB)',
+  'large10+idle.cpu': 'CPU/request variant ÷ current, 100 KB with 1,000 idle streams open',
+  'large10+idle.rps': 'req/s variant ÷ current, 100 KB with 1,000 idle streams open',
+  burstKB: 'still held after a burst of streams, per stream, variant − current (KB)'
+}
+
 async function main () {
   if (!existsSync(`${root}dist/app.js`)) throw new Error('run `npm run build` first')
-  if (INSTRUCTIONS) return countInstructions()
-  const { upstreamOrigin, upstreamToken, reference } = await startUpstreamAndReference()
-  const targets = [reference, { name: 'gateway', ...await startGateway(upstreamOrigin, upstreamToken) }]
-  const skipped = {}
-  for (const [name, patches] of Object.entries(VARIANTS)) {
-    let app
-    try {
-      app = build(name, patches)
-    } catch (err) {
-      skipped[name] = err.message
-      log(`${name} skipped: ${err.message}`)
-      continue
+  const results = { date: new Date().toISOString(), command: `node bench/ablate.mjs ${argv.join(' ')}`.trim(), pairs: PAIRS, settings: { ...settings, idleStreams: IDLE_STREAMS }, candidates: {} }
+  const rows = [['candidate', 'figure', 'median', 'spread (min–max)', 'per pair', 'pays?']]
+  for (const [key, candidate] of Object.entries(CANDIDATES)) {
+    if (ONLY !== undefined && !ONLY.includes(key)) continue
+    candidate.key = key
+    const apps = {
+      current: build(`${key}-current`, { patches: candidate.both ?? [] }),
+      variant: build(`${key}-variant`, { tsc: candidate.tsc, patches: [...(candidate.both ?? []), ...candidate.variant] })
     }
-    targets.push({ name, ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_APP: app } }) })
+    const pairs = []
+    for (let i = 0; i < PAIRS; i++) pairs.push(await onePair(candidate, apps, i))
+    const figures = {}
+    for (const figure of Object.keys(pairs[0])) {
+      if (typeof pairs[0][figure] !== 'number') { figures[figure] = pairs.map((p) => p[figure]); continue }
+      figures[figure] = spread(pairs.map((p) => p[figure]))
+      const f = figures[figure]
+      // Pays: reverting it costs ≥ 3% CPU per request, or ≥ 1 KB per stream.
+      const pays = figure.endsWith('.cpu') ? f.median >= 1.03 : figure.endsWith('KB') ? f.median >= 1 : undefined
+      rows.push([`${key}: ${candidate.what}`, FIGURES[figure] ?? figure, round(f.median, 3), `${round(f.min, 3)}–${round(f.max, 3)}`, f.pairs.map((x) => round(x, 3)).join(' '), pays === undefined ? '' : pays ? 'yes' : 'no'])
+    }
+    results.candidates[key] = { what: candidate.what, measures: candidate.measures, figures }
+    writeFileSync(fileURLToPath(new URL('ablation.json', import.meta.url)), `${JSON.stringify(results, null, 2)}\n`)
   }
-  if (PAIRED) {
-    await paired(targets, skipped)
-    return
-  }
-  settings.reps = 3
-  const s = await scenario(LARGE ? '100 KB POST, 10 conns' : 'small POST, 10 conns', targets, { connections: 10, ...(LARGE ? { path: '/mcp?size=100k' } : {}) })
-  await stopAll()
   rmSync(cacheDir, { recursive: true, force: true })
-
-  const base = s.targets.gateway
-  const rows = [['variant', 'req/s', 'CPU µs/req', 'CPU saved µs/req', 'req/s vs gateway', 'req/s vs reference']]
-  for (const [name, t] of Object.entries(s.targets)) {
-    rows.push([name, t.rps, t.cpuUsPerReq, round(base.cpuUsPerReq - t.cpuUsPerReq, 1), `${(t.rps / base.rps).toFixed(2)}x`, `${(t.rps / s.targets.reference.rps).toFixed(2)}x`])
-  }
-  process.stdout.write(`\nAblation (medians of ${settings.reps} x ${settings.duration} s, ${s.label})\n${table(rows)}\n`)
-  for (const [name, why] of Object.entries(skipped)) process.stdout.write(`skipped ${name}: ${why}\n`)
-  writeFileSync(fileURLToPath(new URL(LARGE ? 'ablation-large.json' : 'ablation.json', import.meta.url)), `${JSON.stringify({ date: new Date().toISOString(), scenario: s, skipped, variants: VARIANTS }, null, 2)}\n`)
-}
-
-/** Each patch alone, and all of them together, under callgrind (bench/instructions.mjs): a difference of 1% shows. */
-function countInstructions () {
-  const variants = { ...Object.fromEntries(Object.keys(PATCHES).map((name) => [name, [name]])), 'bare+auth': [...EVERYTHING, 'auth-memo'] }
-  const apps = []
-  for (const [name, patches] of Object.entries(variants)) {
-    try {
-      apps.push('--app', `${name}=${build(name, patches)}`)
-    } catch (err) {
-      log(`${name} skipped: ${err.message}`)
-    }
-  }
-  try {
-    execFileSync(process.execPath, [fileURLToPath(new URL('instructions.mjs', import.meta.url)), ...apps], { stdio: 'inherit' })
-  } finally {
-    rmSync(cacheDir, { recursive: true, force: true })
-  }
-}
-
-/** Every target but the reference, 5 times 3 s each, loaded together with the reference: medians of the per-run ratios. */
-async function paired (targets, skipped) {
-  const [reference, ...others] = targets
-  const opts = { connections: 10, ...(LARGE ? { path: '/mcp?size=100k' } : {}) }
-  for (const t of targets) await load(t, { ...opts, duration: settings.warmup })
-  const rows = [['variant', 'CPU ÷ reference, each run', 'median', 'req/s ÷ reference (median)', 'reference µs/req']]
-  const results = {}
-  for (const t of others) {
-    const runs = []
-    for (let i = 0; i < 5; i++) {
-      const [r, g] = await Promise.all([load(reference, { ...opts, duration: 3 }), load(t, { ...opts, duration: 3 })])
-      runs.push({ cpu: g.cpuUsPerReq / r.cpuUsPerReq, rps: g.rps / r.rps, referenceCpu: r.cpuUsPerReq })
-    }
-    results[t.name] = runs
-    log(`${t.name}: ${runs.map((x) => x.cpu.toFixed(2)).join(' ')}`)
-    rows.push([t.name, runs.map((x) => x.cpu.toFixed(2)).join(' '), median(runs.map((x) => x.cpu)).toFixed(2), median(runs.map((x) => x.rps)).toFixed(2), runs.map((x) => x.referenceCpu.toFixed(0)).join(' ')])
-  }
-  await stopAll()
-  rmSync(cacheDir, { recursive: true, force: true })
-  process.stdout.write(`\nPaired ablation (each variant and the reference loaded together, 5 x 3 s, ${LARGE ? '100 KB' : 'small'} POST, 10 conns)\n${table(rows)}\n`)
-  for (const [name, why] of Object.entries(skipped)) process.stdout.write(`skipped ${name}: ${why}\n`)
-  writeFileSync(fileURLToPath(new URL('ablation-paired.json', import.meta.url)), `${JSON.stringify({ date: new Date().toISOString(), results, skipped, variants: VARIANTS }, null, 2)}\n`)
+  process.stdout.write(`\nAblation: ${results.command}, ${PAIRS} fresh pairs (variant and current build side by side), ${results.date}\n${table(rows)}\n`)
 }
 
 main().catch(async (err) => {

@@ -53,12 +53,17 @@ export const round = (x, digits = 2) => Number.isFinite(x) ? Number(x.toFixed(di
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-/** The fake upstream MCP server and the reference proxy in front of it, with the tokens they use. */
-export async function startUpstreamAndReference () {
+/** The fake upstream MCP server, with the token it accepts. */
+export async function startUpstream () {
   const upstreamToken = `gho_${randomBytes(27).toString('base64url')}`
   const upstream = await spawn('upstream.mjs', { UPSTREAM_TOKEN: upstreamToken })
   setUpstream(upstream)
-  const upstreamOrigin = `http://127.0.0.1:${upstream.info.port}`
+  return { upstream, upstreamOrigin: `http://127.0.0.1:${upstream.info.port}`, upstreamToken }
+}
+
+/** The fake upstream MCP server and the reference proxy in front of it, with the tokens they use. */
+export async function startUpstreamAndReference () {
+  const { upstream, upstreamOrigin, upstreamToken } = await startUpstream()
   const reference = await startReference(upstreamOrigin, upstreamToken)
   return { upstream, upstreamOrigin, upstreamToken, reference }
 }

@@ -4,8 +4,8 @@
 // with what else the machine is doing, so a few per cent between the proxies can be told from noise.
 //   node bench/instructions.mjs [--large] [--app name=path/to/app.js ...]
 //   --large: the 100 KB answer instead of the small one.
-//   --app: also measure another build of the gateway (`node bench/ablate.mjs --instructions` passes its patched
-//   copies so); repeatable.
+//   --app: also measure another build of the gateway (a patched copy of dist/, such as bench/ablate.mjs makes);
+//   repeatable.
 // The proxies run about 50 times slower under valgrind; the upstream and the load generator run natively.
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
