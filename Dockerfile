@@ -14,7 +14,6 @@ COPY *.ts ./
 COPY lib ./lib
 COPY plugins ./plugins
 COPY routes ./routes
-COPY scripts/freeze-schemas.mjs ./scripts/
 RUN npm run build
 
 FROM node:20-slim

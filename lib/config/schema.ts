@@ -1,8 +1,6 @@
 /**
  * The TypeBox schemas of the gateway options and the server settings, derived from the settings table: each
- * setting's kind picks its shape, and its bounds, default and help become the schema's. Only plain data is
- * exported: the build (scripts/freeze-schemas.mjs) turns this module into the JSON it evaluates to, so the running
- * gateway never loads TypeBox, while the types (`GatewayOptions`) still come from TypeBox.
+ * setting's kind picks its shape, and its bounds, default and help become the schema's.
  */
 import { Type } from 'typebox'
 import {
@@ -16,7 +14,7 @@ import {
   type Setting
 } from './settings.js'
 
-/** The options without the keys a setting leaves out: frozen JSON cannot hold `undefined`. */
+/** The options without the keys a setting leaves out. */
 function defined<T extends object> (options: T): T {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T
 }

@@ -1,8 +1,7 @@
 /**
  * Every setting of the gateway, declared once: its flag, variable, kind, bounds, default, help and the rule a bad
  * value is told. The TypeBox schemas (schema.ts), `--help` and the README's options table (docs.ts) are derived
- * from this table, so a default or a help text cannot disagree between them. Plain data only: the frozen schema
- * module imports it at build time.
+ * from this table, so a default or a help text cannot disagree between them.
  */
 
 export const DEFAULT_USERNAME = 'gateway_user'
