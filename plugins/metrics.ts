@@ -1,8 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { Counter, Gauge, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { GRANT_REVOCATION_REASONS, UPSTREAM_FAILURE_KINDS } from '../lib/events.js'
-import { LabelledHistogram } from '../lib/histogram.js'
 import type { GatewayContext } from './context.js'
 
 /** The gateway's metrics for a server to expose elsewhere, such as on a listener of its own. */
@@ -60,12 +59,12 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
       }
     }
   }))
-  // Also observed on every proxied request: see lib/histogram.ts.
-  const proxyDuration = new LabelledHistogram({
+  const proxyDuration = new Histogram({
     name: 'mcp_proxy_duration_seconds',
     help: 'Time from forwarding an MCP request to the upstream MCP server\'s response headers, seconds',
-    labelName: 'method',
-    buckets: PROXY_BUCKETS
+    labelNames: ['method'] as const,
+    buckets: PROXY_BUCKETS,
+    registers
   })
   const openStreams = new Gauge({ name: 'mcp_open_streams', help: 'SSE streams open from the upstream MCP server to clients', registers })
   const clientsRegistered = new Counter({ name: 'oauth_clients_registered_total', help: 'Clients registered (RFC 7591)', registers })
@@ -99,7 +98,7 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
     events.on('code_replay_detected', () => { replay.inc() }),
     events.on('grant_revoked', (e) => { revoked.inc({ reason: e.reason }) }),
     events.on('upstream_error', (e) => { upstreamErrors.inc({ kind: e.kind }) }),
-    events.on('proxy_response', (e) => { proxyDuration.observe(e.method, e.seconds) }),
+    events.on('proxy_response', (e) => { proxyDuration.observe({ method: e.method }, e.seconds) }),
     events.on('stream_opened', () => { openStreams.inc() }),
     events.on('stream_closed', () => { openStreams.dec() })
   ]
@@ -127,7 +126,7 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
 
   const metrics: GatewayMetrics = {
     contentType: registry.contentType,
-    scrape: async () => await registry.metrics() + proxyDuration.exposition()
+    scrape: async () => await registry.metrics()
   }
   onMetrics?.(metrics)
   if (path === false) return
