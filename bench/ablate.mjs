@@ -1,5 +1,5 @@
 // `node bench/ablate.mjs` (after `npm run build`): whether each hand-made optimisation of the gateway pays.
-// For each candidate, a copy of dist/ with that optimisation reverted (bench/.ablate/, deleted afterwards) and a
+// For each candidate, a copy of dist/ with that optimisation reverted (in the temporary directory, deleted afterwards) and a
 // copy of the current build, started fresh in each of N pairs with a fresh upstream, measured side by side on the
 // scenario(s) where the optimisation should matter; per candidate and figure, the median of the per-pair ratios
 // variant ÷ current (or differences, for memory) and their spread. Rule (issue 17): an optimisation stays if it is
@@ -16,7 +16,9 @@
 //    burst of 1,000 streams whose clients left; both copies run with a 2 s quiet period instead of 30 s, so the
 //    rotation happens within the run (the variant never rotates whatever the period).
 import { execFileSync } from 'node:child_process'
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { MCP_HEADERS, RPC_BODY, log, pairedRatio, round, scenario, settings, spread, startGateway, startUpstream, stopAll, table } from './harness.mjs'
@@ -29,7 +31,8 @@ const ONLY = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',
 if (QUICK) Object.assign(settings, { duration: 1, warmup: 1, reps: 1 })
 const IDLE_STREAMS = QUICK ? 200 : 1000
 const root = fileURLToPath(new URL('..', import.meta.url))
-const cacheDir = `${root}bench/.ablate`
+// Outside the worktree (something cleaned bench/.ablate/ mid-run twice), with node_modules linked so packages resolve.
+const cacheDir = join(tmpdir(), `mcp-gateway-ablate-${process.pid}`)
 const variantFile = (name) => fileURLToPath(new URL(`variants/${name}`, import.meta.url))
 
 const MCP = 'routes/mcp/index.js'
@@ -165,7 +168,15 @@ const FIGURES = {
 
 async function main () {
   if (!existsSync(`${root}dist/app.js`)) throw new Error('run `npm run build` first')
+  mkdirSync(cacheDir, { recursive: true })
+  symlinkSync(`${root}node_modules`, `${cacheDir}/node_modules`)
   const results = { date: new Date().toISOString(), command: `node bench/ablate.mjs ${argv.join(' ')}`.trim(), pairs: PAIRS, settings: { ...settings, idleStreams: IDLE_STREAMS }, candidates: {} }
+  // --only: the other candidates' figures of the last run stay in ablation.json, with their own date and command.
+  const json = fileURLToPath(new URL('ablation.json', import.meta.url))
+  if (ONLY !== undefined && existsSync(json)) {
+    const last = JSON.parse(readFileSync(json, 'utf8'))
+    for (const [key, c] of Object.entries(last.candidates ?? {})) if (!ONLY.includes(key)) results.candidates[key] = { date: last.date, command: last.command, ...c }
+  }
   const rows = [['candidate', 'figure', 'median', 'spread (min–max)', 'per pair', 'pays?']]
   for (const [key, candidate] of Object.entries(CANDIDATES)) {
     if (ONLY !== undefined && !ONLY.includes(key)) continue
@@ -175,7 +186,14 @@ async function main () {
       variant: build(`${key}-variant`, { tsc: candidate.tsc, patches: [...(candidate.both ?? []), ...candidate.variant] })
     }
     const pairs = []
-    for (let i = 0; i < PAIRS; i++) pairs.push(await onePair(candidate, apps, i))
+    for (let i = 0; i < PAIRS; i++) {
+      // A pair whose processes fail (node_modules is shared with other worktrees) is run again, once.
+      pairs.push(await onePair(candidate, apps, i).catch(async (err) => {
+        log(`${key} pair ${i + 1} failed, run again: ${err.message}`)
+        await stopAll()
+        return await onePair(candidate, apps, i)
+      }))
+    }
     const figures = {}
     for (const figure of Object.keys(pairs[0])) {
       if (typeof pairs[0][figure] !== 'number') { figures[figure] = pairs.map((p) => p[figure]); continue }
@@ -185,8 +203,8 @@ async function main () {
       const pays = figure.endsWith('.cpu') ? f.median >= 1.03 : figure.endsWith('KB') ? f.median >= 1 : undefined
       rows.push([`${key}: ${candidate.what}`, FIGURES[figure] ?? figure, round(f.median, 3), `${round(f.min, 3)}–${round(f.max, 3)}`, f.pairs.map((x) => round(x, 3)).join(' '), pays === undefined ? '' : pays ? 'yes' : 'no'])
     }
-    results.candidates[key] = { what: candidate.what, measures: candidate.measures, figures }
-    writeFileSync(fileURLToPath(new URL('ablation.json', import.meta.url)), `${JSON.stringify(results, null, 2)}\n`)
+    results.candidates[key] = { date: results.date, command: results.command, pairs: PAIRS, what: candidate.what, measures: candidate.measures, figures }
+    writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`)
   }
   rmSync(cacheDir, { recursive: true, force: true })
   process.stdout.write(`\nAblation: ${results.command}, ${PAIRS} fresh pairs (variant and current build side by side), ${results.date}\n${table(rows)}\n`)
