@@ -6,7 +6,7 @@ import { PerformanceObserver, constants } from 'node:perf_hooks'
 /** Child side: answers { id, cmd, args } with { id, result } or { id, error }. Adds cpu (with the mark-compacts and GC pauses so far), mem and exit. */
 export function serve (handlers) {
   // Mark-compacts (V8's full collections) so far, and the main thread's collection pauses (ms): what the
-  // 100 KB scenario's CPU follows (bench/README.md).
+  // 100 KB scenario's CPU follows (bench/HISTORY.md).
   let markCompacts = 0
   let gcMs = 0
   new PerformanceObserver((list) => {

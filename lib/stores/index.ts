@@ -13,7 +13,7 @@ const redisClients = new WeakMap<Store, Redis | Cluster>()
 export async function openStore (spec: string, options: { keyPrefix: string, clock: Clock }): Promise<Store> {
   if (spec === 'memory') return new MemoryStore({ clock: options.clock })
   // Loaded for a Redis store only: an in-memory gateway does without ioredis, about 1 MB of resident heap
-  // that every full collection would mark (bench/README.md).
+  // that every full collection would mark (bench/HISTORY.md).
   const { RedisStore } = await import('./redis.js')
   const store = new RedisStore({ url: spec, keyPrefix: options.keyPrefix })
   await store.connect()

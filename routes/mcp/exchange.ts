@@ -109,7 +109,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   /**
    * Writes the body straight to `out`, for an event stream: an idle stream lives for hours, and a Readable piped
-   * to the client would hold about 1.7 KB more for each (bench/README.md). undici is paused while `out` is full and
+   * to the client would hold about 1.7 KB more for each (bench/HISTORY.md). undici is paused while `out` is full and
    * resumed on its 'drain'. `done` is called once: without an argument when the body has ended (ending `out` is
    * left to the caller), with the error when the exchange failed or was aborted.
    */
@@ -159,7 +159,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     // outlive collections, allocates them in the old generation from then on (allocation-site
     // pretenuring), and each dead one there keeps its header buffers, and the socket chunks they are
     // views of, alive until the next full collection: after 1,000 idle streams, 100 KB answers cost
-    // 3-4 times as many mark-compacts (bench/README.md). The parsed `headers` are all the proxy reads.
+    // 3-4 times as many mark-compacts (bench/HISTORY.md). The parsed `headers` are all the proxy reads.
     // Kept because it pays: without it, 100 KB answers next to 1,000 idle streams cost 1.52x the CPU (ablation b1).
     controller.rawHeaders = null
     // 1xx answers (103 Early Hints) come before the real one.

@@ -16,7 +16,7 @@ export const QUIET_PERIOD_MS = 30_000
  * that come and go, that is about 3 KB of heap per stream for the life of the process, for every full
  * collection to walk again; and when clients leave, undici (7.x, and 8 until nodejs/undici#5846) reconnects
  * each aborted client and leaves the new socket open and idle, without a keep-alive timer: after 1,000
- * streams whose clients left, 1,000 connections and 6 MB stay (bench/README.md).
+ * streams whose clients left, 1,000 connections and 6 MB stay (bench/HISTORY.md).
  *
  * So the pool counts its exchanges in flight, in periods of QUIET_PERIOD_MS. Once it has held at least
  * BURST_MIN at once, a whole period in which it never needed more than a quarter of that ends it: the next

@@ -7,7 +7,7 @@ import { SHARED_REDIS_URL, testPrefix } from '../helpers/redis.js'
 
 /*
  * openStore() loads ioredis for a Redis store only: an in-memory gateway (the default) does without it,
- * about 1 MB less heap for every full collection to mark (bench/README.md). This file imports nothing else
+ * about 1 MB less heap for every full collection to mark (bench/HISTORY.md). This file imports nothing else
  * that loads it (test/helpers/redis.ts only spawns and names).
  */
 

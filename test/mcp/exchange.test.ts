@@ -85,7 +85,7 @@ t.test('received: the body that came with the headers, and an empty one', async 
   t.equal((await empty.whole()).length, 0)
 })
 
-t.test('an event stream does not keep its raw header buffers for its lifetime (V8 pretenuring, bench/README.md)', async (t) => {
+t.test('an event stream does not keep its raw header buffers for its lifetime (V8 pretenuring, bench/HISTORY.md)', async (t) => {
   const up = await upstream(t, (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 's9' })
     res.flushHeaders()

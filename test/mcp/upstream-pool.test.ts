@@ -15,7 +15,7 @@ import { waitFor } from '../helpers/process.js'
  * (nodejs/undici#5845). A whole quiet period after a burst, UpstreamPool sends new exchanges to a fresh pool
  * and closes the old one once what runs on it has finished. These pin when a pool is replaced, that no
  * exchange is lost or cut when it is, and that the idle connections go; the heap that comes back is measured
- * in bench/README.md.
+ * in bench/HISTORY.md.
  */
 
 interface Upstream {
