@@ -14,7 +14,7 @@ export const QUIET_PERIOD_MS = 30_000
  *
  * A Pool keeps every Client it ever made, with its socket when it has one. After a burst of event streams
  * that come and go, that is about 3 KB of heap per stream for the life of the process, for every full
- * collection to walk again; and when clients leave, undici (7.x, and 8 until nodejs/undici#5846) reconnects
+ * collection to walk again; and when clients leave, undici (nodejs/undici#5845, fix proposed in #5846) reconnects
  * each aborted client and leaves the new socket open and idle, without a keep-alive timer: after 1,000
  * streams whose clients left, 1,000 connections and 6 MB stay (bench/HISTORY.md).
  *
@@ -23,8 +23,8 @@ export const QUIET_PERIOD_MS = 30_000
  * exchange goes to a fresh Pool, and the old one closes. It lets what still runs on it finish (an event stream
  * ends when its client or the upstream ends it), closes every connection it has, idle ones included, and lets
  * go of its clients. The check runs when an exchange starts, so a gateway nobody calls keeps its pool.
- * Kept because it pays: after a burst of 1,000 streams whose clients left, one plain Pool still holds 4.2 KB more per
- * stream than the rotated one (bench/README.md, ablation e), the idle connections of nodejs/undici#5846.
+ * Kept because it pays: after a burst of 1,000 streams whose clients left, one plain Pool still holds 4.2 KB
+ * more per stream than the rotated one (bench/README.md, ablation e).
  */
 export class UpstreamPool {
   readonly #origin: string
