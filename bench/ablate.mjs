@@ -7,15 +7,13 @@
 //
 //   node bench/ablate.mjs [--pairs N] [--only a,b,...] [--quick]
 //
-// a  schema freezing (scripts/freeze-schemas.mjs): the build without it, TypeBox loaded at run time (tsc alone).
 // b  the exchange on undici's dispatch (routes/mcp/exchange.ts): b1 without `controller.rawHeaders = null`;
 //    b2 the same exchange on undici's public pool.request() (bench/variants/exchange-request.mjs).
-// c  lib/histogram.ts: prom-client's own Histogram instead (bench/variants/histogram-prom-client.mjs).
-// d  the synchronous fast paths authenticateFromMemory / mayUseFromMemory: only the async authenticate / mayUse.
 // e  the upstream pool rotation (routes/mcp/upstream-pool.ts): one plain Pool, never replaced. Measured after a
 //    burst of 1,000 streams whose clients left; both copies run with a 2 s quiet period instead of 30 s, so the
 //    rotation happens within the run (the variant never rotates whatever the period).
-import { execFileSync } from 'node:child_process'
+// The candidates that did not pay (schema freezing, a hand-written histogram, synchronous cache fast paths) are gone
+// from the code and from here; their figures are in bench/README.md.
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -35,28 +33,17 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const cacheDir = join(tmpdir(), `mcp-gateway-ablate-${process.pid}`)
 const variantFile = (name) => fileURLToPath(new URL(`variants/${name}`, import.meta.url))
 
-const MCP = 'routes/mcp/index.js'
 const POOL = 'routes/mcp/upstream-pool.js'
 const SHORT_QUIET = { file: POOL, find: 'export const QUIET_PERIOD_MS = 30_000;', replace: 'export const QUIET_PERIOD_MS = 2_000;' }
 
 /**
  * Each candidate: `variant` (patches on a copy of dist/: an anchor and its replacement, or `copy`: a file of
- * bench/variants/ over one of dist/; or `tsc: true`: a build by tsc alone), patches both copies get (`both`), and
+ * bench/variants/ over one of dist/), patches both copies get (`both`), and
  * what is measured.
  */
 const CANDIDATES = {
-  a: { what: 'schema freezing at build time', tsc: true, variant: [], measures: ['start', 'small10'] },
   b1: { what: 'controller.rawHeaders = null', variant: [{ file: 'routes/mcp/exchange.js', find: 'controller.rawHeaders = null;', replace: '' }], measures: ['idle', 'large10+idle'] },
   b2: { what: 'the exchange on undici dispatch (vs pool.request())', variant: [{ file: 'routes/mcp/exchange.js', copy: 'exchange-request.mjs' }], measures: ['small10', 'idle', 'large10'] },
-  c: { what: 'lib/histogram.ts (vs prom-client Histogram)', variant: [{ file: 'lib/histogram.js', copy: 'histogram-prom-client.mjs' }], measures: ['small10'] },
-  d: {
-    what: 'authenticateFromMemory / mayUseFromMemory',
-    variant: [
-      { file: MCP, find: 'grants.authenticateFromMemory(match[1]) ?? await grants.authenticate(match[1])', replace: 'await grants.authenticate(match[1])' },
-      { file: MCP, find: 'sessions.mayUseFromMemory(sessionId, auth.grant.id) ?? await sessions.mayUse(sessionId, auth.grant.id)', replace: 'await sessions.mayUse(sessionId, auth.grant.id)' }
-    ],
-    measures: ['small10']
-  },
   e: {
     what: 'upstream pool rotation (vs one plain Pool)',
     both: [SHORT_QUIET],
@@ -68,11 +55,10 @@ const CANDIDATES = {
   }
 }
 
-function build (name, { tsc = false, patches = [] }) {
+function build (name, { patches = [] }) {
   const dir = `${cacheDir}/${name}/dist`
   rmSync(`${cacheDir}/${name}`, { recursive: true, force: true })
-  if (tsc) execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.build.json`, '--outDir', dir], { stdio: 'inherit' })
-  else cpSync(`${root}dist`, dir, { recursive: true })
+  cpSync(`${root}dist`, dir, { recursive: true })
   for (const p of patches) {
     const path = `${dir}/${p.file}`
     if (p.copy !== undefined) {
@@ -92,12 +78,7 @@ const mem = async (t) => t.proc.call('mem')
 /** One pair: a fresh upstream, the current build and the variant, each measure side by side. */
 async function onePair (candidate, apps, index) {
   const { upstream, upstreamOrigin, upstreamToken } = await startUpstream()
-  const start = async (name) => {
-    const t0 = performance.now()
-    const target = { name, ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_APP: apps[name] } }) }
-    target.startMs = performance.now() - t0
-    return target
-  }
+  const start = async (name) => ({ name, ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_APP: apps[name] } }) })
   // Which starts (and goes) first alternates from pair to pair.
   const names = index % 2 === 0 ? ['current', 'variant'] : ['variant', 'current']
   const targets = {}
@@ -105,12 +86,7 @@ async function onePair (candidate, apps, index) {
   const ordered = names.map((name) => targets[name])
   const out = {}
   for (const measure of candidate.measures) {
-    if (measure === 'start') {
-      const m = Object.fromEntries(await Promise.all(names.map(async (name) => [name, await mem(targets[name])])))
-      out.startHeapMB = m.variant.heapUsed / 2 ** 20 - m.current.heapUsed / 2 ** 20
-      out.startRssMB = m.variant.rss / 2 ** 20 - m.current.rss / 2 ** 20
-      out.startMs = targets.variant.startMs - targets.current.startMs
-    } else if (measure === 'small10' || measure === 'large10') {
+    if (measure === 'small10' || measure === 'large10') {
       const s = await scenario(`${candidate.key} ${measure}`, ordered, { connections: 10, ...(measure === 'large10' ? { path: '/mcp?size=100k' } : {}) })
       out[`${measure}.cpu`] = pairedRatio(s.targets, 'variant', 'current', 'cpuUsPerReq')
       out[`${measure}.rps`] = pairedRatio(s.targets, 'variant', 'current', 'rps')
@@ -153,9 +129,6 @@ async function onePair (candidate, apps, index) {
 }
 
 const FIGURES = {
-  startHeapMB: 'heap used after start, variant − current (MB)',
-  startRssMB: 'RSS after start, variant − current (MB)',
-  startMs: 'start + sign-in time, variant − current (ms)',
   'small10.cpu': 'CPU/request variant ÷ current, small POST 10 conns',
   'small10.rps': 'req/s variant ÷ current, small POST 10 conns',
   'large10.cpu': 'CPU/request variant ÷ current, 100 KB 10 conns',
@@ -183,7 +156,7 @@ async function main () {
     candidate.key = key
     const apps = {
       current: build(`${key}-current`, { patches: candidate.both ?? [] }),
-      variant: build(`${key}-variant`, { tsc: candidate.tsc, patches: [...(candidate.both ?? []), ...candidate.variant] })
+      variant: build(`${key}-variant`, { patches: [...(candidate.both ?? []), ...candidate.variant] })
     }
     const pairs = []
     for (let i = 0; i < PAIRS; i++) {

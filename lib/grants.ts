@@ -104,14 +104,6 @@ export class GrantService {
   }
 
   /**
-   * authenticate() from the token cache alone, without a promise: undefined when the store must be asked.
-   * The proxy's path for a client's every request but the first few seconds' worth.
-   */
-  authenticateFromMemory (accessToken: string): AuthenticatedRequest | undefined {
-    return this.#access.fromMemory(accessToken)
-  }
-
-  /**
    * The upstream access token of an unlocked grant, for the proxy. It never leaves the server. An
    * authenticated request carries it unsealed already (cached with it); every grant this service hands
    * back after a refresh is a new `{ grant, key }`, so a carried token always belongs to its grant.

@@ -33,19 +33,13 @@ export class SessionStore {
 
   /** False only when the session id is bound to another grant. */
   async mayUse (sessionId: string, grantId: string): Promise<boolean> {
-    const known = this.mayUseFromMemory(sessionId, grantId)
-    if (known !== undefined) return known
+    const known = this.#owners.get(sessionId)
+    if (known !== undefined) return known === grantId
     const now = this.#clock.now()
     const owner = await this.#store.get<SessionOwner>(key(sessionId))
     if (owner === undefined) return true
     this.#remember(sessionId, owner.grantId, now)
     return owner.grantId === grantId
-  }
-
-  /** mayUse() from the cache of owners alone, without a promise: undefined when the store must be asked. */
-  mayUseFromMemory (sessionId: string, grantId: string): boolean | undefined {
-    const owner = this.#owners.get(sessionId)
-    return owner === undefined ? undefined : owner === grantId
   }
 
   async bind (sessionId: string, grantId: string): Promise<void> {

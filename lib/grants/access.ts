@@ -50,11 +50,6 @@ export class AccessTokens {
     return found
   }
 
-  /** authenticate() from the token cache alone, without a promise: undefined when the store must be asked. */
-  fromMemory (accessToken: string): AuthenticatedRequest | undefined {
-    return this.#tokenCache.get(hashSecret(accessToken))
-  }
-
   /** Drops this process's cached tokens of the grant: revoked, or its upstream token replaced. */
   forget (grantId: string): void {
     this.#tokenCache.deleteWhere((entry) => entry.grant.id === grantId)

@@ -121,7 +121,7 @@ const mcp: FastifyPluginAsync = async (app) => {
     const header = req.headers.authorization
     const match = header === undefined ? null : /^Bearer +([\x21-\x7e]+) *$/i.exec(header)
     if (match?.[1] === undefined) return await challenge(req, reply)
-    const found = grants.authenticateFromMemory(match[1]) ?? await grants.authenticate(match[1])
+    const found = await grants.authenticate(match[1])
     // A token covers the resource it is bound to and every path below it (lib/resource.ts): one for /mcp
     // every toolset view, one for /mcp/x/repos that view alone. Dot segments never get past forward().
     if (found === undefined || (found.access.resource !== gatewayResource &&
@@ -155,7 +155,7 @@ const mcp: FastifyPluginAsync = async (app) => {
     })
 
     const sessionId = req.headers['mcp-session-id']
-    if (typeof sessionId === 'string' && !(sessions.mayUseFromMemory(sessionId, auth.grant.id) ?? await sessions.mayUse(sessionId, auth.grant.id))) {
+    if (typeof sessionId === 'string' && !(await sessions.mayUse(sessionId, auth.grant.id))) {
       req.log.warn({ grantId: auth.grant.id }, 'mcp session id of another grant refused')
       return await reply.code(404).send({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null })
     }
