@@ -345,6 +345,16 @@ export interface Journey {
   output: string
 }
 
+/** signInRefreshRevoke() on a store that works: every step answers, and the revoked grant is refused. */
+export const JOURNEY_OK: Omit<Journey, 'output'> = {
+  call: 200,
+  refresh: 200,
+  callRefreshed: 200,
+  revoke: 200,
+  callRevoked: 401,
+  refreshRevoked: 400
+}
+
 /**
  * One real gateway process on `store` in front of a fake GitHub and MCP server: a sign-in, a tool call, a refresh,
  * a call with the new token, a revoke, then the revoked grant's call and refresh. Everything is stopped at teardown.

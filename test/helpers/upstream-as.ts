@@ -88,6 +88,16 @@ export function forGithub (t: Test, fake: FakeGithub, extra: Partial<UpstreamSet
   })
 }
 
+/** A configured client (no discovery, no registration) of a small authorization server of the test's own. */
+export function forTiny (t: Test, as: Tiny): Made {
+  return make(t, {
+    resourceUrl: 'https://rs.example/mcp',
+    authorizeEndpoint: `${as.origin}/a`,
+    tokenEndpoint: `${as.origin}/t`,
+    clientId: 'id'
+  })
+}
+
 /** Plays the browser at the upstream authorize endpoint and returns what came back to the callback. */
 export async function authorize (
   upstream: UpstreamAuthorizationServer,

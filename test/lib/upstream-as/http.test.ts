@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
-import { tiny, github, make, forGithub, rejection } from '../../helpers/upstream-as.js'
+import { forGithub, forTiny, github, make, rejection, tiny } from '../../helpers/upstream-as.js'
 
 /** Bounded outbound HTTP (lib/upstream-as/http.ts): failures, deadlines and the body cap, seen through the client. */
 
@@ -65,12 +65,7 @@ t.test('network failures', async (t) => {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(`{"access_token":"${'a'.repeat(2 * 1024 * 1024)}"}`)
     })
-    const { upstream } = make(t, {
-      resourceUrl: 'https://rs.example/mcp',
-      authorizeEndpoint: `${as.origin}/a`,
-      tokenEndpoint: `${as.origin}/t`,
-      clientId: 'id'
-    })
+    const { upstream } = forTiny(t, as)
     const err = await rejection(upstream.exchangeCode({ code: 'c', codeVerifier: 'v' }))
     t.equal(err.kind, 'bad_response')
     t.match(err.message, 'larger than 1048576 bytes')

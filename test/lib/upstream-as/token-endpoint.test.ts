@@ -3,9 +3,7 @@ import { request } from 'undici'
 import { createPkcePair } from '../../../lib/pkce.js'
 import { UpstreamError } from '../../../lib/upstream-as/errors.js'
 import { parseTokenResponse } from '../../../lib/upstream-as/token-endpoint.js'
-import {
-  authorize, forGithub, github, make, NOW, REDIRECT_URI, rejection, sendJson, tiny
-} from '../../helpers/upstream-as.js'
+import { authorize, forGithub, forTiny, github, make, NOW, REDIRECT_URI, rejection, sendJson, tiny } from '../../helpers/upstream-as.js'
 
 /** The upstream token endpoint (lib/upstream-as/token-endpoint.ts): code exchange, refresh, lenient replies. */
 
@@ -151,12 +149,7 @@ t.test('code exchange and refresh against the GitHub fake', async (t) => {
     const as = await tiny(t, (_req, res) => {
       res.writeHead(502, { 'content-type': ['text/html', 'text/html'] }).end('<html>Bad Gateway</html>')
     })
-    const { upstream } = make(t, {
-      resourceUrl: 'https://rs.example/mcp',
-      authorizeEndpoint: `${as.origin}/a`,
-      tokenEndpoint: `${as.origin}/t`,
-      clientId: 'id'
-    })
+    const { upstream } = forTiny(t, as)
     const err = await rejection(upstream.exchangeCode({ code: 'c', codeVerifier: 'v' }))
     t.equal(err.kind, 'bad_response')
     t.match(err.message, '(text/html, text/html)')
