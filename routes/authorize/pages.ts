@@ -4,6 +4,8 @@
  * Pure functions; every value goes through `html`, which escapes it.
  */
 import { html, renderPage, type SafeHtml } from '../../lib/html.js'
+import type { LoginRefusal } from '../../lib/login-limits.js'
+import type { RequestErrorKind } from '../request-errors.js'
 
 const REMEMBER_CHECKBOX = html`<input type="checkbox" id="remember" name="remember" value="on">`
 
@@ -109,4 +111,45 @@ export function errorPage (p: { title: string, message: string, hint?: string })
 <p>${p.message}</p>
 ${p.hint !== undefined && p.hint !== '' && html`<p><strong>What to do:</strong> ${p.hint}</p>`}`
   return renderPage({ title: `${p.title} · MCP gateway`, body })
+}
+
+/** What each kind of failed request tells the person in the browser. */
+export const ERROR_PAGES: Readonly<Record<RequestErrorKind, { title: string, message: string }>> = {
+  rate_limited: { title: 'Too many attempts', message: 'Wait a minute, then try again.' },
+  body_too_large: {
+    title: 'Request too large',
+    message: 'What was sent is too large for a sign-in form. Start again from your MCP client.'
+  },
+  unsupported_media_type: {
+    title: 'Unsupported request',
+    message: 'These pages accept only their own HTML form. Start again from your MCP client.'
+  },
+  malformed: {
+    title: 'Invalid request',
+    message: 'The request to sign in is malformed. Start again from your MCP client.'
+  },
+  client_error: {
+    title: 'Request refused',
+    message: 'The gateway cannot handle this request. Start again from your MCP client.'
+  },
+  store_unavailable: {
+    title: 'Temporarily unavailable',
+    message: 'The gateway cannot reach its storage right now. Try again in a moment.'
+  },
+  store_full: {
+    title: 'The gateway is busy',
+    message: 'Too many sign-ins are in progress right now. Try again in a moment.'
+  },
+  bug: {
+    title: 'Something went wrong',
+    message: 'The gateway could not complete this step. Start again from your MCP client.'
+  }
+}
+
+/** A wait as a person reads it: seconds below a minute, whole minutes (rounded up) above. */
+export function waitText (refusal: LoginRefusal): string {
+  const seconds = Math.ceil(refusal.retryAfterMs / 1000)
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`
+  const minutes = Math.ceil(seconds / 60)
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`
 }
