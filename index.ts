@@ -10,5 +10,8 @@ export type { GatewayPluginOptions, WellKnownMode } from './app.js'
 export { ConfigError, type GatewayOptions } from './lib/config.js'
 export type { Store } from './lib/stores/types.js'
 export type { Clock } from './lib/clock.js'
-/** For hosts: the redaction paths and request serializer the standalone server logs with (no secrets, no query strings). */
+/**
+ * For hosts: the redaction paths and request serializer the standalone server logs with (no secrets, no query
+ * strings).
+ */
 export { AccessLogController, REDACT_PATHS, serializeRequest, genReqId } from './lib/log.js'

@@ -1,9 +1,9 @@
 // `node bench/ablate.mjs` (after `npm run build`): whether each hand-made optimisation of the gateway pays.
-// For each candidate, a copy of dist/ with that optimisation reverted (in the temporary directory, deleted afterwards) and a
-// copy of the current build, started fresh in each of N pairs with a fresh upstream, measured side by side on the
-// scenario(s) where the optimisation should matter; per candidate and figure, the median of the per-pair ratios
-// variant ÷ current (or differences, for memory) and their spread. Rule (issue 17): an optimisation stays if it is
-// worth ≥ 3% CPU per request or ≥ 1 KB per idle stream in the median of the pairs.
+// For each candidate, a copy of dist/ with that optimisation reverted (in the temporary directory, deleted
+// afterwards) and a copy of the current build, started fresh in each of N pairs with a fresh upstream, measured side
+// by side on the scenario(s) where the optimisation should matter; per candidate and figure, the median of the
+// per-pair ratios variant ÷ current (or differences, for memory) and their spread. Rule (issue 17): an optimisation
+// stays if it is worth ≥ 3% CPU per request or ≥ 1 KB per idle stream in the median of the pairs.
 //
 //   node bench/ablate.mjs [--pairs N] [--only a,b,...] [--quick]
 //
@@ -78,7 +78,10 @@ const mem = async (t) => t.proc.call('mem')
 /** One pair: a fresh upstream, the current build and the variant, each measure side by side. */
 async function onePair (candidate, apps, index) {
   const { upstream, upstreamOrigin, upstreamToken } = await startUpstream()
-  const start = async (name) => ({ name, ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_APP: apps[name] } }) })
+  const start = async (name) => ({
+    name,
+    ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_APP: apps[name] } })
+  })
   // Which starts (and goes) first alternates from pair to pair.
   const names = index % 2 === 0 ? ['current', 'variant'] : ['variant', 'current']
   const targets = {}
@@ -148,7 +151,9 @@ async function main () {
   const json = fileURLToPath(new URL('ablation.json', import.meta.url))
   if (ONLY !== undefined && existsSync(json)) {
     const last = JSON.parse(readFileSync(json, 'utf8'))
-    for (const [key, c] of Object.entries(last.candidates ?? {})) if (!ONLY.includes(key)) results.candidates[key] = { date: last.date, command: last.command, ...c }
+    for (const [key, c] of Object.entries(last.candidates ?? {})) {
+      if (!ONLY.includes(key)) results.candidates[key] = { date: last.date, command: last.command, ...c }
+    }
   }
   const rows = [['candidate', 'figure', 'median', 'spread (min–max)', 'per pair', 'pays?']]
   for (const [key, candidate] of Object.entries(CANDIDATES)) {
@@ -176,7 +181,14 @@ async function main () {
       const pays = figure.endsWith('.cpu') ? f.median >= 1.03 : figure.endsWith('KB') ? f.median >= 1 : undefined
       rows.push([`${key}: ${candidate.what}`, FIGURES[figure] ?? figure, round(f.median, 3), `${round(f.min, 3)}–${round(f.max, 3)}`, f.pairs.map((x) => round(x, 3)).join(' '), pays === undefined ? '' : pays ? 'yes' : 'no'])
     }
-    results.candidates[key] = { date: results.date, command: results.command, pairs: PAIRS, what: candidate.what, measures: candidate.measures, figures }
+    results.candidates[key] = {
+      date: results.date,
+      command: results.command,
+      pairs: PAIRS,
+      what: candidate.what,
+      measures: candidate.measures,
+      figures
+    }
     writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`)
   }
   rmSync(cacheDir, { recursive: true, force: true })

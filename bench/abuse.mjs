@@ -15,7 +15,11 @@ const { values } = parseArgs({ options: { store: { type: 'string', default: 'mem
 const scale = Number(values.scale)
 const USERS = 100
 const ATTACKERS = 1000
-const COUNTS = { register: Math.round(50_000 * scale), authorize: Math.round(200_000 * scale), badForm: Math.round(20_000 * scale) }
+const COUNTS = {
+  register: Math.round(50_000 * scale),
+  authorize: Math.round(200_000 * scale),
+  badForm: Math.round(20_000 * scale)
+}
 const CONCURRENCY = 128
 const REDIS_URL = 'redis://127.0.0.1:6379/0'
 const prefix = `abuse:${process.pid}:`
@@ -85,7 +89,9 @@ try {
   let keysPeak = { total: 0 }
   const keySampler = redis === undefined
     ? undefined
-    : setInterval(() => { redisKeys().then((keys) => { if (keys.total > keysPeak.total) keysPeak = keys }, () => {}) }, 5000)
+    : setInterval(() => {
+      redisKeys().then((keys) => { if (keys.total > keysPeak.total) keysPeak = keys }, () => {})
+    }, 5000)
   const attacker = (i) => address(0, i % ATTACKERS)
   const attackerClients = []
   const json = (body) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
@@ -166,10 +172,21 @@ try {
     fiveHundreds: results.failures.length,
     errorLogLines: errorLines.length,
     users: check,
-    rssMb: { start: Number(mb(rssStart)), peak: Number(mb(rssPeak)), afterAttack: Number(mb(rssAfter)), afterExpiry: Number(mb(rssExpired)) },
+    rssMb: {
+      start: Number(mb(rssStart)),
+      peak: Number(mb(rssPeak)),
+      afterAttack: Number(mb(rssAfter)),
+      afterExpiry: Number(mb(rssExpired))
+    },
     rssGrowthMb: { peak: Number(mb(rssPeak - rssStart)), afterExpiry: Number(mb(rssExpired - rssStart)) },
-    liveHeapAfterFullCollectionsMb: { beforeAttack: liveHeaps[collectionsBefore - 1] ?? null, maxSince: Math.max(...liveHeaps.slice(collectionsBefore)), last: liveHeaps.at(-1) ?? null },
-    ...(keysAfter === undefined ? {} : { redisKeys: { peak: keysPeak, afterAttack: keysAfter, afterExpiry: keysExpired } }),
+    liveHeapAfterFullCollectionsMb: {
+      beforeAttack: liveHeaps[collectionsBefore - 1] ?? null,
+      maxSince: Math.max(...liveHeaps.slice(collectionsBefore)),
+      last: liveHeaps.at(-1) ?? null
+    },
+    ...(keysAfter === undefined
+      ? {}
+      : { redisKeys: { peak: keysPeak, afterAttack: keysAfter, afterExpiry: keysExpired } }),
     durationS: Math.round((Date.now() - started) / 1000)
   }
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)

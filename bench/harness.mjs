@@ -44,9 +44,16 @@ export const percentile = (xs, p) => {
  * `name` ÷ `base` on `key` in one scenario: the median over repetitions of the ratio within each, where the two ran
  * in adjacent slots (the machine drifts; a ratio of two medians can pair runs taken far apart).
  */
-export const pairedRatio = (targets, name, base, key) => median(targets[name].runs.map((run, i) => run[key] / targets[base].runs[i][key]))
+export const pairedRatio = (targets, name, base, key) =>
+  median(targets[name].runs.map((run, i) => run[key] / targets[base].runs[i][key]))
 /** Median and spread of per-pair figures. */
-export const spread = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length, pairs: xs })
+export const spread = (xs) => ({
+  median: median(xs),
+  min: Math.min(...xs),
+  max: Math.max(...xs),
+  n: xs.length,
+  pairs: xs
+})
 export const cpuUs = (a, b) => (b.user - a.user) + (b.system - a.system)
 export const round = (x, digits = 2) => Number.isFinite(x) ? Number(x.toFixed(digits)) : null
 
@@ -68,7 +75,10 @@ export async function startUpstreamAndReference () {
   return { upstream, upstreamOrigin, upstreamToken, reference }
 }
 
-/** `execArgv`: Node's flags; `spawnOptions`: see `spawn` (a wrapper command such as valgrind, and how long start-up may take). */
+/**
+ * `execArgv`: Node's flags; `spawnOptions`: see `spawn` (a wrapper command such as valgrind, and how long start-up may
+ * take).
+ */
 export async function startReference (upstreamOrigin, upstreamToken, { execArgv = [], ...spawnOptions } = {}) {
   // The reference gets a client token of the gateway's token length (gwa_ + 43).
   const token = `ref_${randomBytes(32).toString('base64url')}`
@@ -145,7 +155,16 @@ export async function scenario (label, targets, opts) {
       upstreamCpuUsPerReq: round(median(rs.map((r) => r.upstreamCpuUsPerReq)), 1),
       markCompactsPer1k: round(median(rs.map((r) => r.markCompactsPer1k)), 2),
       gcPauseUsPerReq: round(median(rs.map((r) => r.gcPauseUsPerReq)), 1),
-      runs: rs.map((r) => ({ rps: round(r.rps, 0), p50: r.p50, p99: r.p99, cpuUsPerReq: round(r.cpuUsPerReq, 1), upstreamCpuUsPerReq: round(r.upstreamCpuUsPerReq, 1), markCompactsPer1k: round(r.markCompactsPer1k, 2), gcPauseUsPerReq: round(r.gcPauseUsPerReq, 1), requests: r.requests }))
+      runs: rs.map((r) => ({
+        rps: round(r.rps, 0),
+        p50: r.p50,
+        p99: r.p99,
+        cpuUsPerReq: round(r.cpuUsPerReq, 1),
+        upstreamCpuUsPerReq: round(r.upstreamCpuUsPerReq, 1),
+        markCompactsPer1k: round(r.markCompactsPer1k, 2),
+        gcPauseUsPerReq: round(r.gcPauseUsPerReq, 1),
+        requests: r.requests
+      }))
     }
   }
   return { label, connections: opts.connections, path: opts.path ?? '/mcp', duration: settings.duration, reps: settings.reps, targets: summary }

@@ -75,7 +75,10 @@ async function main () {
   results.reference = await measure(await startReference(upstreamOrigin, upstreamToken, callgrind('reference')))
   results.gateway = await measure({ name: 'gateway', ...await startGateway(upstreamOrigin, upstreamToken, callgrind('gateway')) })
   for (const [name, app] of Object.entries(extraApps)) {
-    results[name] = await measure({ name, ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_APP: app }, ...callgrind(name) }) })
+    results[name] = await measure({
+      name,
+      ...await startGateway(upstreamOrigin, upstreamToken, { env: { GATEWAY_APP: app }, ...callgrind(name) })
+    })
   }
   await stopAll()
 

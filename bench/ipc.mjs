@@ -3,7 +3,10 @@ import { fork } from 'node:child_process'
 import v8 from 'node:v8'
 import { PerformanceObserver, constants } from 'node:perf_hooks'
 
-/** Child side: answers { id, cmd, args } with { id, result } or { id, error }. Adds cpu (with the mark-compacts and GC pauses so far), mem and exit. */
+/**
+ * Child side: answers { id, cmd, args } with { id, result } or { id, error }. Adds cpu (with the mark-compacts and GC
+ * pauses so far), mem and exit.
+ */
 export function serve (handlers) {
   // Mark-compacts (V8's full collections) so far, and the main thread's collection pauses (ms): what the
   // 100 KB scenario's CPU follows (bench/HISTORY.md).
@@ -58,7 +61,9 @@ export async function start (file, { env = {}, execArgv = [], wrapper = [], time
   const nodeArgv = ['--expose-gc', ...execArgv]
   const child = fork(file, [], {
     env: { ...process.env, ...env },
-    ...(wrapper.length === 0 ? { execArgv: nodeArgv } : { execPath: wrapper[0], execArgv: [...wrapper.slice(1), process.execPath, ...nodeArgv] }),
+    ...(wrapper.length === 0
+      ? { execArgv: nodeArgv }
+      : { execPath: wrapper[0], execArgv: [...wrapper.slice(1), process.execPath, ...nodeArgv] }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   const pending = new Map()
@@ -84,7 +89,10 @@ export async function start (file, { env = {}, execArgv = [], wrapper = [], time
   const call = (cmd, args = {}, ms = 60_000) => new Promise((resolve, reject) => {
     const id = ++next
     const timer = setTimeout(() => { pending.delete(id); reject(new Error(`${file}: ${cmd} timed out`)) }, ms)
-    pending.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v) }, reject: (e) => { clearTimeout(timer); reject(e) } })
+    pending.set(id, {
+      resolve: (v) => { clearTimeout(timer); resolve(v) },
+      reject: (e) => { clearTimeout(timer); reject(e) }
+    })
     child.send({ id, cmd, args })
   })
   const stop = async () => {

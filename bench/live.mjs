@@ -20,11 +20,20 @@ export const TOOL_CALL = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/
 export const address = (block, n) => `127.${block}.${((n + 1) >> 8) & 255}.${(n + 1) & 255}`
 
 const agents = new Map()
-/** One keep-alive agent per source address, as one machine behind that address would have (streams hold a connection each). */
+/**
+ * One keep-alive agent per source address, as one machine behind that address would have (streams hold a connection
+ * each).
+ */
 export function agentFor (localAddress) {
   let agent = agents.get(localAddress)
   if (agent === undefined) {
-    agent = new Agent({ localAddress, connections: 32, keepAliveTimeout: 10_000, bodyTimeout: 0, headersTimeout: 60_000 })
+    agent = new Agent({
+      localAddress,
+      connections: 32,
+      keepAliveTimeout: 10_000,
+      bodyTimeout: 0,
+      headersTimeout: 60_000
+    })
     agents.set(localAddress, agent)
   }
   return agent
@@ -40,8 +49,8 @@ const freePort = async () => {
 
 /**
  * Starts the fake upstream, the authorization server and `node dist/server.js` with `args` (on top of the
- * upstream's settings), `env` and Node's `nodeFlags`. The gateway's log goes to `logFile`; `errorLines()` counts its lines at error or
- * above. `rssKb()` reads the gateway's resident memory from /proc.
+ * upstream's settings), `env` and Node's `nodeFlags`. The gateway's log goes to `logFile`; `errorLines()` counts its
+ * lines at error or above. `rssKb()` reads the gateway's resident memory from /proc.
  */
 export async function startLiveGateway ({ args = [], env = {}, nodeFlags = [], logFile }) {
   const upstreamToken = `gho_${randomBytes(27).toString('base64url')}`
@@ -102,7 +111,12 @@ export async function startLiveGateway ({ args = [], env = {}, nodeFlags = [], l
 
 /** One HTTP exchange from `localAddress`; the body read whole. */
 export async function send (gateway, localAddress, path, { method = 'GET', headers = {}, body } = {}) {
-  const res = await request(new URL(path, gateway.origin), { method, headers, body, dispatcher: agentFor(localAddress) })
+  const res = await request(new URL(path, gateway.origin), {
+    method,
+    headers,
+    body,
+    dispatcher: agentFor(localAddress)
+  })
   const text = await res.body.text()
   return { status: res.statusCode, headers: res.headers, text }
 }

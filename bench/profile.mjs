@@ -33,7 +33,10 @@ function categoryOf (frame) {
   return 'other JS'
 }
 
-/** Code the gateway or the reference owns: its own files or a package; node core and builtins inherit from their caller. */
+/**
+ * Code the gateway or the reference owns: its own files or a package; node core and builtins inherit from their
+ * caller.
+ */
 const OWNING = (cat) => !['node core', 'native builtins', 'V8/native (program)', 'GC', '(root)', '(idle)'].includes(cat)
 
 export function analyseProfile (file, { fromUs, toUs, requests }) {

@@ -78,7 +78,9 @@ async function onePair (index) {
 
   // Idle streams first, while both processes are fresh; which proxy goes first alternates from pair to pair.
   pair.idle = {}
-  for (const t of index % 2 === 0 ? [reference, gateway] : [gateway, reference]) pair.idle[t.name] = await idleStreams(t, upstream, IDLE_STREAMS)
+  for (const t of index % 2 === 0 ? [reference, gateway] : [gateway, reference]) {
+    pair.idle[t.name] = await idleStreams(t, upstream, IDLE_STREAMS)
+  }
   log(`idle KB/stream: reference ${idleKB(pair.idle.reference)}, gateway ${idleKB(pair.idle.gateway)}`)
   pair.sse = await sseLatency(index % 2 === 0 ? [reference, gateway] : [gateway, reference], upstream, SSE)
   log(`SSE p50: reference ${pair.sse.reference.p50} ms, gateway ${pair.sse.gateway.p50} ms`)
@@ -148,7 +150,15 @@ async function main () {
   const results = {
     machine,
     command: `node bench/run.mjs ${argv.join(' ')}`.trim(),
-    settings: { pairs: PAIRS, quick: QUICK, durationS: settings.duration, reps: settings.reps, warmupS: settings.warmup, idleStreams: IDLE_STREAMS, sse: SSE },
+    settings: {
+      pairs: PAIRS,
+      quick: QUICK,
+      durationS: settings.duration,
+      reps: settings.reps,
+      warmupS: settings.warmup,
+      idleStreams: IDLE_STREAMS,
+      sse: SSE
+    },
     rows,
     checks,
     pairs
@@ -181,7 +191,11 @@ function report (r) {
   const last = r.pairs.at(-1)
   out.push('\nLast pair, absolute figures (medians of its runs)')
   const rows = [['scenario', 'process', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'upstream µs/req', 'mark-compacts/1k req']]
-  for (const s of Object.values(last.scenarios)) for (const [name, t] of Object.entries(s.targets)) rows.push([s.label, name, t.rps, t.p50, t.p99, t.cpuUsPerReq, t.upstreamCpuUsPerReq, t.markCompactsPer1k])
+  for (const s of Object.values(last.scenarios)) {
+    for (const [name, t] of Object.entries(s.targets)) {
+      rows.push([s.label, name, t.rps, t.p50, t.p99, t.cpuUsPerReq, t.upstreamCpuUsPerReq, t.markCompactsPer1k])
+    }
+  }
   out.push(table(rows))
   out.push(table([['idle streams', 'with headers', 'held KB/stream', 'heapUsed', 'external', 'native', 'RSS KB/stream', 'close ms'], ...Object.entries(last.idle).map(([name, t]) => [name, `${t.withHeaders}/${t.streams}`, idleKB(t), t.heapUsedKBPerStream, t.externalKBPerStream, t.nativeKBPerStream, t.rssKBPerStream, t.closePropagationMs])]))
   if (r.profiles !== undefined) {
@@ -201,7 +215,12 @@ function report (r) {
       out.push('\nwhere the gateway spends more than the reference (self µs/req by category)')
       for (const view of ['categories', 'owners']) {
         const ref = Object.fromEntries(r.profiles.reference[view].map((c) => [c.name, c.usPerReq]))
-        const rows2 = r.profiles.gateway[view].map((c) => [c.name, c.usPerReq, ref[c.name] ?? 0, round(c.usPerReq - (ref[c.name] ?? 0), 1)])
+        const rows2 = r.profiles.gateway[view].map((c) => [
+          c.name,
+          c.usPerReq,
+          ref[c.name] ?? 0,
+          round(c.usPerReq - (ref[c.name] ?? 0), 1)
+        ])
         out.push(table([[view === 'owners' ? 'owner' : 'category (self)', 'gateway', 'reference', 'difference'], ...rows2]))
       }
     }

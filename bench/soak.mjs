@@ -94,7 +94,11 @@ try {
     streams: { opened: streams.length, stillOpen: streamsOpen },
     ...counts,
     errorLogLines: errorLines.length,
-    rssMb: { afterWarmup: Number((firstKb / 1024).toFixed(1)), end: Number((lastKb / 1024).toFixed(1)), drift: Number(((lastKb - firstKb) / 1024).toFixed(1)) },
+    rssMb: {
+      afterWarmup: Number((firstKb / 1024).toFixed(1)),
+      end: Number((lastKb / 1024).toFixed(1)),
+      drift: Number(((lastKb - firstKb) / 1024).toFixed(1))
+    },
     liveHeapAfterFullCollectionsMb: gateway.liveHeapsMb(),
     rssSamplesMb: rss.map((s) => Number((s.kb / 1024).toFixed(1)))
   }

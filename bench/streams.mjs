@@ -50,7 +50,10 @@ export async function waitFor (what, check, timeoutMs) {
   return false
 }
 
-/** SSE relay latency (upstream write → client receive), one stream per target, the upstream emitting to one at a time. */
+/**
+ * SSE relay latency (upstream write → client receive), one stream per target, the upstream emitting to one at a
+ * time.
+ */
 export async function sseLatency (targets, upstream, { rounds, events, intervalMs }) {
   const samples = Object.fromEntries(targets.map((t) => [t.name, []]))
   const streams = []

@@ -50,7 +50,9 @@ async function main () {
     .filter((name) => targets.some((t) => (counts[t.name][name] ?? 0) / REQUESTS >= 0.01))
     .sort((a, b) => (counts.reference[b] ?? 0) - (counts.reference[a] ?? 0))
   const rows = [['syscall', ...targets.map((t) => `${t.name} / request`)]]
-  for (const name of names) rows.push([name, ...targets.map((t) => ((counts[t.name][name] ?? 0) / REQUESTS).toFixed(2))])
+  for (const name of names) {
+    rows.push([name, ...targets.map((t) => ((counts[t.name][name] ?? 0) / REQUESTS).toFixed(2))])
+  }
   process.stdout.write(`\nSystem calls per request (${REQUESTS} small POSTs, 10 connections, strace -c -f)\n${table(rows)}\n`)
 }
 

@@ -77,7 +77,10 @@ server.listen(0, '127.0.0.1', 4096, () => {
 
 serve({
   stats: () => ({ ...stats, open: Object.fromEntries([...streams].map(([tag, set]) => [tag, set.size])) }),
-  /** Writes `n` events `intervalMs` apart on every stream tagged `tag`; each carries its send time (CLOCK_MONOTONIC ns). */
+  /**
+   * Writes `n` events `intervalMs` apart on every stream tagged `tag`; each carries its send time (CLOCK_MONOTONIC
+   * ns).
+   */
   emit: async ({ tag, n, intervalMs }) => {
     const set = streams.get(tag) ?? new Set()
     if (set.size === 0) throw new Error(`no open stream tagged ${tag}`)

@@ -55,7 +55,10 @@ export interface LoginCounts {
 }
 
 /** The decision itself, from counts alone: undefined lets the attempt through to the password check. */
-export function decideLogin (counts: LoginCounts, limits: { failuresPerAddress: number, failuresPerUser: number }): LoginRefusal | undefined {
+export function decideLogin (
+  counts: LoginCounts,
+  limits: { failuresPerAddress: number, failuresPerUser: number }
+): LoginRefusal | undefined {
   if (counts.addressFailures >= limits.failuresPerAddress) {
     return { reason: 'address', retryAfterMs: loginWindow(counts.now).endsAt - counts.now }
   }

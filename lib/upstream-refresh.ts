@@ -164,7 +164,8 @@ export class UpstreamRefreshes {
     for (let attempt = 1; ; attempt++) {
       const updated = this.#withUpstream(base, tokens, refreshToken)
       updated.version = (base.grant.version ?? 0) + 1
-      if (await this.#o.store.replace(`grant:${base.grant.id}`, base.grant.version ?? 0, updated, Math.max(1, updated.expiresAt - this.#o.clock.now()))) {
+      const ttlMs = Math.max(1, updated.expiresAt - this.#o.clock.now())
+      if (await this.#o.store.replace(`grant:${base.grant.id}`, base.grant.version ?? 0, updated, ttlMs)) {
         // Cached requests of this grant would go on with the old upstream token.
         this.#o.forget(base.grant.id)
         return updated
@@ -172,7 +173,9 @@ export class UpstreamRefreshes {
       // Revoked meanwhile: the new upstream tokens die with it. Changed by a client's refresh: write again over it.
       const current = await this.#storedCopy(base)
       if (current === undefined) throw invalidGrant('grant revoked while its upstream token was refreshed')
-      if (attempt >= MAX_WRITE_ATTEMPTS) throw temporarilyUnavailable('the grant kept changing during the upstream refresh')
+      if (attempt >= MAX_WRITE_ATTEMPTS) {
+        throw temporarilyUnavailable('the grant kept changing during the upstream refresh')
+      }
       base = current
     }
   }
@@ -185,11 +188,16 @@ export class UpstreamRefreshes {
       ...rest,
       sealedUpstream: seal(key, packUpstream(merged), grant.id),
       upstreamScopes: tokens.scopes.length > 0 ? tokens.scopes : grant.upstreamScopes,
-      ...(tokens.expiresAt === undefined ? {} : { upstreamExpiresAt: tokens.expiresAt, upstreamRenewAt: this.renewAt(tokens.expiresAt) })
+      ...(tokens.expiresAt === undefined
+        ? {}
+        : { upstreamExpiresAt: tokens.expiresAt, upstreamRenewAt: this.renewAt(tokens.expiresAt) })
     }
   }
 
-  /** The upstream's new tokens, or its OAuth error code when it refused the refresh token (any other failure throws). */
+  /**
+   * The upstream's new tokens, or its OAuth error code when it refused the refresh token (any other failure
+   * throws).
+   */
   async #callUpstream (refreshToken: string, log: EventLogger | undefined): Promise<UpstreamTokens | string> {
     try {
       return await this.#o.upstream.refresh(refreshToken)
@@ -206,6 +214,8 @@ export function openUpstream ({ grant, key }: UnlockedGrant): SealedUpstream {
 }
 
 export function packUpstream (tokens: { accessToken: string, refreshToken?: string }): string {
-  const payload: SealedUpstream = tokens.refreshToken === undefined ? { a: tokens.accessToken } : { a: tokens.accessToken, r: tokens.refreshToken }
+  const payload: SealedUpstream = tokens.refreshToken === undefined
+    ? { a: tokens.accessToken }
+    : { a: tokens.accessToken, r: tokens.refreshToken }
   return JSON.stringify(payload)
 }

@@ -119,8 +119,12 @@ export function gatewayUrls (publicUrl: string, mountPath = '', wellKnown: WellK
  * it. Routes read it with `getDecorator<GatewayContext>('mcpGateway')`; there is deliberately no
  * `declare module 'fastify'` augmentation, which would type `mcpGateway` onto the host's instances as well.
  */
-const context: FastifyPluginAsync<ContextOptions> = async (app, { options, urls = gatewayUrls(options.publicUrl), store: given, clock }) => {
-  // Every reader of the store, the host's own store included, sees malformed records as missing (lib/stores/records.ts).
+const context: FastifyPluginAsync<ContextOptions> = async (
+  app,
+  { options, urls = gatewayUrls(options.publicUrl), store: given, clock }
+) => {
+  // Every reader of the store, the host's own store included, sees malformed records as missing
+  // (lib/stores/records.ts).
   const store = checkedStore(given, app.log)
   const upstream = new UpstreamAuthorizationServer({
     resourceUrl: options.upstreamRs,
@@ -167,7 +171,12 @@ const context: FastifyPluginAsync<ContextOptions> = async (app, { options, urls 
     failuresPerUser: options.loginFailuresPerUser,
     users: [options.username]
   })
-  const sessions = new SessionStore({ store, clock, ttlMs: options.refreshTokenTtl * 1000, cacheTtlMs: options.tokenCacheTtl })
+  const sessions = new SessionStore({
+    store,
+    clock,
+    ttlMs: options.refreshTokenTtl * 1000,
+    cacheTtlMs: options.tokenCacheTtl
+  })
   const scopeNeeds = new ScopeNeedStore({ store, ttlMs: options.refreshTokenTtl * 1000 })
   const shared: GatewayContext = {
     options, urls, store, clock, clients, grants, upstream, flows, consents, loginLimits, sessions, scopeNeeds, events

@@ -44,7 +44,12 @@ const cors: FastifyPluginCallback<CorsPolicy> = (app, policy, done) => {
       if (headers !== undefined) {
         // An operator whose browser client cannot connect needs to see which origin asked; the value
         // is the client's, so it is bounded.
-        if (headers['access-control-allow-origin'] === undefined) req.log.info({ origin: String(origin).slice(0, MAX_LOGGED_ORIGIN) }, 'CORS preflight refused: origin not allowed')
+        if (headers['access-control-allow-origin'] === undefined) {
+          req.log.info(
+            { origin: String(origin).slice(0, MAX_LOGGED_ORIGIN) },
+            'CORS preflight refused: origin not allowed'
+          )
+        }
         // Safari waits for a body unless a 204 says content-length: 0.
         return reply.code(204).headers(headers).header('content-length', '0').send()
       }

@@ -66,21 +66,72 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
     buckets: PROXY_BUCKETS,
     registers
   })
-  const openStreams = new Gauge({ name: 'mcp_open_streams', help: 'SSE streams open from the upstream MCP server to clients', registers })
-  const clientsRegistered = new Counter({ name: 'oauth_clients_registered_total', help: 'Clients registered (RFC 7591)', registers })
-  const logins = new Counter({ name: 'oauth_logins_total', help: 'Sign-ins at the gateway\'s login page, by result', labelNames: ['result'] as const, registers })
-  const consents = new Counter({ name: 'oauth_consents_total', help: 'Answers on the consent page, by decision and whether it was remembered', labelNames: ['decision', 'remembered'] as const, registers })
-  const codes = new Counter({ name: 'oauth_codes_issued_total', help: 'Authorization codes issued to clients', registers })
-  const tokens = new Counter({ name: 'oauth_tokens_issued_total', help: 'Token responses issued, by grant type (refresh_token: refreshes)', labelNames: ['grant_type'] as const, registers })
-  const reuse = new Counter({ name: 'oauth_refresh_reuse_detected_total', help: 'Rotated refresh tokens presented again (the grant is revoked)', registers })
-  const repeated = new Counter({ name: 'oauth_refresh_repeated_total', help: 'Refreshes with a just-rotated token answered with the same tokens (--refresh-grace)', registers })
-  const replay = new Counter({ name: 'oauth_code_replay_detected_total', help: 'Authorization codes used again (the grant is revoked)', registers })
-  const revoked = new Counter({ name: 'oauth_grants_revoked_total', help: 'Grants ended before their time, by reason', labelNames: ['reason'] as const, registers })
-  const upstreamErrors = new Counter({ name: 'upstream_errors_total', help: 'Failures talking to the upstream, by kind', labelNames: ['kind'] as const, registers })
+  const openStreams = new Gauge({
+    name: 'mcp_open_streams',
+    help: 'SSE streams open from the upstream MCP server to clients',
+    registers
+  })
+  const clientsRegistered = new Counter({
+    name: 'oauth_clients_registered_total',
+    help: 'Clients registered (RFC 7591)',
+    registers
+  })
+  const logins = new Counter({
+    name: 'oauth_logins_total',
+    help: 'Sign-ins at the gateway\'s login page, by result',
+    labelNames: ['result'] as const,
+    registers
+  })
+  const consents = new Counter({
+    name: 'oauth_consents_total',
+    help: 'Answers on the consent page, by decision and whether it was remembered',
+    labelNames: ['decision', 'remembered'] as const,
+    registers
+  })
+  const codes = new Counter({
+    name: 'oauth_codes_issued_total',
+    help: 'Authorization codes issued to clients',
+    registers
+  })
+  const tokens = new Counter({
+    name: 'oauth_tokens_issued_total',
+    help: 'Token responses issued, by grant type (refresh_token: refreshes)',
+    labelNames: ['grant_type'] as const,
+    registers
+  })
+  const reuse = new Counter({
+    name: 'oauth_refresh_reuse_detected_total',
+    help: 'Rotated refresh tokens presented again (the grant is revoked)',
+    registers
+  })
+  const repeated = new Counter({
+    name: 'oauth_refresh_repeated_total',
+    help: 'Refreshes with a just-rotated token answered with the same tokens (--refresh-grace)',
+    registers
+  })
+  const replay = new Counter({
+    name: 'oauth_code_replay_detected_total',
+    help: 'Authorization codes used again (the grant is revoked)',
+    registers
+  })
+  const revoked = new Counter({
+    name: 'oauth_grants_revoked_total',
+    help: 'Grants ended before their time, by reason',
+    labelNames: ['reason'] as const,
+    registers
+  })
+  const upstreamErrors = new Counter({
+    name: 'upstream_errors_total',
+    help: 'Failures talking to the upstream, by kind',
+    labelNames: ['kind'] as const,
+    registers
+  })
 
   // Known series start at 0, so rates and alerts work before the first occurrence.
   for (const result of ['success', 'failure']) logins.inc({ result }, 0)
-  for (const [decision, remembered] of [['approved', 'false'], ['approved', 'true'], ['denied', 'false']]) consents.inc({ decision, remembered }, 0)
+  for (const [decision, remembered] of [['approved', 'false'], ['approved', 'true'], ['denied', 'false']]) {
+    consents.inc({ decision, remembered }, 0)
+  }
   for (const grantType of ['authorization_code', 'refresh_token']) tokens.inc({ grant_type: grantType }, 0)
   for (const reason of GRANT_REVOCATION_REASONS) revoked.inc({ reason }, 0)
   for (const kind of UPSTREAM_FAILURE_KINDS) upstreamErrors.inc({ kind }, 0)
@@ -131,7 +182,10 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
   onMetrics?.(metrics)
   if (path === false) return
   app.get(path, { logLevel: 'warn' }, async (_req, reply) => {
-    return await reply.header('content-type', metrics.contentType).header('cache-control', 'no-store').send(await metrics.scrape())
+    return await reply
+      .header('content-type', metrics.contentType)
+      .header('cache-control', 'no-store')
+      .send(await metrics.scrape())
   })
 }
 

@@ -33,7 +33,11 @@ const app = await build({
     upstreamScopes: ['repo', 'read:org'],
     upstreamClientId: setting('GITHUB_CLIENT_ID', ''),
     upstreamClientSecret: setting('GITHUB_CLIENT_SECRET', ''),
-    ...present({ secret: setting('GATEWAY_SECRET'), username: setting('GATEWAY_USERNAME'), password: setting('GATEWAY_PASSWORD') })
+    ...present({
+      secret: setting('GATEWAY_SECRET'),
+      username: setting('GATEWAY_USERNAME'),
+      password: setting('GATEWAY_PASSWORD')
+    })
   }
 })
 

@@ -50,7 +50,11 @@ export async function connect (ctx) {
   const call = (method, params, timeoutMs = 60_000) => new Promise((resolve, reject) => {
     const id = ++next
     const timer = setTimeout(() => { pending.delete(id); reject(new Error(`${method}: no answer within ${timeoutMs / 1000} s`)) }, timeoutMs)
-    pending.set(id, { method, resolve: (v) => { clearTimeout(timer); resolve(v) }, reject: (e) => { clearTimeout(timer); reject(e) } })
+    pending.set(id, {
+      method,
+      resolve: (v) => { clearTimeout(timer); resolve(v) },
+      reject: (e) => { clearTimeout(timer); reject(e) }
+    })
     running.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n')
   })
   await call('initialize', { clientInfo: { name: 'mcp-oauth-gateway-interop', title: null, version: '1' }, capabilities: null })

@@ -17,7 +17,9 @@ const health: FastifyPluginAsync = async (app) => {
 
   async function upstreamKnown (): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined
-    const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('timeout')), UPSTREAM_CHECK_MS) })
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('timeout')), UPSTREAM_CHECK_MS)
+    })
     try {
       await Promise.race([upstream.resolve(), late])
       return true

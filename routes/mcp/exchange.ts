@@ -15,7 +15,10 @@ const STREAM_HIGH_WATER_MARK = 64 * 1024
 
 type BodyMode = 'pending' | 'whole' | 'stream' | 'relay' | 'dump'
 
-/** What `#chunks` becomes once the body goes to a stream or is thrown away; frozen, as nothing may be pushed to it then. */
+/**
+ * What `#chunks` becomes once the body goes to a stream or is thrown away; frozen, as nothing may be pushed to it
+ * then.
+ */
 const NO_CHUNKS = Object.freeze([]) as unknown as Buffer[]
 
 interface Settle<T> { resolve: (value: T) => void, reject: (err: Error) => void }

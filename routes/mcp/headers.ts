@@ -10,7 +10,18 @@ const ALWAYS_FORWARDED = new Set(['content-type', 'accept', 'last-event-id'])
  * gateway's own challenges) and every other `Mcp-*` stay here: an upstream that echoes its request headers into
  * a debug header would otherwise hand the client the upstream token.
  */
-const RESPONSE_HEADERS = new Set(['mcp-session-id', 'mcp-protocol-version', 'content-type', 'content-length', 'content-encoding', 'cache-control', 'retry-after', 'etag', 'last-modified', 'vary'])
+const RESPONSE_HEADERS = new Set([
+  'mcp-session-id',
+  'mcp-protocol-version',
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'cache-control',
+  'retry-after',
+  'etag',
+  'last-modified',
+  'vary'
+])
 
 /**
  * The upstream request's headers, built from an allow-list: the MCP transport headers (every `Mcp-*`
@@ -18,11 +29,18 @@ const RESPONSE_HEADERS = new Set(['mcp-session-id', 'mcp-protocol-version', 'con
  * operator's extra names, the operator's pinned values, and the upstream token. The client's
  * Authorization, cookies, Host and hop-by-hop headers never pass: nothing is forwarded by default.
  */
-export function upstreamRequestHeaders (incoming: IncomingHttpHeaders, extra: ReadonlySet<string>, pinned: Readonly<Record<string, string>>, upstreamToken: string): Record<string, string | string[]> {
+export function upstreamRequestHeaders (
+  incoming: IncomingHttpHeaders,
+  extra: ReadonlySet<string>,
+  pinned: Readonly<Record<string, string>>,
+  upstreamToken: string
+): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {}
   for (const name in incoming) {
     const value = incoming[name]
-    if (value !== undefined && (ALWAYS_FORWARDED.has(name) || name.startsWith('mcp-') || extra.has(name))) headers[name] = value
+    if (value !== undefined && (ALWAYS_FORWARDED.has(name) || name.startsWith('mcp-') || extra.has(name))) {
+      headers[name] = value
+    }
   }
   Object.assign(headers, pinned)
   headers.authorization = `Bearer ${upstreamToken}`
@@ -30,7 +48,9 @@ export function upstreamRequestHeaders (incoming: IncomingHttpHeaders, extra: Re
 }
 
 /** The client response's headers from the upstream's, by the RESPONSE_HEADERS allow-list. */
-export function clientResponseHeaders (upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+export function clientResponseHeaders (
+  upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>
+): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {}
   for (const name in upstream) {
     const value = upstream[name]

@@ -51,10 +51,14 @@ const mcp: FastifyPluginAsync = async (app) => {
   // Keep-alive to one origin, with as many connections as exchanges may be open (each open event stream holds
   // one), so no exchange ever waits for a connection; a fresh pool after a burst, so what a burst leaves
   // behind goes (upstream-pool.ts).
-  const pool = new UpstreamPool(upstreamUrl.origin, { connections: options.maxStreams, bodyTimeout: 0, headersTimeout: options.proxyTimeout }, {
-    clock,
-    onReplace: (peak) => { app.log.info({ peak }, 'upstream connection pool replaced after a burst') }
-  })
+  const pool = new UpstreamPool(
+    upstreamUrl.origin,
+    { connections: options.maxStreams, bodyTimeout: 0, headersTimeout: options.proxyTimeout },
+    {
+      clock,
+      onReplace: (peak) => { app.log.info({ peak }, 'upstream connection pool replaced after a burst') }
+    }
+  )
   app.addHook('onClose', async () => { await pool.destroy() })
   // Open event streams, each with what closing the gateway does to it, in preClose: the server only
   // finishes closing once they are gone, and the onClose hooks (the pool's) run after that. A GET
@@ -93,7 +97,9 @@ const mcp: FastifyPluginAsync = async (app) => {
   app.decorateRequest('mcpTarget', null)
   // The body stays bytes: never parsed, never re-serialised, whatever its content type.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBodySize }, (_req, body, done) => { done(null, body) })
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBodySize }, (_req, body, done) => {
+    done(null, body)
+  })
   // The status comes from the mapping the JSON and HTML handlers share (classifyRequestError); the
   // wording is the proxy's own.
   app.setErrorHandler(async (err: Error, req, reply) => {
@@ -157,7 +163,11 @@ const mcp: FastifyPluginAsync = async (app) => {
     const sessionId = req.headers['mcp-session-id']
     if (typeof sessionId === 'string' && !(await sessions.mayUse(sessionId, auth.grant.id))) {
       req.log.warn({ grantId: auth.grant.id }, 'mcp session id of another grant refused')
-      return await reply.code(404).send({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null })
+      return await reply.code(404).send({
+        jsonrpc: '2.0',
+        error: { code: -32001, message: 'Session not found' },
+        id: null
+      })
     }
 
     if (!grants.isUpstreamFresh(grant)) {
@@ -168,13 +178,20 @@ const mcp: FastifyPluginAsync = async (app) => {
       }
     }
     const clientQuery = target.query
-    const search = upstreamQuery === '' || clientQuery === '' ? upstreamQuery + clientQuery : `${upstreamQuery}&${clientQuery}`
+    const search = upstreamQuery === '' || clientQuery === ''
+      ? upstreamQuery + clientQuery
+      : `${upstreamQuery}&${clientQuery}`
     const path = `${upstreamBase}${restPath}${search === '' ? '' : `?${search}`}`
     const body = req.method === 'POST' ? req.body as Buffer : null
 
     const send = async (g: UnlockedGrant): Promise<UpstreamExchange> => {
       const started = performance.now()
-      const headers = upstreamRequestHeaders(req.headers, forwarded, options.upstreamHeaders, grants.upstreamAccessToken(g))
+      const headers = upstreamRequestHeaders(
+        req.headers,
+        forwarded,
+        options.upstreamHeaders,
+        grants.upstreamAccessToken(g)
+      )
       exchange = new UpstreamExchange(pool, { method: req.method as Dispatcher.HttpMethod, path, headers, body })
       if (clientLeft) exchange.abort(new undiciErrors.RequestAbortedError())
       await exchange.responded()
@@ -193,7 +210,9 @@ const mcp: FastifyPluginAsync = async (app) => {
         } catch (err) {
           // Refused upstream (invalid_grant): the login is over. Anything else (the upstream's token
           // endpoint or our store away) passes: a 503, and the grant stays.
-          if (!(err instanceof OAuthError && err.error === 'invalid_grant')) return await upstreamTokenLost(req, reply, err)
+          if (!(err instanceof OAuthError && err.error === 'invalid_grant')) {
+            return await upstreamTokenLost(req, reply, err)
+          }
         }
         if (recovered === undefined) return await upstreamRejected(req, reply, grant)
         grant = recovered
@@ -214,16 +233,26 @@ const mcp: FastifyPluginAsync = async (app) => {
         await scopeNeeds.add(grant.grant.userId, needed)
         events.emit('upstream_error', { kind: 'upstream_403_scope' })
         req.log.info({ grantId: grant.grant.id, scopes: needed }, 'upstream asked for more scopes')
-        return await challenge(req, reply, 'insufficient_scope', `the upstream needs more scopes${needed.length > 0 ? `: ${needed.join(' ')}` : ''}; authorize again`, 403)
+        return await challenge(
+          req,
+          reply,
+          'insufficient_scope',
+          `the upstream needs more scopes${needed.length > 0 ? `: ${needed.join(' ')}` : ''}; authorize again`,
+          403
+        )
       }
     }
 
     const headers = clientResponseHeaders(upstream.headers)
     // The CORS hook's Vary: Origin stays, next to whatever the upstream's answer varies by.
-    if (headers.vary !== undefined && reply.hasHeader('vary')) headers.vary = `${String(reply.getHeader('vary'))}, ${String(headers.vary)}`
+    if (headers.vary !== undefined && reply.hasHeader('vary')) {
+      headers.vary = `${String(reply.getHeader('vary'))}, ${String(headers.vary)}`
+    }
     const newSession = upstream.headers['mcp-session-id']
     if (typeof newSession === 'string' && newSession !== sessionId) await sessions.bind(newSession, grant.grant.id)
-    if (req.method === 'DELETE' && typeof sessionId === 'string' && upstream.statusCode < 300) await sessions.forget(sessionId)
+    if (req.method === 'DELETE' && typeof sessionId === 'string' && upstream.statusCode < 300) {
+      await sessions.forget(sessionId)
+    }
 
     const sse = String(upstream.headers['content-type'] ?? '').startsWith('text/event-stream')
     if (!sse) {
@@ -236,7 +265,10 @@ const mcp: FastifyPluginAsync = async (app) => {
           // The client has nothing yet, so an upstream that stalls mid-answer gets the same bound as one
           // that is slow to answer at all.
           let stalled = false
-          const timer = setTimeout(() => { stalled = true; upstream.abort(new Error('the upstream stalled mid-answer')) }, options.proxyTimeout)
+          const timer = setTimeout(() => {
+            stalled = true
+            upstream.abort(new Error('the upstream stalled mid-answer'))
+          }, options.proxyTimeout)
           try {
             body = await upstream.whole()
           } catch (err) {
@@ -296,14 +328,22 @@ const mcp: FastifyPluginAsync = async (app) => {
   }
 
   /** RFC 6750 §3 / MCP authorization: a challenge that names the gateway's own metadata, never the upstream's. */
-  async function challenge (req: FastifyRequest, reply: FastifyReply, error?: string, description?: string, status = 401): Promise<FastifyReply> {
+  async function challenge (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    error?: string,
+    description?: string,
+    status = 401
+  ): Promise<FastifyReply> {
     // The sub-path as the client spelled it names its own PRM, encoded so that it cannot end the quoted value.
     // A target outside the mount (which no route should hand over) is challenged for the mount itself.
     const rest = withoutTrailingSlashes(req.mcpTarget?.path ?? '')
     let value = `Bearer resource_metadata="${prmBase}${quotablePath(rest)}", scope="${options.mcpScope}"`
     if (error !== undefined) value += `, error="${error}", error_description="${description ?? ''}"`
-    return await reply.code(status).header('www-authenticate', value)
-      .send(error === undefined ? { error: 'unauthorized', error_description: 'a bearer token is required' } : { error, error_description: description })
+    const body = error === undefined
+      ? { error: 'unauthorized', error_description: 'a bearer token is required' }
+      : { error, error_description: description }
+    return await reply.code(status).header('www-authenticate', value).send(body)
   }
 
   /**
@@ -311,7 +351,11 @@ const mcp: FastifyPluginAsync = async (app) => {
    * is revoked, so the client's refresh token fails too and it authorizes again, instead of being
    * handed fresh gateway tokens over the same dead upstream token.
    */
-  async function upstreamRejected (req: FastifyRequest, reply: FastifyReply, { grant }: UnlockedGrant): Promise<FastifyReply> {
+  async function upstreamRejected (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    { grant }: UnlockedGrant
+  ): Promise<FastifyReply> {
     events.emit('upstream_error', { kind: 'upstream_401' })
     // Logged as 'grant revoked', reason upstream_rejected.
     await grants.revokeGrant(grant.id, 'upstream_rejected', req.log)
@@ -322,7 +366,8 @@ const mcp: FastifyPluginAsync = async (app) => {
     if (err instanceof OAuthError && err.error === 'invalid_grant') {
       return await challenge(req, reply, 'invalid_token', 'the upstream authorization ended; authorize again')
     }
-    req.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'upstream token refresh failed')
+    const message = err instanceof Error ? err.message : String(err)
+    req.log.error({ err: { message } }, 'upstream token refresh failed')
     return await unavailable(reply, 'the upstream authorization server is unavailable')
   }
 
@@ -331,41 +376,72 @@ const mcp: FastifyPluginAsync = async (app) => {
   }
 
   /** A grant over its share answers 429 (that client slows down); a full gateway 503 (anyone may retry). */
-  async function overLimit (req: FastifyRequest, reply: FastifyReply, refusal: StreamRefusal, grantId: string): Promise<FastifyReply> {
+  async function overLimit (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    refusal: StreamRefusal,
+    grantId: string
+  ): Promise<FastifyReply> {
     if (refusal === 'total') {
       req.log.info({ open: limits.total }, 'mcp request refused: the gateway has maxStreams open')
       return await unavailable(reply, 'the gateway has too many requests and streams open')
     }
-    req.log.info({ grantId, open: limits.openFor(grantId) }, 'mcp request refused: the grant has maxStreamsPerGrant open')
-    return await reply.code(429).header('retry-after', '5')
-      .send({ error: 'too_many_requests', error_description: 'too many requests and streams open for this authorization' })
+    req.log.info(
+      { grantId, open: limits.openFor(grantId) },
+      'mcp request refused: the grant has maxStreamsPerGrant open'
+    )
+    return await reply.code(429).header('retry-after', '5').send({
+      error: 'too_many_requests',
+      error_description: 'too many requests and streams open for this authorization'
+    })
   }
 
   /** Nothing about the client's authorization changed: it should try again shortly. */
   async function unavailable (reply: FastifyReply, description: string): Promise<FastifyReply> {
-    return await reply.code(503).header('retry-after', '5').send({ error: 'temporarily_unavailable', error_description: description })
+    return await reply.code(503).header('retry-after', '5').send({
+      error: 'temporarily_unavailable',
+      error_description: description
+    })
   }
 
   async function upstreamTimeout (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     events.emit('upstream_error', { kind: 'proxy_504' })
     req.log.error('upstream MCP server too slow')
-    return await reply.code(504).send({ error: 'gateway_timeout', error_description: 'the upstream MCP server did not answer in time' })
+    return await reply.code(504).send({
+      error: 'gateway_timeout',
+      error_description: 'the upstream MCP server did not answer in time'
+    })
   }
 
-  async function upstreamFailure (req: FastifyRequest, reply: FastifyReply, err: unknown, clientLeft: boolean): Promise<FastifyReply | undefined> {
+  async function upstreamFailure (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    err: unknown,
+    clientLeft: boolean
+  ): Promise<FastifyReply | undefined> {
     if (clientLeft) return undefined
     if (err instanceof undiciErrors.HeadersTimeoutError) return await upstreamTimeout(req, reply)
     events.emit('upstream_error', { kind: 'proxy_502' })
-    req.log.error({ err: { message: err instanceof Error ? err.message : String(err), code: (err as { code?: string }).code } }, 'upstream MCP server unreachable')
-    return await reply.code(502).send({ error: 'bad_gateway', error_description: 'the upstream MCP server is unreachable' })
+    const message = err instanceof Error ? err.message : String(err)
+    req.log.error({ err: { message, code: (err as { code?: string }).code } }, 'upstream MCP server unreachable')
+    return await reply.code(502).send({
+      error: 'bad_gateway',
+      error_description: 'the upstream MCP server is unreachable'
+    })
   }
 
   // No HEAD twin of GET: Fastify's would proxy a HEAD as a GET stream, past disableGetStream. OPTIONS is CORS's.
-  const refusedMethods = app.supportedMethods.filter((method) => method !== 'OPTIONS' && !proxiedMethods.includes(method))
+  const refusedMethods = app.supportedMethods.filter(
+    (method) => method !== 'OPTIONS' && !proxiedMethods.includes(method)
+  )
   const notAllowed = { error: 'method_not_allowed', error_description: `this endpoint takes ${allow}` }
   for (const url of ['/mcp', '/mcp/*']) {
     app.route({ method: proxiedMethods, url, exposeHeadRoute: false, handler: forward })
-    app.route({ method: refusedMethods, url, handler: async (_req, reply) => await reply.code(405).header('allow', allow).send(notAllowed) })
+    app.route({
+      method: refusedMethods,
+      url,
+      handler: async (_req, reply) => await reply.code(405).header('allow', allow).send(notAllowed)
+    })
   }
 }
 

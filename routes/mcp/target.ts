@@ -23,7 +23,10 @@ export function belowMount (target: string, mountPath: string): string | undefin
 /** What follows the mount, split at the first '?': the sub-path (`''` or starting with '/') and the query. */
 export interface SubTarget { path: string, query: string }
 
-/** The request target below `mountPath` (see belowMount), split into sub-path and query; undefined outside the mount. */
+/**
+ * The request target below `mountPath` (see belowMount), split into sub-path and query; undefined outside the
+ * mount.
+ */
 export function subTarget (target: string, mountPath: string): SubTarget | undefined {
   const below = belowMount(target, mountPath)
   if (below === undefined) return undefined

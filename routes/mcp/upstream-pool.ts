@@ -1,9 +1,15 @@
 import { Pool } from 'undici'
 import type { Clock } from '../../lib/clock.js'
 
-/** Fewer exchanges than this at once is steady traffic, not a burst: keeping a few idle clients costs less than reconnecting. */
+/**
+ * Fewer exchanges than this at once is steady traffic, not a burst: keeping a few idle clients costs less than
+ * reconnecting.
+ */
 const BURST_MIN = 64
-/** How long a pool must stay well below its burst before it is replaced: a lull between two bursts is not the end of one. */
+/**
+ * How long a pool must stay well below its burst before it is replaced: a lull between two bursts is not the end of
+ * one.
+ */
 export const QUIET_PERIOD_MS = 30_000
 
 /**
@@ -42,7 +48,11 @@ export class UpstreamPool {
   readonly #retiring = new Set<Pool>()
 
   /** `onReplace`: told the burst's peak each time a pool is replaced. */
-  constructor (origin: string, options: Pool.Options, { clock, onReplace }: { clock: Clock, onReplace?: (peak: number) => void }) {
+  constructor (
+    origin: string,
+    options: Pool.Options,
+    { clock, onReplace }: { clock: Clock, onReplace?: (peak: number) => void }
+  ) {
     this.#origin = origin
     this.#options = options
     this.#clock = clock

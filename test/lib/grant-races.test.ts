@@ -46,19 +46,26 @@ function service (store: Store, refreshGraceMs = 0): GrantService {
 }
 
 const UPSTREAM: UpstreamTokens = { accessToken: 'gho_upstream', scopes: [], tokenType: 'bearer' }
-const newCode = async (grants: GrantService): Promise<{ code: string, verifier: string }> => await codeFor(grants, UPSTREAM)
+const newCode = async (grants: GrantService): Promise<{ code: string, verifier: string }> =>
+  await codeFor(grants, UPSTREAM)
 const login = async (grants: GrantService): Promise<TokenResponse> => await signInDirect(grants, UPSTREAM)
 
 /** Each of `tokens` still works: an access token authenticates, a refresh token refreshes. */
 async function live (grants: GrantService, tokens: TokenResponse[]): Promise<boolean> {
   for (const issued of tokens) {
     if (await grants.authenticate(issued.access_token) !== undefined) return true
-    if (issued.refresh_token !== undefined && await grants.refresh(client, { refreshToken: issued.refresh_token }).then(() => true, () => false)) return true
+    if (
+      issued.refresh_token !== undefined &&
+      await grants.refresh(client, { refreshToken: issued.refresh_token }).then(() => true, () => false)
+    ) {
+      return true
+    }
   }
   return false
 }
 
-const settled = async <T>(promise: Promise<T>): Promise<T | undefined> => await promise.then((value) => value, () => undefined)
+const settled = async <T>(promise: Promise<T>): Promise<T | undefined> =>
+  await promise.then((value) => value, () => undefined)
 
 t.test('issue 16 item 1: two concurrent refreshes with one refresh token never leave the revoked grant alive', async (t) => {
   const store = await openTestStore(t)
@@ -93,7 +100,14 @@ t.test('issue 22 finding 1: within the grace period two concurrent refreshes wit
       settled(b.refresh(client, { refreshToken: first.refresh_token as string }))
     ])
     const [x, y] = results
-    if (x !== undefined && y !== undefined && x.access_token === y.access_token && x.refresh_token === y.refresh_token) samePair++
+    if (
+      x !== undefined &&
+      y !== undefined &&
+      x.access_token === y.access_token &&
+      x.refresh_token === y.refresh_token
+    ) {
+      samePair++
+    }
     const kept = results[run % 2]
     if (kept !== undefined && await a.authenticate(kept.access_token) !== undefined &&
       await settled(b.refresh(client, { refreshToken: kept.refresh_token as string })) !== undefined) livePairs++

@@ -8,7 +8,11 @@ import type { Teardown } from '../helpers/teardown.js'
 // A clock at the start of a window, so a test's few seconds never cross into the next one by accident.
 const windowStart = (): ManualClock => new ManualClock(loginWindow(Date.UTC(2026, 0, 1, 12)).endsAt)
 
-function limits (t: Teardown, clock: ManualClock, overrides: { failuresPerAddress?: number, failuresPerUser?: number } = {}): { limits: LoginLimits, store: MemoryStore } {
+function limits (
+  t: Teardown,
+  clock: ManualClock,
+  overrides: { failuresPerAddress?: number, failuresPerUser?: number } = {}
+): { limits: LoginLimits, store: MemoryStore } {
   const store = new MemoryStore({ clock })
   t.teardown(async () => { await store.close() })
   return { store, limits: new LoginLimits({ store, clock, failuresPerAddress: 10, failuresPerUser: 5, users: ['alice'], ...overrides }) }

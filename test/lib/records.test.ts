@@ -130,7 +130,13 @@ t.test('issue 15 finding 2: ClientRegistry bounds unused clients; markUsed moves
   const clock = new ManualClock()
   const memory = new MemoryStore({ clock })
   t.teardown(() => memory.close())
-  const registry = new ClientRegistry({ store: memory, clock, idleTtlMs: 10_000_000, unusedTtlMs: 7_200_000, maxUnused: 1 })
+  const registry = new ClientRegistry({
+    store: memory,
+    clock,
+    idleTtlMs: 10_000_000,
+    unusedTtlMs: 7_200_000,
+    maxUnused: 1
+  })
   const metadata = { redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'none' as const, grant_types: ['authorization_code'], response_types: ['code'] }
   const { client } = await registry.register(metadata)
   t.equal(client.unused, true)

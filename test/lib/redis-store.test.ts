@@ -92,7 +92,8 @@ t.test('a TLS cluster keeps the host names it was given, so node certificates ca
   const tls = new RedisStore({ url: 'rediss-cluster://cfg.cache.example.com:6380', keyPrefix: 'x:' })
   const plain = new RedisStore({ url: 'redis-cluster://cfg.cache.example.com:6380', keyPrefix: 'x:' })
   t.teardown(async () => { await tls.close(); await plain.close() })
-  const lookup = (tls.client.options as { dnsLookup?: (host: string, callback: (err: unknown, address: string) => void) => void }).dnsLookup
+  type DnsLookup = (host: string, callback: (err: unknown, address: string) => void) => void
+  const lookup = (tls.client.options as { dnsLookup?: DnsLookup }).dnsLookup
   const looked = await new Promise<string>((resolve) => lookup?.('cfg.cache.example.com', (_err, address) => resolve(address)))
   t.equal(looked, 'cfg.cache.example.com', 'not resolved to an address')
   t.equal((plain.client.options as { dnsLookup?: unknown }).dnsLookup, dnsLookup, 'without TLS, node\'s dns.lookup as usual')

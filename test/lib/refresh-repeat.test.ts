@@ -17,7 +17,10 @@ import { TEST_CLIENT, signInDirect } from '../helpers/grant-service.js'
 
 const client = TEST_CLIENT
 
-function setup (t: Test, options: { accessTtlMs?: number, refreshGraceMs?: number, store?: (memory: MemoryStore) => Store } = {}) {
+function setup (
+  t: Test,
+  options: { accessTtlMs?: number, refreshGraceMs?: number, store?: (memory: MemoryStore) => Store } = {}
+) {
   const clock = new ManualClock(Date.now())
   const memory = new MemoryStore({ clock })
   t.teardown(async () => { await memory.close() })
@@ -74,7 +77,8 @@ async function stalledRotation (t: Test) {
 t.test('issue 22: a repeat that arrives while the rotation is still storing its tokens waits for them, then gets them', async (t) => {
   const { grants, first, rotating, release } = await stalledRotation(t)
   let repeated: TokenResponse | undefined
-  const repeating = grants.refresh(client, { refreshToken: first.refresh_token as string }).then((answer) => { repeated = answer })
+  const repeating = grants.refresh(client, { refreshToken: first.refresh_token as string })
+    .then((answer) => { repeated = answer })
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.equal(repeated, undefined, 'the repeat waits while the new tokens are not stored')
   release()

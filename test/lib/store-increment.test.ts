@@ -24,7 +24,10 @@ t.test('memory: a fixed window from the first increment, concurrent increments a
 
 t.test('Redis: the same window, atomic across connections', async (t) => {
   const prefix = testPrefix(import.meta.url)
-  const stores = [new RedisStore({ url: SHARED_REDIS_URL, keyPrefix: prefix }), new RedisStore({ url: SHARED_REDIS_URL, keyPrefix: prefix })]
+  const stores = [
+    new RedisStore({ url: SHARED_REDIS_URL, keyPrefix: prefix }),
+    new RedisStore({ url: SHARED_REDIS_URL, keyPrefix: prefix })
+  ]
   t.teardown(async () => {
     for (const store of stores) await store.close()
     await deletePrefix(SHARED_REDIS_URL, prefix)

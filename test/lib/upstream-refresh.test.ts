@@ -20,7 +20,10 @@ import { TEST_CLIENT, signInDirect } from '../helpers/grant-service.js'
 const client = TEST_CLIENT
 type Refresh = (refreshToken: string) => Promise<UpstreamTokens>
 
-function setup (t: Test, options: { refresh?: Refresh, store?: (memory: MemoryStore) => Store, upstreamTimeoutMs?: number } = {}) {
+function setup (
+  t: Test,
+  options: { refresh?: Refresh, store?: (memory: MemoryStore) => Store, upstreamTimeoutMs?: number } = {}
+) {
   const clock = new ManualClock(Date.now())
   const memory = new MemoryStore({ clock })
   t.teardown(async () => { await memory.close() })
@@ -63,7 +66,11 @@ t.test('issue 16 item 2: two replicas due to refresh one grant\'s upstream token
   const b = replica()
   const { unlocked } = await login(a, clock)
   clock.advance(90_000)
-  const [viaA, viaB] = await Promise.all([a.freshUpstream(unlocked), b.freshUpstream(unlocked), b.freshUpstream(unlocked)])
+  const [viaA, viaB] = await Promise.all([
+    a.freshUpstream(unlocked),
+    b.freshUpstream(unlocked),
+    b.freshUpstream(unlocked)
+  ])
   t.same(calls, ['ghr_0'], 'the upstream saw the refresh token once')
   t.equal(a.upstreamAccessToken(viaA), 'ghu_1', 'the refreshing replica has the new token')
   t.equal(b.upstreamAccessToken(viaB), 'ghu_1', 'the waiting replica read it from the grant')
@@ -180,7 +187,10 @@ t.test('a code exchange refreshes an upstream token already due, and fails when 
   const dead = setup(t)
   t.equal(await errorOf(login(dead.replica(), dead.clock, { refreshToken: undefined, expiresAt: dead.clock.now() - 1 })), 'invalid_grant', 'expired without a refresh token')
   const soon = setup(t)
-  const { unlocked } = await login(soon.replica(), soon.clock, { refreshToken: undefined, expiresAt: soon.clock.now() + 30_000 })
+  const { unlocked } = await login(soon.replica(), soon.clock, {
+    refreshToken: undefined,
+    expiresAt: soon.clock.now() + 30_000
+  })
   t.equal(unlocked.grant.upstreamExpiresAt, soon.clock.now() + 30_000, 'due but not expired, with no way to refresh: used while it lasts')
   const fresh = setup(t)
   const { unlocked: renewed } = await login(fresh.replica(), fresh.clock, { expiresAt: fresh.clock.now() + 30_000 })

@@ -17,7 +17,10 @@ import { UpstreamPool } from '../../routes/mcp/upstream-pool.js'
 
 interface Upstream { pool: UpstreamPool, closed: () => Promise<void>, requests: number, connections: number }
 
-async function upstream (t: { teardown (fn: () => unknown): void }, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Upstream> {
+async function upstream (
+  t: { teardown (fn: () => unknown): void },
+  handler: (req: IncomingMessage, res: ServerResponse) => void
+): Promise<Upstream> {
   let closes: Array<() => void> = []
   const state = {
     requests: 0,
@@ -53,7 +56,9 @@ const sink = (): Writable => new Writable({ write (_data, _enc, callback) { call
 
 /** relay() into `out`, as a promise: resolves when the body has ended, rejects with what failed. */
 const relayed = async (exchange: UpstreamExchange, out: Writable): Promise<void> =>
-  await new Promise((resolve, reject) => { exchange.relay(out, (err) => { if (err === undefined) resolve(); else reject(err) }) })
+  await new Promise((resolve, reject) => {
+    exchange.relay(out, (err) => { if (err === undefined) resolve(); else reject(err) })
+  })
 
 t.test('whole(): status, headers and the body in one buffer, also when it arrives in pieces', async (t) => {
   const up = await upstream(t, (_req, res) => {
@@ -184,7 +189,10 @@ t.test('a failure after the answer started but before the body is asked for surf
 const CHUNK = Buffer.alloc(64 * 1024, 'x')
 
 /** An upstream answer of `chunks` × 64 KiB, written as fast as it is taken; `sent` counts the chunks written. */
-function largeAnswer (chunks: number, contentType: string): { handler: (req: IncomingMessage, res: ServerResponse) => void, sent: number } {
+function largeAnswer (
+  chunks: number,
+  contentType: string
+): { handler: (req: IncomingMessage, res: ServerResponse) => void, sent: number } {
   const state = {
     sent: 0,
     handler: (_req: IncomingMessage, res: ServerResponse): void => {

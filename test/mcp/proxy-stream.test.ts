@@ -54,7 +54,10 @@ async function startStack (t: Teardown, mode: 'stateful' | 'stateless'): Promise
   return { origin, mcp, github, token: (res.json() as { access_token: string }).access_token, logs }
 }
 
-async function connect (t: Teardown, stack: Stack): Promise<{ client: Client, transport: StreamableHTTPClientTransport }> {
+async function connect (
+  t: Teardown,
+  stack: Stack
+): Promise<{ client: Client, transport: StreamableHTTPClientTransport }> {
   const transport = new StreamableHTTPClientTransport(new URL(`${stack.origin}/mcp`), {
     requestInit: { headers: { Authorization: `Bearer ${stack.token}` } }
   })
@@ -155,7 +158,9 @@ for (const mode of ['stateful', 'stateless'] as const) {
       await t.test('the GET stream carries a server notification', async (t) => {
         const sessionId = transport.sessionId as string
         const received: unknown[] = []
-        client.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => { received.push(notification.params.data) })
+        client.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => {
+          received.push(notification.params.data)
+        })
         const get = await waitFor('the SDK client\'s GET stream', () => mcp.requests.find((r) => r.method === 'GET' && r.headers['mcp-session-id'] === sessionId && r.status === 200))
         t.match(get.headers.accept, 'text/event-stream')
         t.equal(get.closedAt, undefined, 'the stream is open')
@@ -286,7 +291,12 @@ for (const mode of ['stateful', 'stateless'] as const) {
 }
 
 /** One HTTP/1.1 request written by hand, so the request target reaches the gateway unnormalised. */
-async function rawRequest (origin: string, target: string, headers: Record<string, string>, body: string): Promise<string> {
+async function rawRequest (
+  origin: string,
+  target: string,
+  headers: Record<string, string>,
+  body: string
+): Promise<string> {
   const { port } = new URL(origin)
   return await new Promise<string>((resolve, reject) => {
     const socket = netConnect(Number(port), '127.0.0.1', () => {

@@ -154,7 +154,8 @@ t.test('§1.1 items 12–13, §4.3 items 13, 17: the upstream gets the upstream 
   t.equal(headers['x-forwarded-for'], undefined)
   t.equal(headers.host, new URL(mcp.url).host, 'Host is the upstream\'s, not the gateway\'s')
 
-  // Accept without text/event-stream: the upstream answers 406 at once instead of opening a stream inject() would wait on.
+  // Accept without text/event-stream: the upstream answers 406 at once instead of opening a stream inject() would
+  // wait on.
   const get = await app.inject({ method: 'GET', url: '/mcp', headers: { ...mcpHeaders(gatewayToken), accept: 'application/json', 'last-event-id': 'event-42', authorization: `bearer ${gatewayToken}` } })
   t.equal(get.statusCode, 406, 'the scheme is case-insensitive (RFC 6750 §2.1); the upstream\'s own status passes through')
   t.equal(mcp.requests[1]?.headers['last-event-id'], 'event-42', 'Last-Event-ID on a GET')

@@ -34,7 +34,10 @@ interface Upstream {
 }
 
 /** An upstream that answers every request with an event stream and holds it open, behind a pool with `options`. */
-async function upstream (t: { teardown (fn: () => unknown): void }, options: Pool.Options = { connections: null, bodyTimeout: 0 }): Promise<Upstream> {
+async function upstream (
+  t: { teardown (fn: () => unknown): void },
+  options: Pool.Options = { connections: null, bodyTimeout: 0 }
+): Promise<Upstream> {
   const open = new Map<string, ServerResponse>()
   let accepted = 0
   const server: Server = createServer((req, res) => {

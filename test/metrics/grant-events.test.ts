@@ -18,7 +18,8 @@ import type { Teardown } from '../helpers/teardown.js'
 
 const HOUR = 60 * 60 * 1000
 
-const failure = async (promise: Promise<unknown>): Promise<unknown> => await promise.then(() => undefined, (err: unknown) => err)
+const failure = async (promise: Promise<unknown>): Promise<unknown> =>
+  await promise.then(() => undefined, (err: unknown) => err)
 
 function setup (t: Teardown, refresh: (token: string) => Promise<UpstreamTokens> = async () => { throw new Error('no refresh') }) {
   const clock = new ManualClock(Date.now())

@@ -23,7 +23,14 @@ async function scrape (app: FastifyInstance, path = '/metrics'): Promise<string>
   return res.body
 }
 
-interface LogLine { level: number, msg: string, event?: string, clientId?: string, grantId?: string, [key: string]: unknown }
+interface LogLine {
+  level: number
+  msg: string
+  event?: string
+  clientId?: string
+  grantId?: string
+  [key: string]: unknown
+}
 
 function logCollector (): { lines: LogLine[], stream: Writable } {
   const lines: LogLine[] = []
@@ -67,7 +74,10 @@ t.test('a full OAuth story, then /metrics: every counter with its value and labe
   // Grant 2: refreshed once, the rotated refresh token repeated within the grace period (the same answer),
   // then once more after it (reuse: revoked).
   const two = await authorizeFully(app, client)
-  const second = (await exchangeCode(app, client, two.code, two.verifier)).json() as { access_token: string, refresh_token: string }
+  const second = (await exchangeCode(app, client, two.code, two.verifier)).json() as {
+    access_token: string
+    refresh_token: string
+  }
   const refreshed = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: second.refresh_token, client_id: client.client_id })
   t.equal(refreshed.statusCode, 200)
   t.equal((await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: second.refresh_token, client_id: client.client_id })).statusCode, 200)

@@ -90,7 +90,11 @@ async function openGetStream (stack: Stack, sessionId: string): Promise<OpenStre
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
-async function waitFor<T> (what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 3000): Promise<T> {
+async function waitFor<T> (
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 3000
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await probe()
