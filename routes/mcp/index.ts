@@ -9,10 +9,11 @@ import { originOf, withoutTrailingSlashes } from '../../lib/url.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import cors from '../../plugins/cors.js'
 import { classifyRequestError, type RequestErrorKind } from '../request-errors.js'
+import { createProxyAnswers } from './answers.js'
 import { UpstreamExchange } from './exchange.js'
 import { clientResponseHeaders, insufficientScope, upstreamRequestHeaders } from './headers.js'
-import { StreamLimits, type StreamRefusal } from './stream-limits.js'
-import { quotablePath, subTarget, type SubTarget } from './target.js'
+import { StreamLimits } from './stream-limits.js'
+import { subTarget, type SubTarget } from './target.js'
 import { UpstreamPool } from './upstream-pool.js'
 
 declare module 'fastify' {
@@ -82,6 +83,10 @@ const mcp: FastifyPluginAsync = async (app) => {
   // What MCP's transport uses; every other method Fastify routes gets a 405 naming these.
   const proxiedMethods = options.disableGetStream ? ['POST', 'DELETE'] : ['GET', 'POST', 'DELETE']
   const allow = proxiedMethods.join(', ')
+  // The gateway's own answers: challenges, refusals, upstream failures (answers.ts).
+  const answers = createProxyAnswers({ grants, events, limits, prmBase, mcpScope: options.mcpScope })
+  const { challenge, upstreamRejected, upstreamTokenLost, outsideMount, overLimit, unavailable } = answers
+  const { upstreamTimeout, upstreamFailure } = answers
   // Browser clients (MCP Inspector) on an allowed origin: every request header the transport may
   // carry (Mcp-Param-* names cannot be listed), and the headers they must read back.
   // First among this scope's hooks, so preflights never meet the bearer check.
@@ -104,12 +109,14 @@ const mcp: FastifyPluginAsync = async (app) => {
   // wording is the proxy's own.
   app.setErrorHandler(async (err: Error, req, reply) => {
     const problem = classifyRequestError(err)
-    // The proxy writes no bounded record, so of the store's errors only "unavailable" can reach here.
+    // The proxy writes no bounded record, so of the store's errors only "unavailable" is expected here; a full
+    // store would still be a 503 with Retry-After (PROXY_ERROR_CODES).
     if (problem.kind === 'store_unavailable') {
       req.log.error({ err: { message: err.message } }, 'store unavailable')
       return await unavailable(reply, 'the gateway cannot reach its storage')
     }
     if (problem.kind === 'bug') req.log.error({ err }, 'mcp proxy failed')
+    if (problem.retryAfterSeconds !== undefined) reply.header('retry-after', String(problem.retryAfterSeconds))
     return await reply.code(problem.status).send({ error: PROXY_ERROR_CODES[problem.kind] ?? 'invalid_request' })
   })
 
@@ -325,109 +332,6 @@ const mcp: FastifyPluginAsync = async (app) => {
       }
     })
     return reply
-  }
-
-  /** RFC 6750 §3 / MCP authorization: a challenge that names the gateway's own metadata, never the upstream's. */
-  async function challenge (
-    req: FastifyRequest,
-    reply: FastifyReply,
-    error?: string,
-    description?: string,
-    status = 401
-  ): Promise<FastifyReply> {
-    // The sub-path as the client spelled it names its own PRM, encoded so that it cannot end the quoted value.
-    // A target outside the mount (which no route should hand over) is challenged for the mount itself.
-    const rest = withoutTrailingSlashes(req.mcpTarget?.path ?? '')
-    let value = `Bearer resource_metadata="${prmBase}${quotablePath(rest)}", scope="${options.mcpScope}"`
-    if (error !== undefined) value += `, error="${error}", error_description="${description ?? ''}"`
-    const body = error === undefined
-      ? { error: 'unauthorized', error_description: 'a bearer token is required' }
-      : { error, error_description: description }
-    return await reply.code(status).header('www-authenticate', value).send(body)
-  }
-
-  /**
-   * The upstream refuses the grant's token and it cannot be refreshed: the login is over. The grant
-   * is revoked, so the client's refresh token fails too and it authorizes again, instead of being
-   * handed fresh gateway tokens over the same dead upstream token.
-   */
-  async function upstreamRejected (
-    req: FastifyRequest,
-    reply: FastifyReply,
-    { grant }: UnlockedGrant
-  ): Promise<FastifyReply> {
-    events.emit('upstream_error', { kind: 'upstream_401' })
-    // Logged as 'grant revoked', reason upstream_rejected.
-    await grants.revokeGrant(grant.id, 'upstream_rejected', req.log)
-    return await challenge(req, reply, 'invalid_token', 'the upstream no longer accepts this authorization')
-  }
-
-  async function upstreamTokenLost (req: FastifyRequest, reply: FastifyReply, err: unknown): Promise<FastifyReply> {
-    if (err instanceof OAuthError && err.error === 'invalid_grant') {
-      return await challenge(req, reply, 'invalid_token', 'the upstream authorization ended; authorize again')
-    }
-    const message = err instanceof Error ? err.message : String(err)
-    req.log.error({ err: { message } }, 'upstream token refresh failed')
-    return await unavailable(reply, 'the upstream authorization server is unavailable')
-  }
-
-  async function outsideMount (reply: FastifyReply): Promise<FastifyReply> {
-    return await reply.code(400).send({ error: 'invalid_request', error_description: 'the path may not leave /mcp' })
-  }
-
-  /** A grant over its share answers 429 (that client slows down); a full gateway 503 (anyone may retry). */
-  async function overLimit (
-    req: FastifyRequest,
-    reply: FastifyReply,
-    refusal: StreamRefusal,
-    grantId: string
-  ): Promise<FastifyReply> {
-    if (refusal === 'total') {
-      req.log.info({ open: limits.total }, 'mcp request refused: the gateway has maxStreams open')
-      return await unavailable(reply, 'the gateway has too many requests and streams open')
-    }
-    req.log.info(
-      { grantId, open: limits.openFor(grantId) },
-      'mcp request refused: the grant has maxStreamsPerGrant open'
-    )
-    return await reply.code(429).header('retry-after', '5').send({
-      error: 'too_many_requests',
-      error_description: 'too many requests and streams open for this authorization'
-    })
-  }
-
-  /** Nothing about the client's authorization changed: it should try again shortly. */
-  async function unavailable (reply: FastifyReply, description: string): Promise<FastifyReply> {
-    return await reply.code(503).header('retry-after', '5').send({
-      error: 'temporarily_unavailable',
-      error_description: description
-    })
-  }
-
-  async function upstreamTimeout (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    events.emit('upstream_error', { kind: 'proxy_504' })
-    req.log.error('upstream MCP server too slow')
-    return await reply.code(504).send({
-      error: 'gateway_timeout',
-      error_description: 'the upstream MCP server did not answer in time'
-    })
-  }
-
-  async function upstreamFailure (
-    req: FastifyRequest,
-    reply: FastifyReply,
-    err: unknown,
-    clientLeft: boolean
-  ): Promise<FastifyReply | undefined> {
-    if (clientLeft) return undefined
-    if (err instanceof undiciErrors.HeadersTimeoutError) return await upstreamTimeout(req, reply)
-    events.emit('upstream_error', { kind: 'proxy_502' })
-    const message = err instanceof Error ? err.message : String(err)
-    req.log.error({ err: { message, code: (err as { code?: string }).code } }, 'upstream MCP server unreachable')
-    return await reply.code(502).send({
-      error: 'bad_gateway',
-      error_description: 'the upstream MCP server is unreachable'
-    })
   }
 
   // No HEAD twin of GET: Fastify's would proxy a HEAD as a GET stream, past disableGetStream. OPTIONS is CORS's.
