@@ -5,15 +5,14 @@ import { AccessTokens } from './grants/access.js'
 import { AuthorizationCodes, type CodeExchange } from './grants/codes.js'
 import { TokenIssuer } from './grants/issuance.js'
 import type { GrantServiceOptions, GrantTypeParts } from './grants/options.js'
-import type { AuthenticatedRequest, CodeGrant, GrantRecord, TokenResponse, UnlockedGrant } from './grants/records.js'
+import {
+  storeKey, type AuthenticatedRequest, type CodeGrant, type GrantRecord, type TokenResponse, type UnlockedGrant
+} from './grants/records.js'
 import { RefreshRotation, type RefreshRequest } from './grants/refresh.js'
 import { UpstreamRefreshes, openUpstream } from './upstream-refresh.js'
 
-export type { UpstreamRefresher } from './upstream-refresh.js'
-export type { GrantServiceOptions } from './grants/options.js'
-export type {
-  AccessRecord, AuthenticatedRequest, CodeGrant, GrantRecord, TokenResponse, UnlockedGrant
-} from './grants/records.js'
+// What the routes and the upstream refresher read of a grant, from the one door they use.
+export type { AuthenticatedRequest, GrantRecord, TokenResponse, UnlockedGrant } from './grants/records.js'
 
 /**
  * Codes, grants, access and refresh tokens. Pure OAuth logic over the store, with no HTTP in it:
@@ -81,8 +80,8 @@ export class GrantService {
    */
   async revoke (client: ClientRecord, token: string, log?: EventLogger): Promise<void> {
     const hash = hashSecret(token)
-    const record = await this.#o.store.get<{ grantId: string, clientId: string }>(`refresh:${hash}`) ??
-      await this.#o.store.get<{ grantId: string, clientId: string }>(`access:${hash}`)
+    const record = await this.#o.store.get<{ grantId: string, clientId: string }>(storeKey.refresh(hash)) ??
+      await this.#o.store.get<{ grantId: string, clientId: string }>(storeKey.access(hash))
     if (record === undefined || record.clientId !== client.clientId) return
     await this.revokeGrant(record.grantId, 'client_revoked', log)
   }
@@ -90,10 +89,10 @@ export class GrantService {
   /** Ends a grant and every token of it; reported (grant_revoked) only when there was one to end. */
   async revokeGrant (grantId: string, reason: GrantRevocationReason, log?: EventLogger): Promise<void> {
     this.#access.forget(grantId)
-    const grant = await this.#o.store.take<GrantRecord>(`grant:${grantId}`)
+    const grant = await this.#o.store.take<GrantRecord>(storeKey.grant(grantId))
     if (grant === undefined) return
-    await this.#o.store.delete(`access:${grant.accessHash}`)
-    if (grant.refreshHash !== undefined) await this.#o.store.delete(`refresh:${grant.refreshHash}`)
+    await this.#o.store.delete(storeKey.access(grant.accessHash))
+    if (grant.refreshHash !== undefined) await this.#o.store.delete(storeKey.refresh(grant.refreshHash))
     this.#o.events?.emit('grant_revoked', { clientId: grant.clientId, grantId, reason }, log)
     await this.#access.announceRevoked(grantId)
   }

@@ -7,6 +7,7 @@ import { invalidGrant, temporarilyUnavailable } from './oauth-errors.js'
 import type { Store } from './stores/types.js'
 import { UpstreamError } from './upstream-as/errors.js'
 import type { UpstreamTokens } from './upstream-as/token-endpoint.js'
+import { storeKey } from './grants/records.js'
 
 export interface UpstreamRefresher {
   refresh (refreshToken: string): Promise<UpstreamTokens>
@@ -109,7 +110,7 @@ export class UpstreamRefreshes {
 
   /** The store's copy: the one in hand may be old (token cache, another replica refreshed or revoked it). */
   async #storedCopy ({ grant, key }: UnlockedGrant): Promise<UnlockedGrant | undefined> {
-    const current = await this.#o.store.get<GrantRecord>(`grant:${grant.id}`)
+    const current = await this.#o.store.get<GrantRecord>(storeKey.grant(grant.id))
     return current === undefined ? undefined : { grant: current, key }
   }
 
@@ -165,7 +166,7 @@ export class UpstreamRefreshes {
       const updated = this.#withUpstream(base, tokens, refreshToken)
       updated.version = (base.grant.version ?? 0) + 1
       const ttlMs = Math.max(1, updated.expiresAt - this.#o.clock.now())
-      if (await this.#o.store.replace(`grant:${base.grant.id}`, base.grant.version ?? 0, updated, ttlMs)) {
+      if (await this.#o.store.replace(storeKey.grant(base.grant.id), base.grant.version ?? 0, updated, ttlMs)) {
         // Cached requests of this grant would go on with the old upstream token.
         this.#o.forget(base.grant.id)
         return updated

@@ -2,7 +2,7 @@ import { hashSecret } from '../crypto.js'
 import { BoundedTtlCache } from '../ttl-cache.js'
 import { openUpstream } from '../upstream-refresh.js'
 import type { GrantServiceOptions } from './options.js'
-import type { AccessRecord, AuthenticatedRequest, GrantRecord } from './records.js'
+import { sealLabel, storeKey, type AccessRecord, type AuthenticatedRequest, type GrantRecord } from './records.js'
 import { openWithToken } from './token-keys.js'
 
 type AccessOptions = Pick<GrantServiceOptions, 'store' | 'clock' | 'sealKeys' | 'tokenCacheTtlMs'>
@@ -36,11 +36,11 @@ export class AccessTokens {
     const cached = this.#tokenCache.get(hash)
     if (cached !== undefined) return cached
     const now = this.#o.clock.now()
-    const access = await this.#o.store.get<AccessRecord>(`access:${hash}`)
+    const access = await this.#o.store.get<AccessRecord>(storeKey.access(hash))
     if (access === undefined || access.expiresAt <= now) return undefined
-    const grant = await this.#o.store.get<GrantRecord>(`grant:${access.grantId}`)
+    const grant = await this.#o.store.get<GrantRecord>(storeKey.grant(access.grantId))
     if (grant === undefined) return undefined
-    const keyText = openWithToken(this.#o.sealKeys, accessToken, access.wrappedKey, `access:${grant.id}`)
+    const keyText = openWithToken(this.#o.sealKeys, accessToken, access.wrappedKey, sealLabel.access(grant.id))
     if (keyText === undefined) return undefined
     const key = Buffer.from(keyText, 'base64url')
     const found: AuthenticatedRequest = { access, grant, key, upstreamToken: openUpstream({ grant, key }).a }

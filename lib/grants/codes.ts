@@ -7,7 +7,9 @@ import { verifyS256 } from '../pkce.js'
 import { checkBoundResource } from '../resource.js'
 import { packUpstream } from '../upstream-refresh.js'
 import type { GrantServiceOptions, GrantTypeParts } from './options.js'
-import type { CodeGrant, CodeRecord, TokenResponse, UnlockedGrant } from './records.js'
+import {
+  sealLabel, storeKey, type CodeGrant, type CodeRecord, type TokenResponse, type UnlockedGrant
+} from './records.js'
 import { openWithToken, sealForToken } from './token-keys.js'
 
 export interface CodeExchange {
@@ -39,11 +41,11 @@ export class AuthorizationCodes {
     const record: CodeRecord = {
       ...rest,
       expiresAt: this.#o.clock.now() + this.#o.codeTtlMs,
-      sealedUpstream: sealForToken(this.#o.sealKeys, code, packUpstream(upstream), `code:${codeHash}`),
+      sealedUpstream: sealForToken(this.#o.sealKeys, code, packUpstream(upstream), sealLabel.code(codeHash)),
       upstreamScopes: upstream.scopes,
       ...(expiresAt === undefined ? {} : { upstreamExpiresAt: expiresAt, upstreamRenewAt: renewAt(expiresAt) })
     }
-    await this.#o.store.set(`code:${codeHash}`, record, this.#o.codeTtlMs)
+    await this.#o.store.set(storeKey.code(codeHash), record, this.#o.codeTtlMs)
     return code
   }
 
@@ -55,7 +57,7 @@ export class AuthorizationCodes {
   async exchange (client: ClientRecord, p: CodeExchange): Promise<TokenResponse> {
     const { store, clock, events, revokeGrant } = this.#o
     const codeHash = hashSecret(p.code)
-    const key = `code:${codeHash}`
+    const key = storeKey.code(codeHash)
     const code = await store.get<CodeRecord>(key)
     if (code === undefined || code.expiresAt <= clock.now()) throw invalidGrant('unknown or expired code')
     if (code.clientId !== client.clientId) throw invalidGrant('code issued to another client', 'warn')
@@ -70,7 +72,7 @@ export class AuthorizationCodes {
       throw invalidGrant('code replayed; the grant it issued is revoked', 'warn')
     }
 
-    const upstream = openWithToken(this.#o.sealKeys, p.code, code.sealedUpstream, `code:${codeHash}`)
+    const upstream = openWithToken(this.#o.sealKeys, p.code, code.sealedUpstream, sealLabel.code(codeHash))
     // Sealed under a secret that is no longer configured: as good as expired.
     if (upstream === undefined) throw invalidGrant('code sealed under a secret no longer configured')
     const now = clock.now()

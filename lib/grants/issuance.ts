@@ -3,7 +3,10 @@ import { hashSecret, randomToken } from '../crypto.js'
 import { invalidGrant } from '../oauth-errors.js'
 import { openUpstream } from '../upstream-refresh.js'
 import type { GrantServiceOptions } from './options.js'
-import type { AccessRecord, GrantRecord, NewTokens, RefreshRecord, TokenResponse, UnlockedGrant } from './records.js'
+import {
+  sealLabel, storeKey, type AccessRecord, type GrantRecord, type NewTokens, type RefreshRecord, type TokenResponse,
+  type UnlockedGrant
+} from './records.js'
 import { sealForToken } from './token-keys.js'
 
 type IssuanceOptions = Pick<GrantServiceOptions, 'store' | 'clock' | 'sealKeys' | 'accessTtlMs'>
@@ -61,7 +64,7 @@ export class TokenIssuer {
     } else {
       grant.refreshHash = hashSecret(refreshToken)
     }
-    const grantKey = `grant:${grant.id}`
+    const grantKey = storeKey.grant(grant.id)
     const grantTtl = grant.expiresAt - now
     if (write === 'create') await store.set(grantKey, grant, grantTtl)
     else if (!await store.replace(grantKey, read.version ?? 0, grant, grantTtl)) return undefined
@@ -71,23 +74,24 @@ export class TokenIssuer {
       scope: grant.scope,
       resource: grant.resource,
       expiresAt: tokens.accessExpiresAt,
-      wrappedKey: sealForToken(sealKeys, accessToken, keyText, `access:${grant.id}`)
+      wrappedKey: sealForToken(sealKeys, accessToken, keyText, sealLabel.access(grant.id))
     }
-    await store.set(`access:${accessHash}`, access, accessTtl)
-    if (refreshToken !== undefined) {
+    await store.set(storeKey.access(accessHash), access, accessTtl)
+    // Both set or neither (above); each named, so the compiler sees it too.
+    if (refreshToken !== undefined && grant.refreshHash !== undefined) {
       const record: RefreshRecord = {
         grantId: grant.id,
         clientId: grant.clientId,
         expiresAt: grant.expiresAt,
-        wrappedKey: sealForToken(sealKeys, refreshToken, keyText, `refresh:${grant.id}`)
+        wrappedKey: sealForToken(sealKeys, refreshToken, keyText, sealLabel.refresh(grant.id))
       }
-      await store.set(`refresh:${grant.refreshHash}`, record, grantTtl)
+      await store.set(storeKey.refresh(grant.refreshHash), record, grantTtl)
     }
     // A revocation that took the grant before these records existed could not delete them: they would
     // open nothing (every use reads the grant), but the client should hear now that its grant is over.
     if (await store.get<GrantRecord>(grantKey) === undefined) {
-      await store.delete(`access:${accessHash}`)
-      if (refreshToken !== undefined) await store.delete(`refresh:${grant.refreshHash}`)
+      await store.delete(storeKey.access(accessHash))
+      if (grant.refreshHash !== undefined) await store.delete(storeKey.refresh(grant.refreshHash))
       throw invalidGrant('grant revoked while its tokens were issued')
     }
     return tokenResponse(tokens, accessTtl, grant.scope)

@@ -113,3 +113,21 @@ export interface TokenResponse {
   refresh_token?: string
   scope: string
 }
+
+/** Where each record lives in the store: tokens and codes by their hash, never by themselves. */
+export const storeKey = {
+  grant: (grantId: string): string => `grant:${grantId}`,
+  access: (tokenHash: string): string => `access:${tokenHash}`,
+  refresh: (tokenHash: string): string => `refresh:${tokenHash}`,
+  code: (codeHash: string): string => `code:${codeHash}`
+}
+
+/**
+ * The associated data a token seals its secret under (token-keys.ts): the grant key wrapped by an access or a
+ * refresh token, the upstream tokens sealed by a code. Written and opened through these, so both sides agree.
+ */
+export const sealLabel = {
+  access: (grantId: string): string => `access:${grantId}`,
+  refresh: (grantId: string): string => `refresh:${grantId}`,
+  code: (codeHash: string): string => `code:${codeHash}`
+}

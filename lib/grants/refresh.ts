@@ -7,7 +7,9 @@ import { checkBoundResource } from '../resource.js'
 import { isScopeSubset, parseScopeParam } from '../scopes.js'
 import { tokenResponse } from './issuance.js'
 import type { GrantServiceOptions, GrantTypeParts } from './options.js'
-import type { GrantRecord, RefreshRecord, RepeatableAnswer, TokenResponse } from './records.js'
+import {
+  sealLabel, storeKey, type GrantRecord, type RefreshRecord, type RepeatableAnswer, type TokenResponse
+} from './records.js'
 import { openWithToken, sealForToken } from './token-keys.js'
 
 export interface RefreshRequest {
@@ -40,15 +42,15 @@ export class RefreshRotation {
 
   async refresh (client: ClientRecord, p: RefreshRequest): Promise<TokenResponse> {
     const { store, clock, sealKeys } = this.#o
-    const key = `refresh:${hashSecret(p.refreshToken)}`
+    const key = storeKey.refresh(hashSecret(p.refreshToken))
     const record = await store.get<RefreshRecord>(key)
     if (record === undefined || record.expiresAt <= clock.now()) throw invalidGrant('unknown or expired refresh token')
     if (record.clientId !== client.clientId) throw invalidGrant('refresh token issued to another client', 'warn')
     if (record.rotatedAt !== undefined) return await this.#repeat(record, p)
-    const grant = await store.get<GrantRecord>(`grant:${record.grantId}`)
+    const grant = await store.get<GrantRecord>(storeKey.grant(record.grantId))
     if (grant === undefined) throw invalidGrant('grant revoked or expired')
     checkRequest(p, grant)
-    const keyText = openWithToken(sealKeys, p.refreshToken, record.wrappedKey, `refresh:${grant.id}`)
+    const keyText = openWithToken(sealKeys, p.refreshToken, record.wrappedKey, sealLabel.refresh(grant.id))
     if (keyText === undefined) throw invalidGrant('refresh token wrapped under a secret no longer configured')
     const grantKey = Buffer.from(keyText, 'base64url')
     // The upstream is refreshed before the client's token is spent: if the upstream is down, the
@@ -79,7 +81,7 @@ export class RefreshRotation {
         this.#o.events?.emit('tokens_issued', issuedTo, p.log)
         return issued
       }
-      const current = await store.get<GrantRecord>(`grant:${grant.id}`)
+      const current = await store.get<GrantRecord>(storeKey.grant(grant.id))
       if (current === undefined || attempt >= MAX_ISSUE_ATTEMPTS) throw invalidGrant('grant revoked while refreshing')
       unlocked = { grant: current, key: unlocked.key }
     }
@@ -103,7 +105,7 @@ export class RefreshRotation {
     const answer = JSON.parse(sealed) as RepeatableAnswer
     // The new refresh token's record, not the access token's: it lives as long as the grant, whatever
     // --refresh-grace is. A client that refreshes is registered for refresh tokens, so its answer has one.
-    const grant = await this.#untilStored(record.grantId, `refresh:${hashSecret(answer.refreshToken as string)}`)
+    const grant = await this.#untilStored(record.grantId, storeKey.refresh(hashSecret(answer.refreshToken as string)))
     checkRequest(p, grant)
     events?.emit('refresh_repeated', { clientId: record.clientId, grantId: record.grantId }, p.log)
     return tokenResponse(answer, answer.accessExpiresAt - clock.now(), answer.scope)
@@ -114,7 +116,7 @@ export class RefreshRotation {
     // Real time, not the service's clock: the wait is for another request's store writes.
     const deadline = Date.now() + REPEAT_WAIT_MS
     for (;;) {
-      const grant = await this.#o.store.get<GrantRecord>(`grant:${grantId}`)
+      const grant = await this.#o.store.get<GrantRecord>(storeKey.grant(grantId))
       if (grant === undefined) throw invalidGrant('grant revoked or expired')
       if (await this.#o.store.get(key) !== undefined) return grant
       if (Date.now() > deadline) {
