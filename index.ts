@@ -11,7 +11,7 @@ export { ConfigError, type GatewayOptions } from './lib/config.js'
 export type { Store } from './lib/stores/types.js'
 export type { Clock } from './lib/clock.js'
 /**
- * For hosts: the redaction paths and request serializer the standalone server logs with (no secrets, no query
- * strings).
+ * For hosts: what the standalone server logs with: the redaction paths and request serializer (no secrets, no
+ * query strings), request ids, and the controller that writes one access line per request.
  */
 export { AccessLogController, REDACT_PATHS, serializeRequest, genReqId } from './lib/log.js'

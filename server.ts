@@ -7,7 +7,7 @@
 import Fastify from 'fastify'
 import { standaloneGateway } from './app.js'
 import { ConfigError, loadConfig } from './lib/config.js'
-import { genReqId, loggerOptions } from './lib/log.js'
+import { AccessLogController, genReqId, loggerOptions, pathOf } from './lib/log.js'
 import { originOf } from './lib/url.js'
 import type { GatewayMetrics } from './plugins/metrics.js'
 
@@ -91,6 +91,16 @@ app.addHook('onSend', (_req, reply, payload, done) => {
   if (stopping) reply.header('connection', 'close')
   done(null, payload)
 })
+// Fastify's default 404 body repeats the whole URL, query included: a misdirected upstream callback would
+// hand its code back where a proxy logging bodies keeps it. The same answer with the path only.
+app.setNotFoundHandler(async (req, reply) => {
+  const message = `Route ${req.method}:${pathOf(req.url)} not found`
+  return await reply.code(404).send({ message, error: 'Not Found', statusCode: 404 })
+})
+// The access line is written when an answer is complete; a client that leaves before that gets this one.
+app.addHook('onRequestAbort', async (req) => {
+  req.log.info({ method: req.method, url: pathOf(req.url), remoteAddress: req.ip }, 'request aborted')
+})
 /*
  * SIGTERM/SIGINT: stop accepting connections, let requests in flight finish for up to the grace time, end
  * open streams, close the store, exit 0. A second signal, or the end of the grace time, destroys what is
@@ -150,6 +160,8 @@ const metricsApp = server.metricsPort === undefined
   ? undefined
   : Fastify({
     loggerInstance: app.log.child({ listener: 'metrics' }),
+    // The same one line per request as the gateway's listener, never a query string.
+    logController: new AccessLogController(),
     genReqId,
     requestIdHeader: false,
     forceCloseConnections: 'idle',
