@@ -5,15 +5,13 @@
 // per-pair ratios variant ÷ current (or differences, for memory) and their spread. Rule (issue 17): an optimisation
 // stays if it is worth ≥ 3% CPU per request or ≥ 1 KB per idle stream in the median of the pairs.
 //
-//   node bench/ablate.mjs [--pairs N] [--only a,b,...] [--quick]
+//   node bench/ablate.mjs [--pairs N] [--only b1,b2,e] [--quick]
 //
 // b  the exchange on undici's dispatch (routes/mcp/exchange.ts): b1 without `controller.rawHeaders = null`;
 //    b2 the same exchange on undici's public pool.request() (bench/variants/exchange-request.mjs).
 // e  the upstream pool rotation (routes/mcp/upstream-pool.ts): one plain Pool, never replaced. Measured after a
 //    burst of 1,000 streams whose clients left; both copies run with a 2 s quiet period instead of 30 s, so the
 //    rotation happens within the run (the variant never rotates whatever the period).
-// The candidates that did not pay (schema freezing, a hand-written histogram, synchronous cache fast paths) are gone
-// from the code and from here; their figures are in bench/README.md.
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

@@ -30,7 +30,7 @@ export interface HttpReply {
 export type JsonObject = Record<string, unknown>
 
 // A hostile or broken server must not be able to make the gateway buffer without bound.
-export const MAX_BODY_BYTES = 1024 * 1024
+const MAX_BODY_BYTES = 1024 * 1024
 const MIN_REDACTED_LENGTH = 8
 
 /** Sends one request; `what` names the other end in error messages, e.g. "upstream token endpoint". */

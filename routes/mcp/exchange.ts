@@ -32,8 +32,8 @@ interface Settle<T> { resolve: (value: T) => void, reject: (err: Error) => void 
  * Written for the proxy's hot path: `request()` wraps every answer in an async resource, a Readable and
  * a promise chain, even one that is read whole at once; here a small answer costs one promise for its
  * headers and one for its body. Data that arrives before the proxy has chosen is held (and the upstream
- * paused past `DUMP_MAX` bytes) until it does. Kept because it pays: the same exchange on `pool.request()` costs 1.29x
- * the CPU per small request (bench/README.md, ablation b2).
+ * paused past `DUMP_MAX` bytes) until it does. On `pool.request()` the same exchange costs 1.29x the CPU per
+ * small request (bench/README.md, ablation b2).
  */
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
   statusCode = 0
@@ -163,7 +163,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     // pretenuring), and each dead one there keeps its header buffers, and the socket chunks they are
     // views of, alive until the next full collection: after 1,000 idle streams, 100 KB answers cost
     // 3-4 times as many mark-compacts (bench/HISTORY.md). The parsed `headers` are all the proxy reads.
-    // Kept because it pays: without it, 100 KB answers next to 1,000 idle streams cost 1.52x the CPU (ablation b1).
+    // Without it, 100 KB answers next to 1,000 idle streams cost 1.52x the CPU (bench/README.md, ablation b1).
     controller.rawHeaders = null
     // 1xx answers (103 Early Hints) come before the real one.
     if (statusCode < 200) return

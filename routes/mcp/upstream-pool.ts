@@ -29,8 +29,8 @@ export const QUIET_PERIOD_MS = 30_000
  * exchange goes to a fresh Pool, and the old one closes. It lets what still runs on it finish (an event stream
  * ends when its client or the upstream ends it), closes every connection it has, idle ones included, and lets
  * go of its clients. The check runs when an exchange starts, so a gateway nobody calls keeps its pool.
- * Kept because it pays: after a burst of 1,000 streams whose clients left, one plain Pool still holds 4.2 KB
- * more per stream than the rotated one (bench/README.md, ablation e).
+ * After a burst of 1,000 streams whose clients left, one plain Pool holds 4.2 KB more per stream than the
+ * rotated one (bench/README.md, ablation e).
  */
 export class UpstreamPool {
   readonly #origin: string
