@@ -71,61 +71,31 @@ const metrics: FastifyPluginAsync<MetricsPluginOptions> = async (app, opts) => {
     help: 'SSE streams open from the upstream MCP server to clients',
     registers
   })
-  const clientsRegistered = new Counter({
-    name: 'oauth_clients_registered_total',
-    help: 'Clients registered (RFC 7591)',
-    registers
-  })
-  const logins = new Counter({
-    name: 'oauth_logins_total',
-    help: 'Sign-ins at the gateway\'s login page, by result',
-    labelNames: ['result'] as const,
-    registers
-  })
-  const consents = new Counter({
-    name: 'oauth_consents_total',
-    help: 'Answers on the consent page, by decision and whether it was remembered',
-    labelNames: ['decision', 'remembered'] as const,
-    registers
-  })
-  const codes = new Counter({
-    name: 'oauth_codes_issued_total',
-    help: 'Authorization codes issued to clients',
-    registers
-  })
-  const tokens = new Counter({
-    name: 'oauth_tokens_issued_total',
-    help: 'Token responses issued, by grant type (refresh_token: refreshes)',
-    labelNames: ['grant_type'] as const,
-    registers
-  })
-  const reuse = new Counter({
-    name: 'oauth_refresh_reuse_detected_total',
-    help: 'Rotated refresh tokens presented again (the grant is revoked)',
-    registers
-  })
-  const repeated = new Counter({
-    name: 'oauth_refresh_repeated_total',
-    help: 'Refreshes with a just-rotated token answered with the same tokens (--refresh-grace)',
-    registers
-  })
-  const replay = new Counter({
-    name: 'oauth_code_replay_detected_total',
-    help: 'Authorization codes used again (the grant is revoked)',
-    registers
-  })
-  const revoked = new Counter({
-    name: 'oauth_grants_revoked_total',
-    help: 'Grants ended before their time, by reason',
-    labelNames: ['reason'] as const,
-    registers
-  })
-  const upstreamErrors = new Counter({
-    name: 'upstream_errors_total',
-    help: 'Failures talking to the upstream, by kind',
-    labelNames: ['kind'] as const,
-    registers
-  })
+  // The gateway's counters, each in its registry with the labels it is counted by.
+  const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> =>
+    new Counter({ name, help, labelNames, registers })
+  const clientsRegistered = counter('oauth_clients_registered_total', 'Clients registered (RFC 7591)')
+  const logins = counter('oauth_logins_total', 'Sign-ins at the gateway\'s login page, by result', ['result'])
+  const consents = counter(
+    'oauth_consents_total',
+    'Answers on the consent page, by decision and whether it was remembered',
+    ['decision', 'remembered']
+  )
+  const codes = counter('oauth_codes_issued_total', 'Authorization codes issued to clients')
+  const tokens = counter(
+    'oauth_tokens_issued_total', 'Token responses issued, by grant type (refresh_token: refreshes)', ['grant_type']
+  )
+  const reuse = counter(
+    'oauth_refresh_reuse_detected_total',
+    'Rotated refresh tokens presented again (the grant is revoked)'
+  )
+  const repeated = counter(
+    'oauth_refresh_repeated_total',
+    'Refreshes with a just-rotated token answered with the same tokens (--refresh-grace)'
+  )
+  const replay = counter('oauth_code_replay_detected_total', 'Authorization codes used again (the grant is revoked)')
+  const revoked = counter('oauth_grants_revoked_total', 'Grants ended before their time, by reason', ['reason'])
+  const upstreamErrors = counter('upstream_errors_total', 'Failures talking to the upstream, by kind', ['kind'])
 
   // Known series start at 0, so rates and alerts work before the first occurrence.
   for (const result of ['success', 'failure']) logins.inc({ result }, 0)
