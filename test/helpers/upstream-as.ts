@@ -88,13 +88,24 @@ export function forGithub (t: Test, fake: FakeGithub, extra: Partial<UpstreamSet
   })
 }
 
+/** RFC 8414 metadata of a tiny authorization server at `origin` that registers clients at /register. */
+export function registeringAsMetadata (origin: string): Record<string, string> {
+  return {
+    issuer: origin,
+    authorization_endpoint: `${origin}/a`,
+    token_endpoint: `${origin}/t`,
+    registration_endpoint: `${origin}/register`
+  }
+}
+
 /** A configured client (no discovery, no registration) of a small authorization server of the test's own. */
-export function forTiny (t: Test, as: Tiny): Made {
+export function forTiny (t: Test, as: Tiny, extra: Partial<UpstreamSettings> = {}): Made {
   return make(t, {
     resourceUrl: 'https://rs.example/mcp',
     authorizeEndpoint: `${as.origin}/a`,
     tokenEndpoint: `${as.origin}/t`,
-    clientId: 'id'
+    clientId: 'id',
+    ...extra
   })
 }
 

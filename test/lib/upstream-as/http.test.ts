@@ -34,13 +34,7 @@ t.test('network failures', async (t) => {
   t.test('a body that stalls times out', async (t) => {
     const as = await tiny(t,
       (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }).write('{"access_token":') })
-    const { upstream } = make(t, {
-      resourceUrl: 'https://rs.example/mcp',
-      authorizeEndpoint: `${as.origin}/a`,
-      tokenEndpoint: `${as.origin}/t`,
-      clientId: 'id',
-      timeoutMs: 200
-    })
+    const { upstream } = forTiny(t, as, { timeoutMs: 200 })
     t.equal((await rejection(upstream.exchangeCode({ code: 'c', codeVerifier: 'v' }))).kind, 'timeout')
   })
 

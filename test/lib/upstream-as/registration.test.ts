@@ -1,7 +1,7 @@
 import t from 'tap'
 import { deriveKey, hashSecret } from '../../../lib/crypto.js'
 import {
-  authorize, github, make, NOW, REDIRECT_URI, rejection, SEAL_KEY, sendJson, tiny
+  authorize, github, make, NOW, REDIRECT_URI, registeringAsMetadata, rejection, SEAL_KEY, sendJson, tiny
 } from '../../helpers/upstream-as.js'
 import type { Recorded } from '../../helpers/upstream-as.js'
 
@@ -100,12 +100,7 @@ t.test('client registration', async (t) => {
     let reply: [number, unknown] = [400, { error: 'invalid_client_metadata', error_description: 'nope' }]
     const as = await tiny(t, (req, res, _body, origin) => {
       if (req.url === '/.well-known/oauth-authorization-server') {
-        sendJson(res, 200, {
-          issuer: origin,
-          authorization_endpoint: `${origin}/a`,
-          token_endpoint: `${origin}/t`,
-          registration_endpoint: `${origin}/register`
-        })
+        sendJson(res, 200, registeringAsMetadata(origin))
       } else sendJson(res, reply[0], reply[1])
     })
     const settings = { resourceUrl: 'https://rs.example/mcp', issuerUrl: as.origin }
@@ -131,12 +126,7 @@ t.test('client registration', async (t) => {
     const tokenRequests: Recorded[] = []
     const as = await tiny(t, (req, res, body, origin) => {
       if (req.url === '/.well-known/oauth-authorization-server') {
-        sendJson(res, 200, {
-          issuer: origin,
-          authorization_endpoint: `${origin}/a`,
-          token_endpoint: `${origin}/t`,
-          registration_endpoint: `${origin}/register`
-        })
+        sendJson(res, 200, registeringAsMetadata(origin))
       } else if (req.url === '/register') sendJson(res, 200, registered)
       else {
         tokenRequests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body })
@@ -192,12 +182,7 @@ t.test('client registration', async (t) => {
     let registrations = 0
     const as = await tiny(t, (req, res, _body, origin) => {
       if (req.url === '/.well-known/oauth-authorization-server') {
-        sendJson(res, 200, {
-          issuer: origin,
-          authorization_endpoint: `${origin}/a`,
-          token_endpoint: `${origin}/t`,
-          registration_endpoint: `${origin}/register`
-        })
+        sendJson(res, 200, registeringAsMetadata(origin))
       } else if (req.url === '/register') sendJson(res, 201, { client_id: `c${++registrations}`, client_secret: 's' })
       else sendJson(res, 401, { error: 'invalid_client' })
     })

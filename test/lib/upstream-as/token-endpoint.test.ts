@@ -3,7 +3,7 @@ import { request } from 'undici'
 import { createPkcePair } from '../../../lib/pkce.js'
 import { UpstreamError } from '../../../lib/upstream-as/errors.js'
 import { parseTokenResponse } from '../../../lib/upstream-as/token-endpoint.js'
-import { authorize, forGithub, forTiny, github, make, NOW, REDIRECT_URI, rejection, sendJson, tiny } from '../../helpers/upstream-as.js'
+import { authorize, forGithub, forTiny, github, NOW, REDIRECT_URI, rejection, sendJson, tiny } from '../../helpers/upstream-as.js'
 
 /** The upstream token endpoint (lib/upstream-as/token-endpoint.ts): code exchange, refresh, lenient replies. */
 
@@ -112,13 +112,7 @@ t.test('code exchange and refresh against the GitHub fake', async (t) => {
     const as = await tiny(t, (_req, res) => {
       sendJson(res, 200, { access_token: 'new', expires_in: 3600, token_type: 'bearer', scope: 'a b' })
     })
-    const { upstream } = make(t, {
-      resourceUrl: 'https://rs.example/mcp',
-      authorizeEndpoint: `${as.origin}/a`,
-      tokenEndpoint: `${as.origin}/t`,
-      clientId: 'id',
-      clientSecret: 's'
-    })
+    const { upstream } = forTiny(t, as, { clientSecret: 's' })
     const tokens = await upstream.refresh('old-refresh')
     t.same(tokens, {
       accessToken: 'new',
@@ -134,13 +128,7 @@ t.test('code exchange and refresh against the GitHub fake', async (t) => {
       res.writeHead(200, { 'content-type': 'application/json' }).end(
         'access_token=gho_abc&scope=repo%2Cgist&token_type=bearer')
     })
-    const { upstream } = make(t, {
-      resourceUrl: 'https://rs.example/mcp',
-      authorizeEndpoint: `${as.origin}/a`,
-      tokenEndpoint: `${as.origin}/t`,
-      clientId: 'id',
-      clientSecret: 's'
-    })
+    const { upstream } = forTiny(t, as, { clientSecret: 's' })
     t.same(await upstream.exchangeCode({ code: 'c', codeVerifier: 'v' }),
       { accessToken: 'gho_abc', scopes: ['repo', 'gist'], tokenType: 'bearer' })
   })
@@ -188,13 +176,7 @@ t.test('an upstream echoing our secrets in its error does not get them into mess
       sendJson(res, 400, { error: sent.get('code') ?? 'invalid_grant', error_description: `bad ${echoed.join(' / ')}` })
     }
   })
-  const { upstream } = make(t, {
-    resourceUrl: 'https://rs.example/mcp',
-    authorizeEndpoint: `${as.origin}/a`,
-    tokenEndpoint: `${as.origin}/t`,
-    clientId: 'id',
-    clientSecret: 'client-secret-xyz'
-  })
+  const { upstream } = forTiny(t, as, { clientSecret: 'client-secret-xyz' })
   const exchange = await rejection(upstream.exchangeCode({ code: 'code-xyz', codeVerifier: 'verifier-xyz' }))
   t.equal(exchange.kind, 'oauth_error')
   t.equal(exchange.status, 400)
