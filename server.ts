@@ -97,10 +97,6 @@ app.setNotFoundHandler(async (req, reply) => {
   const message = `Route ${req.method}:${pathOf(req.url)} not found`
   return await reply.code(404).send({ message, error: 'Not Found', statusCode: 404 })
 })
-// The access line is written when an answer is complete; a client that leaves before that gets this one.
-app.addHook('onRequestAbort', async (req) => {
-  req.log.info({ method: req.method, url: pathOf(req.url), remoteAddress: req.ip }, 'request aborted')
-})
 /*
  * SIGTERM/SIGINT: stop accepting connections, let requests in flight finish for up to the grace time, end
  * open streams, close the store, exit 0. A second signal, or the end of the grace time, destroys what is

@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors as undiciErrors } from 'undici'
 import type { GatewayEvents } from '../../lib/events.js'
-import type { GrantService, UnlockedGrant } from '../../lib/grants.js'
+import { pathOf } from '../../lib/log.js'
+import type { AuthenticatedRequest, GrantService, UnlockedGrant } from '../../lib/grants.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { withoutTrailingSlashes } from '../../lib/url.js'
 import type { StreamLimits, StreamRefusal } from './stream-limits.js'
@@ -115,7 +116,14 @@ export function createProxyAnswers ({ grants, events, limits, prmBase, mcpScope 
     err: unknown,
     clientLeft: boolean
   ): Promise<FastifyReply | undefined> {
-    if (clientLeft) return undefined
+    if (clientLeft) {
+      // No access line comes for an answer never finished (lib/log.ts): this one says the client left.
+      // Only forward() gets here, after the bearer check set mcpAuth.
+      const { grant } = req.mcpAuth as AuthenticatedRequest
+      req.log.info({ method: req.method, url: pathOf(req.url), clientId: grant.clientId, grantId: grant.id },
+        'request aborted')
+      return undefined
+    }
     if (err instanceof undiciErrors.HeadersTimeoutError) return await upstreamTimeout(req, reply)
     events.emit('upstream_error', { kind: 'proxy_502' })
     const message = err instanceof Error ? err.message : String(err)

@@ -217,6 +217,10 @@ for (const mode of ['stateful', 'stateless'] as const) {
       t.ok((upstream.closedAt ?? Infinity) - abortedAt < 1000, `upstream connection closed ${(upstream.closedAt ?? Infinity) - abortedAt} ms after the abort`)
       t.equal(upstream.abortedByPeer, true)
       t.equal(upstream.status, undefined, 'the upstream never got to answer')
+      await waitFor('the line for the client that left', () => stack.logs.some((l) => l.msg === 'request aborted'), 2000)
+      const left = stack.logs.find((l) => l.msg === 'request aborted')
+      t.equal(left?.url, '/mcp', 'no access line comes for an unfinished answer: one line says the client left')
+      t.type(left?.grantId, 'string', 'with its grant')
     })
 
     if (mode === 'stateful') {
