@@ -47,6 +47,11 @@ export interface GatewayPluginOptions extends Omit<GatewayOptions, 'store'>, Reg
   store?: string | Store
   /** Time source, for tests. */
   clock?: Clock
+  /**
+   * PEM certificates to trust besides the system's when fetching client metadata documents (CIMD): an intranet's
+   * own CA, with `cimdAllowPrivate`.
+   */
+  clientDocumentCa?: string
 }
 
 interface GatewayCoreOptions {
@@ -55,6 +60,7 @@ interface GatewayCoreOptions {
   /** A Store of the host's own; undefined: the gateway opens `options.store` and closes it. */
   hostStore: Store | undefined
   clock: Clock
+  clientDocumentCa?: string | undefined
   /** The standalone server's way to the metrics, to serve them on a listener of its own. */
   onMetrics?: ((metrics: GatewayMetrics) => void) | undefined
 }
@@ -65,14 +71,14 @@ interface GatewayCoreOptions {
  */
 const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (
   app,
-  { options, urls, hostStore, clock, onMetrics }
+  { options, urls, hostStore, clock, clientDocumentCa, onMetrics }
 ) => {
   const store = hostStore ?? await openStore(options.store, { keyPrefix: options.storePrefix, clock })
   // A store the gateway opened is the gateway's to close; one handed in belongs to the host.
   if (hostStore === undefined) app.addHook('onClose', async () => { await store.close() })
 
   // Shared state: options, URLs, store, clients, grants, the upstream client.
-  await app.register(context, { options, urls, store, clock })
+  await app.register(context, { options, urls, store, clock, clientDocumentCa })
   // Prometheus metrics in a registry of the gateway's own; before the routes, so its hook sees them all.
   await app.register(metrics, { path: options.metricsPath, onMetrics })
   // Per-route limits on every route that answers without a token, counted per client address: across
@@ -89,8 +95,8 @@ const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (
   await app.register(health)
   // RFC 9728 + RFC 8414 discovery.
   await app.register(discovery)
-  // RFC 7591 dynamic client registration.
-  await app.register(register)
+  // RFC 7591 dynamic client registration, unless the operator allows only metadata documents (CIMD).
+  if (options.clientRegistration.includes('dcr')) await app.register(register)
   // The two-screen chain: /authorize → /login → /consent → upstream → /upstream/callback.
   await app.register(authorize)
   // /token (authorization_code, refresh_token) and /revoke.
@@ -127,7 +133,8 @@ function normalizePrefix (prefix: unknown): string | undefined {
  * the host's own instance: no decorator, hook, parser, error handler or route outside those two scopes.
  */
 const gateway: FastifyPluginAsync<GatewayPluginOptions> = async (host, opts) => {
-  const { prefix, logLevel, logSerializers, wellKnown = 'gateway', store, clock = systemClock, ...rest } = opts
+  const { prefix, logLevel, logSerializers, wellKnown = 'gateway', store, clock = systemClock, ...others } = opts
+  const { clientDocumentCa, ...rest } = others
   const problems: string[] = []
   const mount = normalizePrefix(prefix)
   if (mount === undefined) {
@@ -157,9 +164,11 @@ const gateway: FastifyPluginAsync<GatewayPluginOptions> = async (host, opts) => 
   const bootLog = logLevel === undefined ? host.log : host.log.child({}, { level: logLevel })
   for (const warning of warnings) bootLog.warn(warning)
   const urls = gatewayUrls(options.publicUrl, mountPath, wellKnown)
-  await host.register(gatewayCore, { prefix: mount, logLevel, logSerializers, options, urls, hostStore, clock })
+  await host.register(gatewayCore, {
+    prefix: mount, logLevel, logSerializers, options, urls, hostStore, clock, clientDocumentCa
+  })
   if (mountPath !== '' && wellKnown === 'gateway') {
-    await host.register(wellKnownAtRoot, { logLevel, logSerializers, urls, mcpScope: options.mcpScope })
+    await host.register(wellKnownAtRoot, { logLevel, logSerializers, urls, options })
   }
 }
 

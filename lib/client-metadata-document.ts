@@ -36,12 +36,31 @@ export function isClientIdUrl (clientId: string): boolean {
     segment.toLowerCase() === '%2e' || segment.toLowerCase() === '%2e%2e')
 }
 
+const HOST_PATTERN = /^(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*$/
+
+/** An entry of `--cimd-allowed-hosts`, lowercase: a host name, or `*.` and the domain whose hosts it allows. */
+export function isHostPattern (pattern: string): boolean {
+  return HOST_PATTERN.test(pattern)
+}
+
+/** Whether a document at `url` (a client id URL) may be used under the allowed host patterns (none: any host). */
+export function hostAllowed (url: string, patterns: readonly string[]): boolean {
+  const host = new URL(url).hostname
+  return patterns.length === 0 || patterns.some((pattern) =>
+    pattern.startsWith('*.') ? host.endsWith(pattern.slice(1)) : host === pattern)
+}
+
 /**
  * The registration a fetched document makes, or why it makes none (a reason safe to show). The document must
  * name the URL it was fetched from as its `client_id`, byte for byte (CIMD §4.1), list redirect URIs the same
- * rules allow as for a registered client, and be a public client: no secret, no secret-based method.
+ * rules (and the operator's `redirectUriAllow`) allow as for a registered client, and be a public client: no
+ * secret, no secret-based method.
  */
-export function clientFromDocument (url: string, document: unknown): Verdict<ClientMetadata> {
+export function clientFromDocument (
+  url: string,
+  document: unknown,
+  redirectUriAllow: readonly string[] = []
+): Verdict<ClientMetadata> {
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
     return { ok: false, reason: 'the client metadata document is not a JSON object' }
   }
@@ -67,7 +86,7 @@ export function clientFromDocument (url: string, document: unknown): Verdict<Cli
     return { ok: false, reason: 'redirect_uris must be a non-empty list of URIs' }
   }
   for (const uri of redirectUris as string[]) {
-    const verdict = checkRedirectUri(uri)
+    const verdict = checkRedirectUri(uri, redirectUriAllow)
     if (!verdict.ok) return { ok: false, reason: verdict.reason }
   }
   const grantTypes = doc.grant_types ?? ['authorization_code']

@@ -1,3 +1,6 @@
+import { ClientDocumentError } from './client-document-fetch.js'
+import type { ClientDocuments } from './client-documents.js'
+import { isClientIdUrl } from './client-metadata-document.js'
 import type { Clock } from './clock.js'
 import { hashSecret, randomToken, safeEqual } from './crypto.js'
 import { invalidClient, invalidRequest } from './oauth-errors.js'
@@ -59,6 +62,8 @@ export interface ClientRegistryOptions {
   unusedTtlMs: number
   /** Unused clients at once; registrations past it are refused (StoreFullError). */
   maxUnused: number
+  /** Clients whose id is their metadata document's URL; undefined when the operator turned CIMD off. */
+  documents?: ClientDocuments | undefined
 }
 
 /**
@@ -72,6 +77,7 @@ export class ClientRegistry {
   readonly #idleTtlMs: number
   readonly #unusedTtlMs: number
   readonly #maxUnused: number
+  readonly #documents: ClientDocuments | undefined
 
   constructor (deps: ClientRegistryOptions) {
     this.#store = deps.store
@@ -79,6 +85,7 @@ export class ClientRegistry {
     this.#idleTtlMs = deps.idleTtlMs
     this.#unusedTtlMs = deps.unusedTtlMs
     this.#maxUnused = deps.maxUnused
+    this.#documents = deps.documents
   }
 
   async register (metadata: ClientMetadata): Promise<{ client: ClientRecord, secret?: string }> {
@@ -100,9 +107,17 @@ export class ClientRegistry {
 
   /**
    * The client, if registered and not expired; each use of a used client pushes its idle expiry back. An
-   * unused one keeps the expiry it was registered with: only a completed sign-in makes a client last.
+   * unused one keeps the expiry it was registered with: only a completed sign-in makes a client last. A client id
+   * that is a URL is a metadata document's (CIMD): that client, or a ClientDocumentError saying why there is none.
    */
   async find (clientId: string): Promise<ClientRecord | undefined> {
+    if (isClientIdUrl(clientId)) {
+      if (this.#documents === undefined) {
+        throw new ClientDocumentError('This gateway does not accept client metadata documents: the client must ' +
+          'register instead.', 400)
+      }
+      return await this.#documents.find(clientId)
+    }
     const client = await this.#store.get<ClientRecord>(key(clientId))
     if (client === undefined) return undefined
     const now = this.#clock.now()
@@ -149,7 +164,11 @@ export class ClientRegistry {
       secret = basic.secret
     }
     if (clientId === undefined) throw invalidClient('no client identification', triedBasic)
-    const client = await this.find(clientId)
+    const client = await this.find(clientId).catch((err: unknown) => {
+      // Said to the client: its own document is the problem, and it is the one that can fix it.
+      if (err instanceof ClientDocumentError) throw invalidClient(err.message, triedBasic, err.message)
+      throw err
+    })
     if (client === undefined) throw invalidClient('unknown client', triedBasic)
     if (client.secretHash === undefined) {
       if (secret !== undefined && secret !== '') throw invalidClient('a public client sent a secret', triedBasic)

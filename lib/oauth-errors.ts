@@ -34,10 +34,10 @@ export const invalidRequest = (description: string, detail?: string) =>
   new OAuthError('invalid_request', { description, detail })
 
 /** 401 with a Basic challenge when the client tried Basic (RFC 6749 §5.2). */
-export const invalidClient = (detail: string, triedBasic = false) =>
+export const invalidClient = (detail: string, triedBasic = false, description = 'client authentication failed') =>
   new OAuthError('invalid_client', {
     statusCode: 401,
-    description: 'client authentication failed',
+    description,
     detail,
     headers: triedBasic ? { 'www-authenticate': 'Basic realm="mcp-oauth-gateway"' } : {}
   })

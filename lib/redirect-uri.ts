@@ -14,6 +14,7 @@ const FORBIDDEN_SCHEMES = new Set([
 /** scheme://loopback-host[:port]rest, with the port optional so a port-less registration matches any port. */
 const LOOPBACK_URI = /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(?::(\d{1,5}))?([/?][^#]*)?$/
 const SCHEME = /^([a-z][a-z0-9+.-]*):/
+const LOOPBACK_PATTERN = 'loopback'
 /**
  * RFC 3986 §2: what may appear in a URI. Anything else (spaces, controls, raw non-ASCII) would reach a Location header.
  */
@@ -21,8 +22,34 @@ const URI_CHARACTERS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/
 
 export type RedirectUriVerdict = { ok: true } | { ok: false, reason: string }
 
-/** Decides whether a client may register `uri`. The reason is safe to return to the client. */
-export function checkRedirectUri (uri: string): RedirectUriVerdict {
+/**
+ * Decides whether a client may register `uri`, under the operator's `allow` patterns (none: no restriction).
+ * The reason is safe to return to the client.
+ */
+export function checkRedirectUri (uri: string, allow: readonly string[] = []): RedirectUriVerdict {
+  const verdict = checkUri(uri)
+  if (!verdict.ok || allow.length === 0 || allow.some((pattern) => matchesPattern(uri, pattern))) return verdict
+  return { ok: false, reason: 'this gateway accepts only the redirect URIs its operator allows, and this is not one' }
+}
+
+/**
+ * An entry of `--redirect-uri-allow`: `loopback` (RFC 8252 loopback URIs, any port), an exact URI, or a URI ending
+ * in `*`, which allows every URI it begins. An http(s) prefix must reach past the host (`https://claude.ai/*`), so
+ * that `https://claude.ai*` cannot allow `https://claude.ai.evil.example`.
+ */
+export function isRedirectUriPattern (pattern: string): boolean {
+  if (pattern === LOOPBACK_PATTERN) return true
+  const uri = pattern.endsWith('*') ? pattern.slice(0, -1) : pattern
+  if (uri.includes('*') || !checkUri(uri).ok) return false
+  return !pattern.endsWith('*') || !/^https?:/.test(uri) || /^https?:\/\/[^/?]*[/?]/.test(uri)
+}
+
+function matchesPattern (uri: string, pattern: string): boolean {
+  if (pattern === LOOPBACK_PATTERN) return isLoopbackRedirectUri(uri)
+  return pattern.endsWith('*') ? uri.startsWith(pattern.slice(0, -1)) : uri === pattern
+}
+
+function checkUri (uri: string): RedirectUriVerdict {
   const scheme = SCHEME.exec(uri)?.[1]
   if (scheme === undefined) return { ok: false, reason: 'redirect URIs must be absolute, with a lowercase scheme' }
   if (!URI_CHARACTERS.test(uri)) {

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
+import { fetchClientDocument } from '../lib/client-document-fetch.js'
+import { ClientDocuments } from '../lib/client-documents.js'
 import { ClientRegistry } from '../lib/clients.js'
 import type { Clock } from '../lib/clock.js'
 import type { ResolvedGatewayOptions } from '../lib/config.js'
@@ -84,6 +86,8 @@ export interface ContextOptions {
   urls?: GatewayUrls
   store: Store
   clock: Clock
+  /** PEM certificates trusted besides the system's when fetching client metadata documents. */
+  clientDocumentCa?: string | undefined
 }
 
 /**
@@ -121,7 +125,7 @@ export function gatewayUrls (publicUrl: string, mountPath = '', wellKnown: WellK
  */
 const context: FastifyPluginAsync<ContextOptions> = async (
   app,
-  { options, urls = gatewayUrls(options.publicUrl), store: given, clock }
+  { options, urls = gatewayUrls(options.publicUrl), store: given, clock, clientDocumentCa }
 ) => {
   // Every reader of the store, the host's own store included, sees malformed records as missing
   // (lib/stores/records.ts).
@@ -155,12 +159,25 @@ const context: FastifyPluginAsync<ContextOptions> = async (
   // Revocations on other replicas empty this one's token cache at once (Redis pub/sub), not after tokenCacheTtl.
   const stopFollowing = await grants.followRevocations()
   app.addHook('onClose', async () => { await stopFollowing() })
+  const documents = options.clientRegistration.includes('cimd')
+    ? new ClientDocuments({
+      store,
+      clock,
+      fetch: async (url) =>
+        await fetchClientDocument(url, { allowPrivate: options.cimdAllowPrivate, ca: clientDocumentCa }),
+      allowedHosts: options.cimdAllowedHosts,
+      redirectUriAllow: options.redirectUriAllow,
+      maxCached: options.maxClientDocuments,
+      maxFetches: options.maxClientDocumentFetches
+    })
+    : undefined
   const clients = new ClientRegistry({
     store,
     clock,
     idleTtlMs: options.clientTtl * 1000,
     unusedTtlMs: options.unusedClientTtl * 1000,
-    maxUnused: options.maxUnusedClients
+    maxUnused: options.maxUnusedClients,
+    documents
   })
   const flows = new FlowStore({ store, clock, ttlMs: options.flowTtl * 1000, maxPending: options.maxPendingSignIns })
   const consents = new ConsentStore({ store, ttlMs: options.clientTtl * 1000 })

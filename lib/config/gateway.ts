@@ -3,7 +3,9 @@
  * say (URLs, origins, headers, scopes, secrets, the store), then the warnings about a risky but valid choice.
  */
 import { randomBytes } from 'node:crypto'
+import { isHostPattern } from '../client-metadata-document.js'
 import { HTTP_TOKEN } from '../http-token.js'
+import { isRedirectUriPattern } from '../redirect-uri.js'
 import { splitScopeList } from '../scopes.js'
 import { parseRedisUrl } from '../stores/redis-url.js'
 import { withoutPathTrailingSlashes } from '../url.js'
@@ -136,6 +138,22 @@ export function resolveGateway (
     }
   }
 
+  // Lists of entries each checked on its own: the whole setting is refused when one entry is bad.
+  const checkedList = (key: GatewayKey, accept: (entry: string) => boolean): string[] => {
+    if (problems.has(key)) return []
+    const entries = [...new Set(entriesOf(value[key], /[\s,]+/).map((entry) => entry.toLowerCase()))]
+    if (entries.length > MAX_LIST || !entries.every(accept)) problems.add(key, ruleOf(GATEWAY_SETTINGS[key]))
+    return entries
+  }
+  const clientRegistration = checkedList('clientRegistration', (method) => method === 'dcr' || method === 'cimd')
+  if (clientRegistration.length === 0) problems.add('clientRegistration', ruleOf(GATEWAY_SETTINGS.clientRegistration))
+  const cimdAllowedHosts = checkedList('cimdAllowedHosts', isHostPattern)
+  // Not lowercased: a redirect URI's path is case-sensitive.
+  const redirectUriAllow = problems.has('redirectUriAllow') ? [] : entriesOf(value.redirectUriAllow, /[\s,]+/)
+  if (redirectUriAllow.length > MAX_LIST || !redirectUriAllow.every(isRedirectUriPattern)) {
+    problems.add('redirectUriAllow', ruleOf(GATEWAY_SETTINGS.redirectUriAllow))
+  }
+
   let store = DEFAULT_STORE
   const storeValue = value.store
   if (typeof storeValue === 'string' && !problems.has('store')) {
@@ -208,6 +226,9 @@ export function resolveGateway (
       // fromEntries defines properties, so even a `__proto__` header name stays a plain key.
       upstreamHeaders: Object.fromEntries(upstreamHeaders),
       forwardHeaders,
+      clientRegistration,
+      cimdAllowedHosts,
+      redirectUriAllow,
       store,
       metricsPath: value.metricsPath === 'off' || value.metricsPath === false ? false : value.metricsPath
     } as ResolvedGatewayOptions

@@ -39,6 +39,18 @@ export interface ResolvedGatewayOptions {
   /** Lowercase names of extra client request headers to forward, deduplicated, never one the gateway owns. */
   forwardHeaders: string[]
   disableGetStream: boolean
+  /** How clients identify themselves: RFC 7591 registration, Client ID Metadata Document URLs, or both. */
+  clientRegistration: Array<'dcr' | 'cimd'>
+  /** Lowercase host names and `*.`-prefixed suffixes; empty: any public host. */
+  cimdAllowedHosts: string[]
+  /** Fetch client metadata documents from non-public addresses too (tests, intranets). */
+  cimdAllowPrivate: boolean
+  /** `loopback`, exact URIs and `*`-ended prefixes every client redirect URI must match; empty: no restriction. */
+  redirectUriAllow: string[]
+  /** Client metadata documents cached at once, across replicas; past it documents are used uncached. */
+  maxClientDocuments: number
+  /** Client metadata documents fetched at once by one process; more sign-ins are refused (503). */
+  maxClientDocumentFetches: number
   /** Milliseconds /mcp waits for the upstream's response headers; a started stream never times out. */
   proxyTimeout: number
   /** Bytes. */

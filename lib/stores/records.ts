@@ -24,7 +24,8 @@ function shape (fields: Record<string, Check>): Check {
 
 /**
  * What the gateway relies on in each kind of record it stores (lib/clients.ts, flows.ts, grants.ts,
- * consents.ts, sessions.ts, scope-needs.ts, upstream-as/registration.ts): the fields it reads, with their types.
+ * consents.ts, sessions.ts, scope-needs.ts, client-documents.ts, upstream-as/registration.ts): the fields it
+ * reads, with their types.
  */
 const RECORD_CHECKS = new Map<string, Check>([
   ['client', shape({
@@ -102,6 +103,8 @@ const RECORD_CHECKS = new Map<string, Check>([
     version: optional(isNumber)
   })],
   ['consent', shape({ scopes: isStringList })],
+  // The document inside is checked on every read, by clientFromDocument (lib/client-metadata-document.ts).
+  ['client-document', shape({ fetchedAt: isNumber })],
   ['mcp-session', shape({ grantId: isString })],
   ['upstream-scope-needs', shape({ scopes: isStringList })],
   // upstream:client:…, the upstream registration of the gateway itself.

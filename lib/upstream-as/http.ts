@@ -10,6 +10,8 @@ import { UpstreamError } from './errors.js'
 
 export interface HttpLimits {
   timeoutMs: number
+  /** The largest body read, bytes; 1 MiB unless given. */
+  maxBodyBytes?: number
   dispatcher?: Dispatcher | undefined
 }
 
@@ -57,21 +59,21 @@ export async function send (url: string, init: HttpRequest, what: string, limits
     return { ...reply, body: '' }
   }
   try {
-    return { ...reply, body: await readCapped(response.body, where) }
+    return { ...reply, body: await readCapped(response.body, where, limits.maxBodyBytes ?? MAX_BODY_BYTES) }
   } catch (err) {
     throw err instanceof UpstreamError ? err : networkError(err, where, timeout)
   }
 }
 
-async function readCapped (body: Dispatcher.ResponseData['body'], where: string): Promise<string> {
+async function readCapped (body: Dispatcher.ResponseData['body'], where: string, maxBytes: number): Promise<string> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of body) {
     const buffer = chunk as Buffer
     size += buffer.length
-    if (size > MAX_BODY_BYTES) {
+    if (size > maxBytes) {
       discard(body)
-      throw new UpstreamError('bad_response', `${where} sent a reply larger than ${MAX_BODY_BYTES} bytes`)
+      throw new UpstreamError('bad_response', `${where} sent a reply larger than ${maxBytes} bytes`)
     }
     chunks.push(buffer)
   }

@@ -1,6 +1,8 @@
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
+import { ClientDocumentError } from '../../lib/client-document-fetch.js'
+import { isClientIdUrl } from '../../lib/client-metadata-document.js'
 import type { ClientRecord } from '../../lib/clients.js'
 import { randomToken, safeEqual } from '../../lib/crypto.js'
 import type { FlowRecord } from '../../lib/flows.js'
@@ -70,6 +72,10 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       return redirectToClient(reply, err.back, params, err.redirectStatus)
     }
     if (err instanceof PageError) return page(reply, err.status, err.title, err.message)
+    if (err instanceof ClientDocumentError) {
+      req.log.info({ statusCode: err.status, detail: err.message }, 'authorize: client metadata document refused')
+      return page(reply, err.status, err.status === 400 ? 'Client not accepted' : 'Client unavailable', err.message)
+    }
     const problem = classifyRequestError(err)
     if (problem.kind === 'bug') {
       req.log.error({ err }, 'authorization flow failed')
@@ -256,6 +262,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     return {
       clientName: client.metadata.client_name ?? '',
       clientId: client.clientId,
+      clientHost: isClientIdUrl(client.clientId) ? new URL(client.clientId).host : undefined,
       redirectUri: flow.redirectUri,
       redirectHost: redirectHost(flow.redirectUri),
       localhostOnly: client.metadata.redirect_uris.every(isLoopbackRedirectUri),

@@ -13,6 +13,11 @@ const REMEMBER_CHECKBOX = html`<input type="checkbox" id="remember" name="rememb
 export interface FlowView {
   clientName: string
   clientId: string
+  /**
+   * For a client whose id is its metadata document's URL (CIMD), that URL's host: the one thing about it the
+   * gateway verified (the name is whatever the document says). Undefined for a registered client.
+   */
+  clientHost: string | undefined
   redirectUri: string
   /** The redirect URI's host, or its scheme for private-use schemes such as cursor:// */
   redirectHost: string
@@ -26,6 +31,22 @@ export interface FlowView {
 // client_name is optional in RFC 7591; an empty heading would hide who is asking.
 function displayName (flow: FlowView): string {
   return flow.clientName.trim() === '' ? 'An unnamed client' : flow.clientName
+}
+
+/** After the name of a CIMD client: the host its document came from, which is what can be trusted. */
+function fromHost (flow: FlowView): SafeHtml | false {
+  return flow.clientHost !== undefined && html` from <span class="host">${flow.clientHost}</span>`
+}
+
+/** Where the client's identity comes from, and how far it can be trusted. */
+function clientOrigin (flow: FlowView): SafeHtml {
+  return flow.clientHost === undefined
+    ? html`<dt>Client ID</dt>
+<dd><code>${flow.clientId}</code><br><span class="muted">The client chose its name itself when it registered:
+nothing checks it.</span></dd>`
+    : html`<dt>Client published by</dt>
+<dd><span class="host">${flow.clientHost}</span><br><code>${flow.clientId}</code><br><span class="muted">The gateway
+read this client's description from ${flow.clientHost}; its name is what that site says.</span></dd>`
 }
 
 function hiddenFields (flowId: string, csrf: string): SafeHtml {
@@ -46,7 +67,7 @@ export function loginPage (p: {
   const hasError = p.error !== undefined && p.error !== ''
   const describedBy = hasError && html` aria-describedby="login-error" aria-invalid="true"`
   const body = html`<h1>Sign in to the MCP gateway</h1>
-<p><strong>${displayName(p.flow)}</strong> wants to connect through this gateway.
+<p><strong>${displayName(p.flow)}</strong>${fromHost(p.flow)} wants to connect through this gateway.
 It will receive the result at <span class="host">${p.flow.redirectHost}</span>.</p>
 ${hasError && html`<p class="note error" role="alert" id="login-error">${p.error}</p>`}
 <form method="post" action="${p.action}">
@@ -77,13 +98,12 @@ export function consentPage (p: {
     : html`<ul>${flow.upstreamScopes.map((s) => html`<li><code>${s}</code></li>`)}</ul>`
   // Deny comes first: a browser's implicit submission (Enter) uses the first submit button in the form,
   // so the accidental default is the safe one; the visual order then matches the focus order.
-  const body = html`<h1>${name} wants to use ${flow.upstreamName} through this gateway</h1>
+  const body = html`<h1>${name}${fromHost(flow)} wants to use ${flow.upstreamName} through this gateway</h1>
 <p class="muted">Signed in to the gateway as <strong>${p.username}</strong>.</p>
 <dl>
 <dt>Sends the result to</dt>
 <dd><span class="host">${flow.redirectHost}</span><br><code>${flow.redirectUri}</code></dd>
-<dt>Client ID</dt>
-<dd><code>${flow.clientId}</code></dd>
+${clientOrigin(flow)}
 </dl>
 ${flow.localhostOnly && html`<p class="note warn"><strong>Warning:</strong>
 this client can only receive the result on this computer: approve it only if you started it yourself.

@@ -8,7 +8,8 @@ const Param = Type.String({ maxLength: 2048 })
  * the redirect URI is trusted, reports problems to the client.
  */
 export const AuthorizeQuery = Type.Object({
-  client_id: Type.String({ minLength: 1, maxLength: 256 }),
+  // Long enough for a client metadata document's URL (CIMD).
+  client_id: Type.String({ minLength: 1, maxLength: 2048 }),
   redirect_uri: Type.Optional(Param),
   response_type: Type.Optional(Param),
   state: Type.Optional(Type.String({ maxLength: 1024 })),

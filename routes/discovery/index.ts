@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Static } from 'typebox'
 import cors, { PUBLIC_CORS } from '../../plugins/cors.js'
 import type { GatewayContext, GatewayUrls } from '../../plugins/context.js'
+import type { ResolvedGatewayOptions } from '../../lib/config.js'
 import { normaliseResource } from '../../lib/resource.js'
 import { withoutTrailingSlashes } from '../../lib/url.js'
 import { AuthorizationServerMetadata, ProtectedResourceMetadata, ResourcePathParams } from './schema.js'
@@ -19,8 +20,11 @@ interface Documents {
   prm: (resource: string) => Static<typeof ProtectedResourceMetadata>
 }
 
+/** What of the configuration the documents publish. */
+export type PublishedOptions = Pick<ResolvedGatewayOptions, 'mcpScope' | 'clientRegistration'>
+
 /** The RFC 8414 and RFC 9728 documents: built once, since nothing in them varies by request. */
-function documents (urls: GatewayUrls, mcpScope: string): Documents {
+function documents (urls: GatewayUrls, { mcpScope, clientRegistration }: PublishedOptions): Documents {
   const prm = (resource: string): Static<typeof ProtectedResourceMetadata> => ({
     resource,
     authorization_servers: [urls.issuer],
@@ -34,7 +38,9 @@ function documents (urls: GatewayUrls, mcpScope: string): Documents {
       issuer: urls.issuer,
       authorization_endpoint: urls.authorize,
       token_endpoint: urls.token,
-      registration_endpoint: urls.register,
+      // RFC 7591 registration and CIMD as the operator allows: a client uses what is advertised (checklist 28, 29).
+      ...(clientRegistration.includes('dcr') ? { registration_endpoint: urls.register } : {}),
+      ...(clientRegistration.includes('cimd') ? { client_id_metadata_document_supported: true } : {}),
       revocation_endpoint: urls.revoke,
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
@@ -108,7 +114,7 @@ const discovery: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', async (_req, reply) => { reply.header('cache-control', CACHE_CONTROL) })
   const inserted = insertedPaths(urls)
   const standalone = urls.mountPath === ''
-  serve(app, documents(urls, options.mcpScope), urls, {
+  serve(app, documents(urls, options), urls, {
     prm: [PRM],
     // Standalone with a publicUrl path, `/.well-known/oauth-protected-resource/mcp` would be the PRM of
     // a resource at the host's /mcp, which is not this gateway: only the path-inserted one is served.
@@ -119,7 +125,7 @@ const discovery: FastifyPluginAsyncTypebox = async (app) => {
 
 export interface WellKnownAtRootOptions {
   urls: GatewayUrls
-  mcpScope: string
+  options: PublishedOptions
 }
 
 /**
@@ -128,11 +134,11 @@ export interface WellKnownAtRootOptions {
  * `/.well-known/oauth-protected-resource/gw/mcp` and below): exactly these paths and nothing else of the
  * host's root, in a scope of their own, with the same public CORS as the gateway's other metadata.
  */
-export const wellKnownAtRoot: FastifyPluginAsyncTypebox<WellKnownAtRootOptions> = async (app, { urls, mcpScope }) => {
+export const wellKnownAtRoot: FastifyPluginAsyncTypebox<WellKnownAtRootOptions> = async (app, { urls, options }) => {
   await app.register(cors, PUBLIC_CORS)
   app.addHook('onRequest', async (_req, reply) => { reply.header('cache-control', CACHE_CONTROL) })
   const inserted = insertedPaths(urls)
-  serve(app, documents(urls, mcpScope), urls, { prm: [], prmTree: inserted.prm, as: inserted.as })
+  serve(app, documents(urls, options), urls, { prm: [], prmTree: inserted.prm, as: inserted.as })
 }
 
 export default discovery

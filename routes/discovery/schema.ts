@@ -9,12 +9,13 @@ export const ProtectedResourceMetadata = Type.Object({
   resource_name: Type.String()
 })
 
-/** RFC 8414 §2, with RFC 9207's iss flag and RFC 7009's revocation endpoint. */
+/** RFC 8414 §2, with RFC 9207's iss flag, RFC 7009's revocation endpoint and CIMD §5's flag. */
 export const AuthorizationServerMetadata = Type.Object({
   issuer: Type.String(),
   authorization_endpoint: Type.String(),
   token_endpoint: Type.String(),
-  registration_endpoint: Type.String(),
+  registration_endpoint: Type.Optional(Type.String()),
+  client_id_metadata_document_supported: Type.Optional(Type.Boolean()),
   revocation_endpoint: Type.String(),
   response_types_supported: Type.Array(Type.String()),
   response_modes_supported: Type.Array(Type.String()),

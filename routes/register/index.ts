@@ -49,7 +49,7 @@ const register: FastifyPluginAsyncTypebox = async (app) => {
   }, async (req, reply) => {
     const body = req.body
     for (const uri of body.redirect_uris) {
-      const verdict = checkRedirectUri(uri)
+      const verdict = checkRedirectUri(uri, options.redirectUriAllow)
       if (!verdict.ok) throw invalidRedirectUri(verdict.reason)
     }
     const grantTypes = body.grant_types ?? ['authorization_code']

@@ -77,6 +77,12 @@ export const EVERY_SETTING: Array<[string, string, string]> = [
   ['--metrics-host', 'MCP_GATEWAY_METRICS_HOST', '::1'],
   ['--unused-client-ttl', 'MCP_GATEWAY_UNUSED_CLIENT_TTL', '3600'],
   ['--max-unused-clients', 'MCP_GATEWAY_MAX_UNUSED_CLIENTS', '500'],
+  ['--client-registration', 'MCP_GATEWAY_CLIENT_REGISTRATION', 'CIMD'],
+  ['--cimd-allowed-hosts', 'MCP_GATEWAY_CIMD_ALLOWED_HOSTS', 'Claude.ai,*.example.com'],
+  ['--cimd-allow-private', 'MCP_GATEWAY_CIMD_ALLOW_PRIVATE', 'true'],
+  ['--redirect-uri-allow', 'MCP_GATEWAY_REDIRECT_URI_ALLOW', 'loopback,https://claude.ai/api/*'],
+  ['--max-client-documents', 'MCP_GATEWAY_MAX_CLIENT_DOCUMENTS', '300'],
+  ['--max-client-document-fetches', 'MCP_GATEWAY_MAX_CLIENT_DOCUMENT_FETCHES', '4'],
   ['--max-pending-sign-ins', 'MCP_GATEWAY_MAX_PENDING_SIGN_INS', '700'],
   ['--rate-limit-sign-in', 'MCP_GATEWAY_RATE_LIMIT_SIGN_IN', '20'],
   ['--rate-limit-register', 'MCP_GATEWAY_RATE_LIMIT_REGISTER', '5'],
@@ -87,7 +93,7 @@ export const EVERY_SETTING: Array<[string, string, string]> = [
   ['--max-streams-per-grant', 'MCP_GATEWAY_MAX_STREAMS_PER_GRANT', '8']
 ]
 // Flags that take no value: `--flag` alone (the value above is for `--flag=value` and the variable).
-const VALUELESS = new Set(['--disable-get-stream'])
+const VALUELESS = new Set(['--disable-get-stream', '--cimd-allow-private'])
 export const everyFlag = () => EVERY_SETTING.flatMap(([flag, , value]) => VALUELESS.has(flag) ? [flag] : [flag, value])
 
 // The headers the gateway owns, in the order the error lists them.

@@ -9,6 +9,7 @@ const IMG_ESCAPED = '&quot;&gt;&lt;img src=x onerror=alert(1)&gt;'
 const flow: FlowView = {
   clientName: 'Claude Code',
   clientId: 'c_123',
+  clientHost: undefined,
   redirectUri: 'http://127.0.0.1:33418/callback',
   redirectHost: '127.0.0.1',
   localhostOnly: true,
@@ -19,6 +20,7 @@ const flow: FlowView = {
 const evilFlow: FlowView = {
   clientName: SCRIPT + IMG,
   clientId: SCRIPT + IMG,
+  clientHost: SCRIPT + IMG,
   redirectUri: 'https://evil.example/cb?x=' + SCRIPT + IMG,
   redirectHost: SCRIPT + IMG,
   localhostOnly: true,

@@ -17,6 +17,7 @@ const AS_METADATA = {
   authorization_endpoint: `${PUBLIC_URL}/authorize`,
   token_endpoint: `${PUBLIC_URL}/token`,
   registration_endpoint: `${PUBLIC_URL}/register`,
+  client_id_metadata_document_supported: true,
   revocation_endpoint: `${PUBLIC_URL}/revoke`,
   response_types_supported: ['code'],
   response_modes_supported: ['query'],
@@ -110,6 +111,21 @@ t.test('RFC 8414 §3 AS metadata at /.well-known/oauth-authorization-server (che
   t.equal(body.authorization_response_iss_parameter_supported, true, 'item 30: RFC 9207')
   t.equal(body.revocation_endpoint, `${PUBLIC_URL}/revoke`)
   t.equal(body.registration_endpoint, `${PUBLIC_URL}/register`, 'item 29: DCR advertised')
+  t.equal(body.client_id_metadata_document_supported, true, 'item 28: CIMD advertised')
+})
+
+t.test('checklist items 28, 29: the metadata advertises only the registration methods the operator allows', async (t) => {
+  for (const [clientRegistration, dcr, cimd] of [['dcr', true, false], ['cimd', false, true]] as const) {
+    const { app } = await buildGateway(t, { clientRegistration })
+    const { body } = await getJson(app, '/.well-known/oauth-authorization-server')
+    t.equal('registration_endpoint' in body, dcr, `${clientRegistration}: registration_endpoint`)
+    t.equal(body.client_id_metadata_document_supported === true, cimd, `${clientRegistration}: CIMD flag`)
+    t.ok((body.token_endpoint_auth_methods_supported as string[]).includes('none'), 'public clients (none) either way')
+    const registered = await app.inject({
+      method: 'POST', url: '/register', payload: { redirect_uris: ['http://127.0.0.1:3000/cb'] }
+    })
+    t.equal(registered.statusCode, dcr ? 201 : 404, `${clientRegistration}: /register`)
+  }
 })
 
 t.test('OIDC Discovery §4 / checklist item 26: /.well-known/openid-configuration is the identical document', async (t) => {
