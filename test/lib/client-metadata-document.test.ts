@@ -1,7 +1,7 @@
 // Client ID Metadata Documents (issue 18; spec checklist §1.5; draft-ietf-oauth-client-id-metadata-document):
 // the client id URL and the document it names, checked before either is trusted.
 import t from 'tap'
-import { clientFromDocument, documentLifetimeMs, isClientIdUrl } from '../../lib/client-metadata-document.js'
+import { clientFromDocument, documentLifetimeMs, hostAllowed, isClientIdUrl, isHostPattern } from '../../lib/client-metadata-document.js'
 
 const URL_ID = 'https://claude.ai/oauth/mcp-oauth-client-metadata'
 const doc = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -86,4 +86,30 @@ t.test('cache lifetime: max-age within the bounds; no-store, no-cache or nothing
   t.equal(documentLifetimeMs('max-age=3600, no-cache', bounds), 300_000)
   t.equal(documentLifetimeMs('s-maxage=3600', bounds), 300_000, 'only max-age counts')
   t.equal(documentLifetimeMs(undefined, bounds), 300_000)
+})
+
+t.test('--cimd-allowed-hosts: a host name, or *. and a domain whose hosts (not itself) it allows', async (t) => {
+  for (const pattern of ['claude.ai', '*.example.com', 'localhost', 'vscode.dev', 'a-b.c1.example']) {
+    t.ok(isHostPattern(pattern), pattern)
+  }
+  for (const pattern of ['*', '*.', 'claude.ai/', 'https://claude.ai', 'a..b', '.example.com', '*example.com',
+    'claude.ai:443', 'Claude.AI', 'ex ample.com', '']) {
+    t.notOk(isHostPattern(pattern), JSON.stringify(pattern))
+  }
+  const allowed = ['claude.ai', '*.example.com']
+  t.ok(hostAllowed(URL_ID, allowed))
+  t.ok(hostAllowed('https://mcp.example.com/client.json', allowed))
+  t.ok(hostAllowed('https://a.b.example.com:8443/client.json', allowed), 'any depth, any port')
+  t.notOk(hostAllowed('https://example.com/client.json', allowed), '*. does not allow the domain itself')
+  t.notOk(hostAllowed('https://evilexample.com/client.json', allowed))
+  t.notOk(hostAllowed('https://claude.ai.evil.example/client.json', allowed))
+  t.notOk(hostAllowed('https://sub.claude.ai/client.json', allowed), 'an exact host allows no subdomain')
+  t.ok(hostAllowed('https://anything.example/client.json', []), 'no patterns: any host')
+})
+
+t.test('--redirect-uri-allow applies to a document\'s redirect URIs: one outside the patterns refuses the client', async (t) => {
+  t.match(clientFromDocument(URL_ID, doc(), ['loopback']), { ok: true })
+  t.match(clientFromDocument(URL_ID, doc(), ['https://claude.ai/*']), { ok: false, reason: /operator allows/ })
+  t.match(clientFromDocument(URL_ID, doc({ redirect_uris: ['https://claude.ai/api/cb'] }), ['https://claude.ai/*']),
+    { ok: true })
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkRedirectUri, isLoopbackRedirectUri, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
+import { checkRedirectUri, isRedirectUriPattern, isLoopbackRedirectUri, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
 
 t.test('RFC 7591 §2 / OAuth 2.1 §2.3.1 checkRedirectUri accepts https, loopback http and private-use schemes (landscape §4.1)', async (t) => {
   for (const uri of [
@@ -190,4 +190,32 @@ t.test('RFC 3986 §2 / OAuth 2.1 §2.3 checkRedirectUri refuses whitespace, cont
   for (const uri of ['https://a.example/c b', 'https://a.example/c\nb', 'https://a.example/c\tb', 'https://a.example/cb\r\nSet-Cookie: x=1', 'https://a.example/cb\u20ac', 'http://127.0.0.1:8080/c b']) {
     t.equal(checkRedirectUri(uri).ok, false, JSON.stringify(uri))
   }
+})
+
+t.test('--redirect-uri-allow patterns: loopback, an exact URI, or a prefix ending in * that reaches past the host', async (t) => {
+  for (const pattern of ['loopback', 'https://claude.ai/api/mcp/auth_callback', 'https://claude.ai/*',
+    'https://app.example/cb?*', 'cursor://*', 'http://127.0.0.1/*', 'vscode://vscode.github-authentication/*']) {
+    t.ok(isRedirectUriPattern(pattern), pattern)
+  }
+  for (const pattern of ['https://claude.ai*', 'https://*.claude.ai/*', 'https://claude.ai/*/cb', '*',
+    'javascript:*', 'http://evil.example/*', 'https://claude.ai/#*', 'relative/*', 'LOOPBACK', '']) {
+    t.notOk(isRedirectUriPattern(pattern), JSON.stringify(pattern))
+  }
+})
+
+t.test('--redirect-uri-allow: checkRedirectUri allows only URIs a pattern matches, after the usual rules', async (t) => {
+  const allow = ['loopback', 'https://claude.ai/api/*', 'cursor://anysphere.cursor-mcp/oauth/callback']
+  for (const uri of ['http://127.0.0.1:33418/callback', 'http://localhost/callback', 'http://[::1]:9/cb',
+    'https://claude.ai/api/mcp/auth_callback', 'cursor://anysphere.cursor-mcp/oauth/callback']) {
+    t.same(checkRedirectUri(uri, allow), { ok: true }, uri)
+  }
+  for (const uri of ['https://claude.ai/other', 'https://claude.ai.evil.example/api/x',
+    'cursor://anysphere.cursor-mcp/oauth/callback2', 'vscode://x/cb']) {
+    const verdict = checkRedirectUri(uri, allow)
+    t.equal(verdict.ok, false, uri)
+    t.match(verdict, { reason: /operator allows/ })
+  }
+  // The usual rules come first: a pattern cannot allow what is never allowed.
+  t.match(checkRedirectUri('javascript:alert(1)', ['javascript:*']), { ok: false, reason: /javascript/ })
+  t.same(checkRedirectUri('https://any.example/cb', []), { ok: true }, 'no patterns: no restriction')
 })

@@ -189,3 +189,26 @@ t.test('--metrics-path: a path, or off', async (t) => {
   const error = configError(() => loadConfig(['--upstream-rs', RS, '--metrics-path', 'metrics'], {}))
   t.match(error.message, /--metrics-path \(MCP_GATEWAY_METRICS_PATH\): must be a path such as \/metrics, or off/)
 })
+
+t.test('client registration settings (issue 18): methods, allowed hosts and redirect URI patterns, checked entry by entry', async (t) => {
+  const { options } = parseGatewayOptions({
+    ...PLUGIN,
+    clientRegistration: ' DCR , cimd,dcr',
+    cimdAllowedHosts: 'Claude.ai *.Example.com',
+    redirectUriAllow: ['loopback', 'https://claude.ai/API/*']
+  })
+  t.same(options.clientRegistration, ['dcr', 'cimd'], 'lowercased, deduplicated')
+  t.same(options.cimdAllowedHosts, ['claude.ai', '*.example.com'], 'host names are case-insensitive')
+  t.same(options.redirectUriAllow, ['loopback', 'https://claude.ai/API/*'], 'a path is case-sensitive: kept as given')
+  const defaults = parseGatewayOptions(PLUGIN).options
+  t.same(defaults.clientRegistration, ['dcr', 'cimd'], 'both by default')
+  t.same([defaults.cimdAllowedHosts, defaults.redirectUriAllow, defaults.cimdAllowPrivate], [[], [], false])
+
+  for (const [key, value] of [['clientRegistration', ''], ['clientRegistration', 'dcr,oidc'],
+    ['cimdAllowedHosts', 'https://claude.ai'], ['cimdAllowedHosts', '*'], ['redirectUriAllow', 'https://claude.ai*'],
+    ['redirectUriAllow', 'http://evil.example/cb']] as const) {
+    const error = configError(() => parseGatewayOptions({ ...PLUGIN, [key]: value }))
+    t.equal(error.problems.length, 1, `${key}=${value}`)
+    t.match(error.problems[0], new RegExp(`^${key}: must be `))
+  }
+})
