@@ -70,7 +70,9 @@ export async function fetchClientDocument (url: string, options: DocumentFetchOp
     })
   } catch (err) {
     if (!(err instanceof UpstreamError)) throw err
-    throw new ClientDocumentError(err.message, 502, { cause: err })
+    // The deadline covers the lookup too: named as configured, not as what was left of it.
+    const message = err.kind === 'timeout' ? `${where} did not answer within ${timeoutMs} ms` : err.message
+    throw new ClientDocumentError(message, 502, { cause: err })
   } finally {
     await agent.destroy()
   }

@@ -81,6 +81,10 @@ export function clientFromDocument (
   if (method !== 'none') {
     return { ok: false, reason: `token_endpoint_auth_method ${method.slice(0, 40)} is not supported; use none` }
   }
+  // MCP names client_name among a document's required fields: the consent page shows it beside the host.
+  if (typeof doc.client_name !== 'string' || doc.client_name.trim() === '') {
+    return { ok: false, reason: 'client_name is required in a client metadata document' }
+  }
   const redirectUris = doc.redirect_uris
   if (!Array.isArray(redirectUris) || redirectUris.length === 0 || !redirectUris.every((u) => typeof u === 'string')) {
     return { ok: false, reason: 'redirect_uris must be a non-empty list of URIs' }

@@ -107,7 +107,7 @@ ${clientOrigin(flow)}
 </dl>
 ${flow.localhostOnly && html`<p class="note warn"><strong>Warning:</strong>
 this client can only receive the result on this computer: approve it only if you started it yourself.
-Any program on this computer can register under any name.</p>`}
+Any program on this computer can claim any name, or another client's identity.</p>`}
 <h2>${flow.upstreamName} access it will request</h2>
 ${scopes}
 <p>If you approve, your browser goes to ${flow.upstreamName} next, to sign in there.</p>

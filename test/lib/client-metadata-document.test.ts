@@ -42,7 +42,7 @@ t.test('a valid document becomes a public client with the same rules for redirec
       logo_uri: 'https://claude.ai/logo.png'
     }
   }, 'port-less loopback redirect URIs are kept as listed (RFC 8252 §7.3 port variance applies at /authorize)')
-  const minimal = clientFromDocument(URL_ID, { client_id: URL_ID, redirect_uris: ['https://app.example/cb'] })
+  const minimal = clientFromDocument(URL_ID, { client_id: URL_ID, client_name: 'App', redirect_uris: ['https://app.example/cb'] })
   t.same(minimal.ok && minimal.value.grant_types, ['authorization_code'], 'grant types default to the code flow')
   t.same(minimal.ok && minimal.value.token_endpoint_auth_method, 'none', 'no method named: a public client')
 })
@@ -112,4 +112,12 @@ t.test('--redirect-uri-allow applies to a document\'s redirect URIs: one outside
   t.match(clientFromDocument(URL_ID, doc(), ['https://claude.ai/*']), { ok: false, reason: /operator allows/ })
   t.match(clientFromDocument(URL_ID, doc({ redirect_uris: ['https://claude.ai/api/cb'] }), ['https://claude.ai/*']),
     { ok: true })
+})
+
+t.test('MCP 2025-11-25: client_name is a required field of a document, a non-empty string', async (t) => {
+  for (const name of [undefined, 42, '', '   ']) {
+    t.match(clientFromDocument(URL_ID, doc({ client_name: name })), { ok: false, reason: /client_name is required/ },
+      JSON.stringify(name))
+  }
+  t.match(clientFromDocument(URL_ID, doc({ client_name: 'Claude Code' })), { ok: true, value: { client_name: 'Claude Code' } })
 })

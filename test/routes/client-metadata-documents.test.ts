@@ -308,20 +308,15 @@ t.test('§1.5 item 33 (caching) + maxClientDocuments: past the bound a document 
   t.equal(docs.hits('/second.json'), 2, 'the one past the bound is fetched each time')
 })
 
-// PRODUCT BUG (reported, not fixed here): MCP 2025-11-25 makes client_name a required field of the document, and
-// the AS MUST check the required fields (spec checklist §1.5 item 33, 4th bullet). clientFromDocument
-// (lib/client-metadata-document.ts) accepts a document without client_name (or with a non-string one): /authorize
-// answers 302 to /login and the pages call it "An unnamed client". The assertions run and fail as TODO so the file
-// stays green; drop the `todo` options once the check exists.
+// MCP 2025-11-25 makes client_name a required field of the document, and the AS MUST check the required fields.
 t.test('§1.5 item 33 (required fields): a document without a string client_name is refused with a 400 page', async (t) => {
   const { app, docs } = await setUp(t)
-  const todo = 'product bug: documents without a string client_name are accepted (302 to /login)'
   docs.serve('/nameless.json', { body: { client_id: `${docs.origin}/nameless.json`, redirect_uris: [REDIRECT] } })
   docs.serve('/numbered.json', { body: clientDocument(`${docs.origin}/numbered.json`, [REDIRECT], { client_name: 42 }) })
   for (const path of ['/nameless.json', '/numbered.json']) {
     const res = await authorize(app, urlClient(docs, path))
-    t.equal(res.statusCode, 400, `${path}: 400`, { todo })
-    t.match(res.body, 'client_name', `${path}: the page names client_name`, { todo })
+    t.equal(res.statusCode, 400, `${path}: 400`)
+    t.match(res.body, 'client_name', `${path}: the page names client_name`)
     t.not(res.statusCode, 500, 'never a 500')
   }
 })
