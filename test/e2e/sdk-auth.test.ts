@@ -7,6 +7,7 @@ import type { ManualClock } from '../../lib/clock.js'
 import { CookieBrowser } from '../helpers/cookie-browser.js'
 import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from '../helpers/fake-github.js'
 import { hiddenField, startLiveGateway, testStore, visitUpstream } from '../helpers/gateway.js'
+import { recordingFetch } from '../helpers/recording-fetch.js'
 import { MemoryProvider } from '../helpers/sdk-provider.js'
 import type { Teardown } from '../helpers/teardown.js'
 
@@ -34,33 +35,6 @@ async function startGateway (t: Teardown, fake: FakeGithubOptions): Promise<Star
   t.teardown(() => github.close())
   const { origin, clock } = await startLiveGateway(t, github, testStore())
   return { origin, github, clock }
-}
-
-interface Exchange {
-  method: string
-  url: URL
-  headers: Headers
-  body: string
-  status: number
-  responseBody: string
-}
-
-/** The SDK's fetch, recorded: every request it makes and every answer it reads. */
-function recordingFetch (): { fetchFn: (url: string | URL, init?: RequestInit) => Promise<Response>, log: Exchange[] } {
-  const log: Exchange[] = []
-  const fetchFn = async (url: string | URL, init?: RequestInit): Promise<Response> => {
-    const res = await fetch(url, init)
-    log.push({
-      method: init?.method ?? 'GET',
-      url: new URL(url),
-      headers: new Headers(init?.headers),
-      body: init?.body === undefined || init.body === null ? '' : String(init.body),
-      status: res.status,
-      responseBody: await res.clone().text()
-    })
-    return res
-  }
-  return { fetchFn, log }
 }
 
 /** A raw token request, as any client (or attacker) could send it. */
@@ -100,7 +74,7 @@ for (const variant of variants) {
     const { origin, github, clock } = await startGateway(t, variant.fake)
     const serverUrl = `${origin}/mcp`
     const provider = new MemoryProvider(REDIRECT_URL, 'SDK e2e client')
-    const { fetchFn, log } = recordingFetch()
+    const { fetchFn, log } = recordingFetch({ readBodies: true })
     let authorizationUrl: URL | undefined
     let code = ''
     let first: OAuthTokens | undefined

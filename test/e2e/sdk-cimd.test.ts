@@ -9,6 +9,7 @@ import { clientDocument, startDocumentServer, TEST_CA } from '../helpers/documen
 import { startFakeGithub } from '../helpers/fake-github.js'
 import { startFakeMcp } from '../helpers/fake-mcp.js'
 import { hiddenField, startLiveGateway, testStore, visitUpstream } from '../helpers/gateway.js'
+import { recordingFetch, type Exchange } from '../helpers/recording-fetch.js'
 import { MemoryProvider } from '../helpers/sdk-provider.js'
 
 /*
@@ -33,14 +34,6 @@ class DocumentProvider extends MemoryProvider {
     super(REDIRECT_URL, CLIENT_NAME)
     this.clientMetadataUrl = clientMetadataUrl
   }
-}
-
-interface Exchange {
-  method: string
-  url: URL
-  headers: Headers
-  body: string
-  status: number
 }
 
 t.test('MCP SDK client with a Client ID Metadata Document: discovery, no registration, sign-in, tool call, refresh', async (t) => {
@@ -77,18 +70,7 @@ t.test('MCP SDK client with a Client ID Metadata Document: discovery, no registr
   const serverUrl = `${origin}/mcp`
   const provider = new DocumentProvider(clientId)
   // The SDK's fetch, recorded (bodies of responses are not read: the transport's event streams never end).
-  const log: Exchange[] = []
-  const fetchFn = async (url: string | URL, init?: RequestInit): Promise<Response> => {
-    const res = await fetch(url, init)
-    log.push({
-      method: init?.method ?? 'GET',
-      url: new URL(url),
-      headers: new Headers(init?.headers),
-      body: init?.body === undefined || init.body === null ? '' : String(init.body),
-      status: res.status
-    })
-    return res
-  }
+  const { fetchFn, log } = recordingFetch({ readBodies: false })
   const tokenRequests = (): Exchange[] => log.filter((e) => e.method === 'POST' && e.url.pathname === '/token')
 
   let authorizationUrl: URL | undefined
