@@ -59,7 +59,9 @@ export async function runPhase (
   const short = tokenSeconds !== undefined
   const stack = await startStack({
     logFile: join(dir, 'gateway.log'),
-    ...(short ? { upstreamExpiresIn: tokenSeconds } : {})
+    ...(short ? { upstreamExpiresIn: tokenSeconds } : {}),
+    // A client that identifies itself with a Client ID Metadata Document has it served locally (stack.mjs).
+    clientDocument: client.metadataDocument
   })
   const result = {
     phase,
@@ -82,14 +84,26 @@ export async function runPhase (
     mcpUrl: stack.mcpUrl,
     serverName: 'gateway',
     callbackPort,
-    // A client's own variables may depend on the phase (its callback port).
-    spawnOptions: { env: clientEnv(home, urlFile, typeof client.env === 'function' ? client.env({ callbackPort }) : client.env ?? {}), cwd: home, logFile },
+    // A client's own variables may depend on the phase (its callback port, its metadata document's URL).
+    spawnOptions: {
+      env: clientEnv(home, urlFile, typeof client.env === 'function'
+        ? client.env({ callbackPort, clientMetadataUrl: stack.clientDocumentUrl })
+        : client.env ?? {}),
+      cwd: home,
+      logFile
+    },
     /** Waits for the client to open the authorization URL, then signs in through it in Chromium. */
     async signIn (running) {
       const url = await waitForOpenedUrl(urlFile, { skip: opened, alive: running.alive, timeoutMs: 90_000 })
       opened++
       say(`${phase}: the client opened ${new URL(url).pathname} on the gateway; signing in`)
-      return await signInWithBrowser(browser, url, stack)
+      try {
+        return await signInWithBrowser(browser, url, stack)
+      } catch (err) {
+        // The client would wait minutes for a callback that will not come, and hold the run up.
+        await running.stop()
+        throw err
+      }
     },
     /**
      * Waits for a login command to end (60 s at most) and tells whether it ended well: `success` printed, and exit 0
@@ -143,12 +157,46 @@ export async function runPhase (
   if (result.figures !== undefined && result.figures.revocations > 0) {
     result.problems.push(`${result.figures.revocations} grant(s) revoked: ${result.figures.revocationReasons.join(', ')}`)
   }
+  const cimdProblem = client.metadataDocument === undefined
+    ? undefined
+    : notCimd(result.figures, stack.clientDocumentUrl)
+  if (cimdProblem !== undefined) result.problems.push(cimdProblem)
+  if (result.figures !== undefined) {
+    result.figures.identifiedBy = identifiedBy(result.figures.clientIds)
+    say(`${phase}: the client identified itself by ${result.figures.identifiedBy}` +
+      (client.metadataDocument === undefined ? '' : `; its document fetched ${result.figures.documentFetches} time(s)`))
+  }
   result.seconds = (Date.now() - started) / 1000
   result.pass = result.signedIn &&
     result.checks > 0 &&
     result.checksOk === result.checks &&
-    result.figures?.revocations === 0
+    result.figures?.revocations === 0 &&
+    cimdProblem === undefined
   return result
+}
+
+/** `CIMD`, `DCR`, both, or `-` (no code or token issued), from the client ids the gateway issued to. */
+function identifiedBy (clientIds = []) {
+  const ways = [...new Set(clientIds.map((id) => /^https:\/\//.test(id) ? 'CIMD' : 'DCR'))].sort()
+  return ways.length === 0 ? '-' : ways.join('+')
+}
+
+/**
+ * Why a client with a metadata document did not sign in through it, or undefined: the gateway must have fetched
+ * the document, issued codes and tokens to its URL only, and seen no registration (a silent fall-back to DCR).
+ */
+function notCimd (figures, documentUrl) {
+  if (figures === undefined) return 'not signed in through its metadata document: no figures'
+  const others = figures.clientIds.filter((id) => id !== documentUrl)
+  if (figures.registrations > 0 || others.length > 0) {
+    return `not signed in through its metadata document ${documentUrl}: ` +
+      `${figures.registrations} registration(s), issued to ${others.join(', ')}`
+  }
+  if (figures.documentFetches === 0 || figures.clientIds.length === 0) {
+    return `not signed in through its metadata document ${documentUrl}: ` +
+      `fetched ${figures.documentFetches} time(s), issued to ${figures.clientIds.length} client(s)`
+  }
+  return undefined
 }
 
 const message = (err) => err instanceof Error ? err.message : String(err)

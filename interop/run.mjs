@@ -82,13 +82,15 @@ process.exitCode = passed === results.length ? 0 : 1
 
 function printTable (results) {
   const sum = (r, key) => r.phases.reduce((n, p) => n + (p.figures?.[key] ?? 0), 0)
-  const rows = [['client', 'version', 'signed in', 'tools', 'short tokens: checks ok', 'sign-ins', 'refreshes', 'upstream refreshes', 'revocations', 'duration', 'result']]
+  const rows = [['client', 'version', 'signed in', 'client id', 'tools', 'short tokens: checks ok', 'sign-ins', 'refreshes', 'upstream refreshes', 'revocations', 'duration', 'result']]
   for (const r of results) {
     const [signIn, short] = r.phases
     rows.push([
       r.name,
       r.version,
       signIn === undefined ? '-' : signIn.signedIn ? 'yes' : 'NO',
+      // How the gateway knew the client: CIMD (its metadata document's URL) or DCR (registered at /register).
+      [...new Set(r.phases.map((p) => p.figures?.identifiedBy ?? '-'))].join(', ') || '-',
       [signIn?.tools === undefined ? '' : `${signIn.tools.length} listed`, signIn?.called === true ? 'echo called' : ''].filter(Boolean).join(', ') || 'status only',
       short === undefined ? '-' : `${short.checksOk}/${short.checks}`,
       String(sum(r, 'signIns')),

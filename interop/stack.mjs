@@ -7,6 +7,7 @@ import { createServer } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { start } from '../bench/ipc.mjs'
+import { CA_FILE, serveClientDocument } from './client-document.mjs'
 
 const SERVER = fileURLToPath(new URL('../dist/server.js', import.meta.url))
 const FAKES = fileURLToPath(new URL('fakes.mjs', import.meta.url))
@@ -23,9 +24,11 @@ export async function freePort () {
 
 /**
  * Starts the fakes and the gateway. `upstreamExpiresIn` (seconds, 0 = never) is the life of the fake GitHub's
- * tokens; the gateway runs with its defaults.
+ * tokens; the gateway runs with its defaults. `clientDocument` (`{ path, fields }`, a client's own): its Client ID
+ * Metadata Document is served on loopback (client-document.mjs), at `clientDocumentUrl`, and the gateway may
+ * fetch it: `--cimd-allow-private` and the test CA in NODE_EXTRA_CA_CERTS, for that client's stacks only.
  */
-export async function startStack ({ logFile, upstreamExpiresIn = 0 }) {
+export async function startStack ({ logFile, upstreamExpiresIn = 0, clientDocument }) {
   // Transpiled only (`npm run typecheck` checks them): type-checking them here takes seconds of a shared CPU.
   const fakes = await start(FAKES, {
     execArgv: ['--import', TS_LOADER],
@@ -41,14 +44,17 @@ export async function startStack ({ logFile, upstreamExpiresIn = 0 }) {
   // Nothing of the caller's MCP_GATEWAY_* configuration leaks in: these flags and
   // variables are the whole configuration.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('MCP_GATEWAY_')))
+  const document = clientDocument === undefined ? undefined : await serveClientDocument(clientDocument)
   const child = spawn(process.execPath, [SERVER,
     '--host', '127.0.0.1', '--port', String(port), '--public-url', origin, '--log-level', 'info',
     '--upstream-rs', up.mcpUrl,
     '--upstream-authorize-endpoint', up.authorizeEndpoint,
     '--upstream-token-endpoint', up.tokenEndpoint,
-    '--upstream-scopes', 'repo,read:org', '--upstream-client-id', up.clientId], {
+    '--upstream-scopes', 'repo,read:org', '--upstream-client-id', up.clientId,
+    ...(document === undefined ? [] : ['--cimd-allow-private'])], {
     env: {
       ...env,
+      ...(document === undefined ? {} : { NODE_EXTRA_CA_CERTS: CA_FILE }),
       MCP_GATEWAY_USERNAME: username,
       MCP_GATEWAY_PASSWORD: password,
       MCP_GATEWAY_UPSTREAM_CLIENT_SECRET: up.clientSecret,
@@ -58,15 +64,20 @@ export async function startStack ({ logFile, upstreamExpiresIn = 0 }) {
   })
   const exited = new Promise((resolve) => child.once('exit', resolve))
   for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`the gateway exited with ${child.exitCode}; see ${logFile}`)
-    const ready = await fetch(`${origin}/healthz`).then((res) => res.ok, () => false)
-    if (ready) break
-    if (i > 300) throw new Error(`the gateway did not start within 30 s; see ${logFile}`)
+    let failure
+    if (child.exitCode !== null) failure = `the gateway exited with ${child.exitCode}; see ${logFile}`
+    else if (await fetch(`${origin}/healthz`).then((res) => res.ok, () => false)) break
+    else if (i > 300) failure = `the gateway did not start within 30 s; see ${logFile}`
+    if (failure !== undefined) {
+      await document?.close()
+      throw new Error(failure)
+    }
     await sleep(100)
   }
   return {
     origin,
     mcpUrl: `${origin}/mcp`,
+    clientDocumentUrl: document?.url,
     username,
     password,
     /** The gateway's OAuth events so far, from its log, and what reached the fake GitHub and MCP server. */
@@ -78,6 +89,9 @@ export async function startStack ({ logFile, upstreamExpiresIn = 0 }) {
         events.filter((e) => e.event === name && (grantType === undefined || e.grantType === grantType)).length
       return {
         registrations: count('client_registered'),
+        // The client ids codes and tokens were issued to: a URL is a CIMD client's, anything else a registered one's.
+        clientIds: [...new Set(events.filter((e) => e.event === 'code_issued' || e.event === 'tokens_issued').map((e) => e.clientId))],
+        documentFetches: document?.fetches() ?? 0,
         signIns: count('tokens_issued', 'authorization_code'),
         refreshes: count('tokens_issued', 'refresh_token'),
         revocations: count('grant_revoked'),
@@ -94,6 +108,7 @@ export async function startStack ({ logFile, upstreamExpiresIn = 0 }) {
       clearTimeout(timer)
       await fakes.call('close').catch(() => {})
       await fakes.stop()
+      await document?.close()
     }
   }
 }
