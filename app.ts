@@ -48,8 +48,9 @@ export interface GatewayPluginOptions extends Omit<GatewayOptions, 'store'>, Reg
   /** Time source, for tests. */
   clock?: Clock
   /**
-   * PEM certificates to trust besides the system's when fetching client metadata documents (CIMD): an intranet's
-   * own CA, with `cimdAllowPrivate`.
+   * PEM certificates to trust, besides Node's bundled roots, when fetching client metadata documents (CIMD): an
+   * intranet's own CA, with `cimdAllowPrivate`. Given, it replaces `NODE_EXTRA_CA_CERTS` for these fetches (which
+   * is the way to add a CA to a gateway started from the command line).
    */
   clientDocumentCa?: string
 }

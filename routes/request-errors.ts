@@ -26,18 +26,19 @@ export interface RequestErrorClass {
 /** How long a client is told to wait when the store is down or full: a retry soon is cheap either way. */
 export const STORE_RETRY_AFTER_SECONDS = 5
 
-/** How often a bound that keeps refusing records is reported at warn; every other refusal is an info line. */
-export const FULL_STORE_WARN_EVERY_MS = 60_000
-const fullStoreWarnedAt = new Map<string, number>()
+/** How often a failure anyone can cause (a full bound, a document that cannot be fetched) is reported at warn. */
+export const WARN_EVERY_MS = 60_000
+const warnedAt = new Map<string, number>()
 
 /**
- * A flood keeps a bound full and each refused request would be a warning: one a minute per kind of record
- * tells the operator, and the rest go to info, so the attacker cannot flood the log at warn either.
+ * The operator must hear of a bound that keeps refusing records, or of client documents that cannot be fetched,
+ * but anyone can cause either, and each occurrence would be a warning: one a minute per kind tells the operator,
+ * and the rest go to info, so an attacker cannot flood the log at warn.
  */
-export function fullStoreLogLevel (kind: string, now = Date.now()): 'warn' | 'info' {
-  const last = fullStoreWarnedAt.get(kind)
-  if (last !== undefined && now - last < FULL_STORE_WARN_EVERY_MS) return 'info'
-  fullStoreWarnedAt.set(kind, now)
+export function warnOncePerMinute (kind: string, now = Date.now()): 'warn' | 'info' {
+  const last = warnedAt.get(kind)
+  if (last !== undefined && now - last < WARN_EVERY_MS) return 'info'
+  warnedAt.set(kind, now)
   return 'warn'
 }
 
@@ -57,7 +58,7 @@ export function classifyRequestError (err: unknown): RequestErrorClass {
       kind: 'store_full',
       status: 503,
       retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
-      logLevel: fullStoreLogLevel(err.kind)
+      logLevel: warnOncePerMinute(err.kind)
     }
   }
   const e = (typeof err === 'object' && err !== null ? err : {}) as ErrorLike

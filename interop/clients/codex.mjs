@@ -24,7 +24,11 @@ export function configure (ctx) {
 }
 
 export async function login (ctx) {
-  const running = startCommand(ctx.bin, ['mcp', 'login', ctx.serverName], ctx.spawnOptions)
+  // Codex 0.171.0 prefers CIMD when the gateway offers it, with its document at a fixed chatgpt.com URL that this
+  // offline harness cannot serve (Claude Code's can be pointed elsewhere, see claude.mjs). Registering (DCR) is what
+  // Codex does with a gateway that offers only that; its CIMD sign-in is not tried here.
+  const args = ['mcp', 'login', '--oauth-client-registration', 'dcr', ctx.serverName]
+  const running = startCommand(ctx.bin, args, ctx.spawnOptions)
   await ctx.signIn(running)
   return await ctx.finish(running, /Successfully logged in/)
 }

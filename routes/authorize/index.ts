@@ -12,7 +12,7 @@ import { S256_CHALLENGE_PATTERN } from '../../lib/pkce.js'
 import { isLoopbackRedirectUri, matchRedirectUri, redirectHost } from '../../lib/redirect-uri.js'
 import { resolveResource } from '../../lib/resource.js'
 import type { GatewayContext } from '../../plugins/context.js'
-import { classifyRequestError } from '../request-errors.js'
+import { classifyRequestError, warnOncePerMinute } from '../request-errors.js'
 import { createBrowserBinding } from './browser-binding.js'
 import { ClientRedirectError, PageError, type ClientReturn } from './errors.js'
 import { consentPage, ERROR_PAGES, errorPage, loginPage, waitText, type FlowView } from './pages.js'
@@ -73,7 +73,9 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     }
     if (err instanceof PageError) return page(reply, err.status, err.title, err.message)
     if (err instanceof ClientDocumentError) {
-      req.log.info({ statusCode: err.status, detail: err.message }, 'authorize: client metadata document refused')
+      // A document that cannot be fetched may be every CIMD client failing (egress blocked): the operator must hear.
+      const level = err.status === 502 ? warnOncePerMinute('client-document-unreachable') : 'info'
+      req.log[level]({ statusCode: err.status, detail: err.message }, 'authorize: client metadata document refused')
       return page(reply, err.status, err.status === 400 ? 'Client not accepted' : 'Client unavailable', err.message)
     }
     const problem = classifyRequestError(err)

@@ -2,7 +2,7 @@ import Fastify from 'fastify'
 import t from 'tap'
 import { StoreFullError, StoreUnavailableError } from '../../lib/stores/index.js'
 import { oauthJsonErrorHandler } from '../../routes/oauth-json-errors.js'
-import { FULL_STORE_WARN_EVERY_MS, classifyRequestError, fullStoreLogLevel } from '../../routes/request-errors.js'
+import { WARN_EVERY_MS, classifyRequestError, warnOncePerMinute } from '../../routes/request-errors.js'
 
 t.test('issue 15 finding 2: one mapping from error to status, shared by the JSON and HTML handlers', async (t) => {
   t.match(classifyRequestError({ statusCode: 429 }), { kind: 'rate_limited', status: 429, logLevel: 'info' })
@@ -51,8 +51,8 @@ t.test('issue 15 finding 2: the JSON handler words each class in RFC 6749 terms,
 })
 
 t.test('issue 15: a bound that keeps refusing warns once a minute per kind, so a flood cannot flood the log at warn', async (t) => {
-  t.equal(fullStoreLogLevel('test-kind', 1_000), 'warn')
-  t.equal(fullStoreLogLevel('test-kind', 1_000 + FULL_STORE_WARN_EVERY_MS - 1), 'info')
-  t.equal(fullStoreLogLevel('other-kind', 1_000), 'warn', 'each kind has its own minute')
-  t.equal(fullStoreLogLevel('test-kind', 1_000 + FULL_STORE_WARN_EVERY_MS), 'warn')
+  t.equal(warnOncePerMinute('test-kind', 1_000), 'warn')
+  t.equal(warnOncePerMinute('test-kind', 1_000 + WARN_EVERY_MS - 1), 'info')
+  t.equal(warnOncePerMinute('other-kind', 1_000), 'warn', 'each kind has its own minute')
+  t.equal(warnOncePerMinute('test-kind', 1_000 + WARN_EVERY_MS), 'warn')
 })
