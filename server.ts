@@ -7,6 +7,7 @@
 import Fastify from 'fastify'
 import { standaloneGateway } from './app.js'
 import { ConfigError, loadConfig } from './lib/config.js'
+import { hashPasswordCommand } from './lib/hash-password-command.js'
 import { AccessLogController, genReqId, loggerOptions, pathOf } from './lib/log.js'
 import { originOf } from './lib/url.js'
 import type { GatewayMetrics } from './plugins/metrics.js'
@@ -18,6 +19,9 @@ const IDLE_SWEEP_MS = 100
 // Node looks for requests past their timeouts only every connectionsCheckingInterval (30 s by default, which
 // would let a 1 s timeout run to 31 s): a quarter of the shorter timeout, at most a second.
 const MAX_TIMEOUT_CHECK_MS = 1000
+
+// The one subcommand: a password hash for --users-file (lib/hash-password-command.ts).
+if (process.argv[2] === 'hash-password' && process.argv.length === 3) process.exit(await hashPasswordCommand())
 
 let config
 try {

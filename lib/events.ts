@@ -40,12 +40,12 @@ export type IssuingGrantType = 'authorization_code' | 'refresh_token'
 export interface GatewayEventMap {
   client_registered: { clientId: string, authMethod: string }
   login_failed: { clientId: string }
-  login_succeeded: { clientId: string }
+  login_succeeded: { clientId: string, userId: string }
   /** A sign-in refused before its password was checked: too many failures from the address, or on the user name. */
   login_refused: { clientId: string, reason: 'address' | 'user', retryAfterSeconds: number }
-  consent_given: { clientId: string, remembered: boolean }
-  consent_denied: { clientId: string }
-  code_issued: { clientId: string }
+  consent_given: { clientId: string, userId: string, remembered: boolean }
+  consent_denied: { clientId: string, userId: string }
+  code_issued: { clientId: string, userId: string }
   tokens_issued: { clientId: string, grantId: string, grantType: IssuingGrantType }
   refresh_reuse_detected: { clientId: string, grantId: string }
   /** A just-rotated refresh token came back within the grace period and got its rotation's answer again. */

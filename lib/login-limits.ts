@@ -1,5 +1,5 @@
 import type { Clock } from './clock.js'
-import { hashSecret, safeEqual } from './crypto.js'
+import { hashSecret } from './crypto.js'
 import type { Store } from './stores/types.js'
 
 /** Failures are counted in fixed 15-minute windows, aligned to the clock so every replica agrees on them. */
@@ -23,10 +23,10 @@ export interface LoginLimitsOptions {
   /** Failures for one user name in one window before each further attempt must wait. */
   failuresPerUser: number
   /**
-   * The user names that exist. Only theirs are counted, so guessing random names cannot fill the store
-   * (the per-address count still bounds such guessing).
+   * Whether a user name exists (lib/accounts.ts). Only theirs are counted, so guessing random names cannot fill
+   * the store (the per-address count still bounds such guessing).
    */
-  users: readonly string[]
+  knows: (username: string) => boolean
 }
 
 /** The window `now` falls in, and when it ends. */
@@ -83,21 +83,21 @@ export class LoginLimits {
   readonly #clock: Clock
   readonly #failuresPerAddress: number
   readonly #failuresPerUser: number
-  readonly #users: readonly string[]
+  readonly #knows: (username: string) => boolean
 
   constructor (options: LoginLimitsOptions) {
     this.#store = options.store
     this.#clock = options.clock
     this.#failuresPerAddress = options.failuresPerAddress
     this.#failuresPerUser = options.failuresPerUser
-    this.#users = options.users
+    this.#knows = options.knows
   }
 
   /** Whether an attempt from `address` for `username` may go on to the password check. */
   async check (address: string, username: string): Promise<LoginRefusal | undefined> {
     const now = this.#clock.now()
     const { index } = loginWindow(now)
-    const known = this.#exists(username)
+    const known = this.#knows(username)
     const [addressFailures, userFailures, lastUserFailureAt] = await Promise.all([
       this.#store.get<number>(addressKey(address, index)),
       known ? this.#store.get<number>(userKey(username, index)) : undefined,
@@ -117,17 +117,12 @@ export class LoginLimits {
     const { index, endsAt } = loginWindow(now)
     const left = endsAt - now
     const writes: Array<Promise<unknown>> = [this.#store.increment(addressKey(address, index), left)]
-    if (this.#exists(username)) {
+    if (this.#knows(username)) {
       writes.push(this.#store.increment(userKey(username, index), left))
       // The backoff runs from the latest failure, which may be up to MAX_BACKOFF_MS into the next window.
       writes.push(this.#store.set(lastFailureKey(username), now, LOGIN_WINDOW_MS + MAX_BACKOFF_MS))
     }
     await Promise.all(writes)
-  }
-
-  #exists (username: string): boolean {
-    // Every name is compared, so the time taken does not tell which one matched.
-    return this.#users.map((user) => safeEqual(user, username)).includes(true)
   }
 }
 

@@ -2,9 +2,10 @@ import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { fetchClientDocument } from '../lib/client-document-fetch.js'
 import { ClientDocuments } from '../lib/client-documents.js'
+import { singleAccount, usersFileAccounts, UsersFileError, type Accounts, type UsersFileLog } from '../lib/accounts.js'
 import { ClientRegistry } from '../lib/clients.js'
 import type { Clock } from '../lib/clock.js'
-import type { ResolvedGatewayOptions } from '../lib/config.js'
+import { ConfigError, type ResolvedGatewayOptions } from '../lib/config.js'
 import { ConsentStore } from '../lib/consents.js'
 import { deriveKey } from '../lib/crypto.js'
 import { GatewayEvents } from '../lib/events.js'
@@ -70,6 +71,8 @@ export interface GatewayContext {
   flows: FlowStore
   /** Which user approved which client for which scopes, so the consent page is shown once. */
   consents: ConsentStore
+  /** Who may pass screen 1: the one configured account, or the users file's. */
+  accounts: Accounts
   /** Failed sign-ins per address and per user name, for the login page's back-off. */
   loginLimits: LoginLimits
   /** Which grant opened which upstream MCP session, so no other token can use it. */
@@ -181,12 +184,14 @@ const context: FastifyPluginAsync<ContextOptions> = async (
   })
   const flows = new FlowStore({ store, clock, ttlMs: options.flowTtl * 1000, maxPending: options.maxPendingSignIns })
   const consents = new ConsentStore({ store, ttlMs: options.clientTtl * 1000 })
+  const accounts = openAccounts(options, app.log)
+  app.addHook('onClose', async () => { accounts.close() })
   const loginLimits = new LoginLimits({
     store,
     clock,
     failuresPerAddress: options.loginFailuresPerAddress,
     failuresPerUser: options.loginFailuresPerUser,
-    users: [options.username]
+    knows: (username) => accounts.knows(username)
   })
   const sessions = new SessionStore({
     store,
@@ -196,9 +201,33 @@ const context: FastifyPluginAsync<ContextOptions> = async (
   })
   const scopeNeeds = new ScopeNeedStore({ store, ttlMs: options.refreshTokenTtl * 1000 })
   const shared: GatewayContext = {
-    options, urls, store, clock, clients, grants, upstream, flows, consents, loginLimits, sessions, scopeNeeds, events
+    options,
+    urls,
+    store,
+    clock,
+    clients,
+    grants,
+    upstream,
+    flows,
+    consents,
+    accounts,
+    loginLimits,
+    sessions,
+    scopeNeeds,
+    events
   }
   app.decorate('mcpGateway', Object.freeze(shared))
+}
+
+/** The accounts screen 1 checks; a users file that cannot be used stops the start, naming the file and line. */
+function openAccounts (options: ResolvedGatewayOptions, log: UsersFileLog): Accounts {
+  if (options.usersFile === undefined) return singleAccount(options.username, options.password)
+  try {
+    return usersFileAccounts(options.usersFile, log)
+  } catch (err) {
+    if (err instanceof UsersFileError) throw new ConfigError([`usersFile: ${err.message}`])
+    throw err
+  }
 }
 
 export default fp(context, { name: 'mcp-gateway-context', fastify: '5.x' })

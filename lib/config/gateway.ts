@@ -217,6 +217,7 @@ export function resolveGateway (
       // Present even when unset, as every optional upstream setting is.
       upstreamClientId: value.upstreamClientId,
       upstreamClientSecret: value.upstreamClientSecret,
+      usersFile: value.usersFile,
       upstreamAuthorizeEndpoint,
       upstreamTokenEndpoint,
       upstreamScopes,
@@ -235,7 +236,8 @@ export function resolveGateway (
   }
 }
 
-export const usesDefaultPassword = (options: ResolvedGatewayOptions): boolean => options.password === DEFAULT_PASSWORD
+export const usesDefaultPassword = (options: ResolvedGatewayOptions): boolean =>
+  options.usersFile === undefined && options.password === DEFAULT_PASSWORD
 const isLoopbackUrl = (url: string): boolean => isLoopbackHost(new URL(url).hostname)
 
 /**

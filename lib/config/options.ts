@@ -20,6 +20,8 @@ export interface ResolvedGatewayOptions {
   upstreamScopes: string[] | undefined
   username: string
   password: string
+  /** The users file of personal accounts, replacing username/password; undefined: the one account. */
+  usersFile: string | undefined
   mcpScope: string
   /** The first signs and encrypts; all verify and decrypt, so a new secret can be put first and old ones kept. */
   secrets: string[]

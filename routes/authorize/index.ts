@@ -4,7 +4,7 @@ import type { FastifyReply } from 'fastify'
 import { ClientDocumentError } from '../../lib/client-document-fetch.js'
 import { isClientIdUrl } from '../../lib/client-metadata-document.js'
 import type { ClientRecord } from '../../lib/clients.js'
-import { randomToken, safeEqual } from '../../lib/crypto.js'
+import { randomToken } from '../../lib/crypto.js'
 import type { FlowRecord } from '../../lib/flows.js'
 import { PAGE_HEADERS } from '../../lib/html.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
@@ -38,7 +38,8 @@ const challengeFormat = new RegExp(S256_CHALLENGE_PATTERN)
  */
 const authorize: FastifyPluginAsyncTypebox = async (app) => {
   const gateway = app.getDecorator<GatewayContext>('mcpGateway')
-  const { options, urls, clients, grants, upstream, flows, consents, loginLimits, scopeNeeds, events } = gateway
+  const { options, urls, clients, grants, upstream, flows, consents, accounts, loginLimits, scopeNeeds, events } =
+    gateway
   const { browserOf, cookieFor, loadFlow } = createBrowserBinding({
     flows,
     clients,
@@ -186,10 +187,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
         error: `Too many failed sign-ins for this user name. Wait ${waitText(refusal)}, then try again.`
       }))
     }
-    // Both comparisons always run, so the timing does not tell which one failed.
-    const userOk = safeEqual(body.username, options.username)
-    const passwordOk = safeEqual(body.password, options.password)
-    if (!userOk || !passwordOk) {
+    if (!await accounts.verify(body.username, body.password)) {
       await loginLimits.recordFailure(req.ip, body.username)
       events.emit('login_failed', { clientId: client.clientId }, req.log)
       return page(reply, 401, loginPage({
@@ -201,9 +199,9 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
         error: 'Wrong username or password.'
       }))
     }
-    flow.userId = options.username
+    flow.userId = body.username
     await flows.save(flow)
-    events.emit('login_succeeded', { clientId: client.clientId }, req.log)
+    events.emit('login_succeeded', { clientId: client.clientId, userId: flow.userId }, req.log)
     const scopes = await resolveUpstream(req, flow)
     if (await consents.covers(flow.userId, client.clientId, scopes)) {
       return await goUpstream(req, reply, flow, scopes)
@@ -232,7 +230,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     if (flow.userId === undefined) return reply.redirect(`${loginPath}?flow=${flow.id}`, 303)
     if (body.decision === 'deny') {
       await flows.finish(flow.id)
-      events.emit('consent_denied', { clientId: client.clientId }, req.log)
+      events.emit('consent_denied', { clientId: client.clientId, userId: flow.userId }, req.log)
       throw new ClientRedirectError(flow, 'access_denied', 'the user denied access', 303)
     }
     let scopes: string[] | undefined
@@ -240,22 +238,28 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       scopes = await resolveUpstream(req, flow)
       await consents.remember(flow.userId, client.clientId, scopes)
     }
-    events.emit('consent_given', { clientId: client.clientId, remembered: body.remember === 'on' }, req.log)
+    events.emit('consent_given', {
+      clientId: client.clientId,
+      userId: flow.userId,
+      remembered: body.remember === 'on'
+    }, req.log)
     return await goUpstream(req, reply, flow, scopes)
   })
 
   app.get('/upstream/callback', { config, schema: { querystring: CallbackQuery } }, async (req, reply) => {
     const { flow, tokens } = await returnFromUpstream(req, req.query)
+    // The upstream leg starts only from the consent step, which requires the sign-in: the flow has its user.
+    const userId = flow.userId as string
     const code = await grants.createCode({
       clientId: flow.clientId,
       redirectUri: flow.redirectUri,
       codeChallenge: flow.codeChallenge,
       resource: flow.resource,
       scope: flow.scope,
-      userId: flow.userId ?? options.username,
+      userId,
       upstream: tokens
     })
-    events.emit('code_issued', { clientId: flow.clientId }, req.log)
+    events.emit('code_issued', { clientId: flow.clientId, userId }, req.log)
     return redirectToClient(reply, flow, { code }, 302)
   })
 

@@ -77,6 +77,7 @@ export const EVERY_SETTING: Array<[string, string, string]> = [
   ['--metrics-host', 'MCP_GATEWAY_METRICS_HOST', '::1'],
   ['--unused-client-ttl', 'MCP_GATEWAY_UNUSED_CLIENT_TTL', '3600'],
   ['--max-unused-clients', 'MCP_GATEWAY_MAX_UNUSED_CLIENTS', '500'],
+  ['--users-file', 'MCP_GATEWAY_USERS_FILE', '/etc/mcp-gateway/users'],
   ['--client-registration', 'MCP_GATEWAY_CLIENT_REGISTRATION', 'CIMD'],
   ['--cimd-allowed-hosts', 'MCP_GATEWAY_CIMD_ALLOWED_HOSTS', 'Claude.ai,*.example.com'],
   ['--cimd-allow-private', 'MCP_GATEWAY_CIMD_ALLOW_PRIVATE', 'true'],

@@ -20,10 +20,10 @@ t.test('each OAuth event is one line with its ids, at info; reuse and replay at 
   const events = new GatewayEvents({ log: fallback })
   events.emit('client_registered', { clientId: 'c1', authMethod: 'none' }, request)
   events.emit('login_failed', { clientId: 'c1' }, request)
-  events.emit('login_succeeded', { clientId: 'c1' }, request)
-  events.emit('consent_given', { clientId: 'c1', remembered: true }, request)
-  events.emit('consent_denied', { clientId: 'c1' }, request)
-  events.emit('code_issued', { clientId: 'c1' }, request)
+  events.emit('login_succeeded', { clientId: 'c1', userId: 'alice' }, request)
+  events.emit('consent_given', { clientId: 'c1', userId: 'alice', remembered: true }, request)
+  events.emit('consent_denied', { clientId: 'c1', userId: 'alice' }, request)
+  events.emit('code_issued', { clientId: 'c1', userId: 'alice' }, request)
   events.emit('tokens_issued', { clientId: 'c1', grantId: 'g1', grantType: 'authorization_code' }, request)
   events.emit('tokens_issued', { clientId: 'c1', grantId: 'g1', grantType: 'refresh_token' }, request)
   events.emit('refresh_reuse_detected', { clientId: 'c1', grantId: 'g1' }, request)
@@ -42,7 +42,7 @@ t.test('each OAuth event is one line with its ids, at info; reuse and replay at 
     ['warn', 'authorization code replay detected'],
     ['info', 'grant revoked']
   ])
-  t.same(request.lines[3]?.obj, { event: 'consent_given', clientId: 'c1', remembered: true })
+  t.same(request.lines[3]?.obj, { event: 'consent_given', clientId: 'c1', userId: 'alice', remembered: true })
   t.same(request.lines[6]?.obj, { event: 'tokens_issued', clientId: 'c1', grantId: 'g1', grantType: 'authorization_code' })
   t.same(request.lines[10]?.obj, { event: 'grant_revoked', clientId: 'c1', grantId: 'g1', reason: 'refresh_reuse' })
   t.same(fallback.lines, [], 'nothing went to the fallback logger')
@@ -79,9 +79,9 @@ t.test('listeners: unsubscribe works, and a listener that throws neither breaks 
   const notAnError: unknown = 'not an error'
   events.on('code_issued', () => { throw notAnError })
   const off = events.on('code_issued', (e) => { seen.push(e.clientId) })
-  events.emit('code_issued', { clientId: 'a' })
+  events.emit('code_issued', { clientId: 'a', userId: 'alice' })
   off()
-  events.emit('code_issued', { clientId: 'b' })
+  events.emit('code_issued', { clientId: 'b', userId: 'alice' })
   t.same(seen, ['a'], 'the third listener ran, then was gone')
   t.same(log.lines.filter((l) => l.level === 'error').map((l) => [l.msg, l.obj]), [
     ['event listener failed', { event: 'code_issued', err: { message: 'counter broke' } }],

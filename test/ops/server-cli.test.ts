@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { createServer, type AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { verifyPassword } from '../../lib/passwords.js'
 
 /*
  * server.ts's own exits, besides shutdown (shutdown.test.ts): --help, and a port it cannot listen on.
@@ -11,9 +12,12 @@ import t from 'tap'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 t.setTimeout(120_000)
 
-async function runServer (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+interface Run { code: number | null, stdout: string, stderr: string }
+
+async function runServer (args: string[], input?: string): Promise<Run> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('MCP_GATEWAY_')))
-  const child = spawn(process.execPath, [...process.execArgv, 'server.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...process.execArgv, 'server.ts', ...args], { cwd: ROOT, env })
+  child.stdin.end(input)
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8') })
@@ -65,4 +69,18 @@ t.test('a store that cannot be reached at start: a fatal log line (no password i
   t.match(stdout, /the store is unavailable/, 'with the cause')
   t.equal(stderr, '', 'no uncaught rejection on stderr')
   t.notMatch(stdout + stderr, /store-password-1234/, 'the store password is not in the output')
+})
+
+t.test('hash-password: the first line of stdin in, a users-file hash out; never a password as an argument', async (t) => {
+  const { code, stdout } = await runServer(['hash-password'], 'pass word ü\nignored second line\n')
+  t.equal(code, 0)
+  const hash = stdout.trim()
+  t.match(hash, /^\$scrypt\$ln=15,r=8,p=1\$/)
+  t.ok(await verifyPassword('pass word ü', hash), 'the hash is of the first line, as typed')
+  const empty = await runServer(['hash-password'], '\n')
+  t.equal(empty.code, 1)
+  t.match(empty.stderr, 'hash-password: no password given')
+  const argument = await runServer(['hash-password', 'secret'])
+  t.equal(argument.code, 1, 'a password given as an argument is not taken')
+  t.notMatch(argument.stderr + argument.stdout, 'secret')
 })

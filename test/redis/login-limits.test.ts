@@ -16,7 +16,7 @@ t.test('issue 15 finding 9: two replicas on one Redis share the login failure co
   })
   for (const store of stores) await store.connect()
   const clock = new ManualClock(loginWindow(Date.now()).endsAt)
-  const [a, b] = stores.map((store) => new LoginLimits({ store, clock, failuresPerAddress: 4, failuresPerUser: 2, users: ['alice'] })) as [LoginLimits, LoginLimits]
+  const [a, b] = stores.map((store) => new LoginLimits({ store, clock, failuresPerAddress: 4, failuresPerUser: 2, knows: (name: string) => name === 'alice' })) as [LoginLimits, LoginLimits]
   await a.recordFailure('198.51.100.1', 'nobody')
   await b.recordFailure('198.51.100.1', 'nobody')
   await a.recordFailure('198.51.100.1', 'nobody')

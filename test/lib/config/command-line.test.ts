@@ -38,6 +38,7 @@ const EXPECTED_GATEWAY = {
   upstreamScopes: ['repo', 'read:org'],
   username: 'alice',
   password: 'correct horse battery staple',
+  usersFile: '/etc/mcp-gateway/users',
   mcpScope: 'tools',
   secrets: [SECRET_A, SECRET_B],
   secretGenerated: false,
