@@ -1,22 +1,14 @@
 // Who may pass screen 1 (issue 19): the one configured account, or a users file re-read when it changes.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { parseUsersFile, singleAccount, usersFileAccounts, UsersFileError, type UsersFileLog } from '../../lib/accounts.js'
 import { hashPassword } from '../../lib/passwords.js'
+import { tempFile } from '../helpers/temp-file.js'
 
 const ALICE = await hashPassword('alice password')
 const BOB = await hashPassword('bob password')
-
-function tempFile (t: Test, text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-users-'))
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-  const path = join(dir, 'users')
-  writeFileSync(path, text)
-  return path
-}
 
 interface Logged { level: 'info' | 'error', details: object, message: string }
 const recorder = (): { log: UsersFileLog, lines: Logged[] } => {

@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { ConfigError } from '../../lib/config.js'
 import { createPkcePair } from '../../lib/pkce.js'
 import { hashPassword } from '../../lib/passwords.js'
+import { tempFile } from '../helpers/temp-file.js'
 import { Browser, buildGateway, pathOf, registerClient, startFlow, visitUpstream } from '../helpers/gateway.js'
 import { loggedGateway } from '../helpers/logged-gateway.js'
 
@@ -27,16 +27,8 @@ interface Attempt {
   flow: { flow: string, csrf: string }
 }
 
-function usersFile (t: Test, text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-users-'))
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-  const path = join(dir, 'users')
-  writeFileSync(path, text)
-  return path
-}
-
 t.test('users file: each person signs in with their own password; the one account no longer works', async (t) => {
-  const { app, logs } = await loggedGateway(t, { usersFile: usersFile(t, `alice:${ALICE}\nbob:${BOB}\n`) })
+  const { app, logs } = await loggedGateway(t, { usersFile: tempFile(t, `alice:${ALICE}\nbob:${BOB}\n`) })
   const client = await registerClient(app, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })
   const attempt = async (username: string, password: string): Promise<Attempt> => {
     const browser = new Browser()
@@ -64,7 +56,7 @@ t.test('users file: each person signs in with their own password; the one accoun
 })
 
 t.test('users file: a changed file applies without a restart; a broken one keeps the accounts read before', async (t) => {
-  const path = usersFile(t, `alice:${ALICE}\n`)
+  const path = tempFile(t, `alice:${ALICE}\n`)
   const { app } = await buildGateway(t, { usersFile: path })
   const client = await registerClient(app, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })
   const status = async (username: string, password: string): Promise<number> => {
@@ -86,7 +78,7 @@ t.test('users file: a changed file applies without a restart; a broken one keeps
 })
 
 t.test('users file: one that cannot be used stops the start, naming the file and the line', async (t) => {
-  const path = usersFile(t, `alice:${ALICE}\nbob\n`)
+  const path = tempFile(t, `alice:${ALICE}\nbob\n`)
   const err = await buildGateway(t, { usersFile: path }).then(() => undefined, (e: unknown) => e)
   t.ok(err instanceof ConfigError)
   t.same((err as ConfigError).problems,
@@ -95,7 +87,7 @@ t.test('users file: one that cannot be used stops the start, naming the file and
 })
 
 t.test('users file: the published default password is not refused with a public URL, since it is not used', async (t) => {
-  const path = usersFile(t, `alice:${ALICE}\n`)
+  const path = tempFile(t, `alice:${ALICE}\n`)
   const { app } = await buildGateway(t, { usersFile: path, publicUrl: 'https://gw.example.com' })
   t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
 })
