@@ -4,7 +4,7 @@ import type { OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
 import t from 'tap'
 import { request } from 'undici'
 import type { ManualClock } from '../../lib/clock.js'
-import { CookieBrowser } from '../helpers/cookie-browser.js'
+import { CookieBrowser, loginForm } from '../helpers/cookie-browser.js'
 import { startFakeGithub, type FakeGithub, type FakeGithubOptions } from '../helpers/fake-github.js'
 import { hiddenField, startLiveGateway, testStore, visitUpstream } from '../helpers/gateway.js'
 import { recordingFetch } from '../helpers/recording-fetch.js'
@@ -123,12 +123,7 @@ for (const variant of variants) {
 
       const loginPage = await browser.get(authorize.location ?? '')
       t.equal(loginPage.status, 200)
-      const login = await browser.post(`${origin}/login`, {
-        flow: hiddenField(loginPage.body, 'flow'),
-        csrf: hiddenField(loginPage.body, 'csrf'),
-        username: 'gateway_user',
-        password: 'gateway_pass'
-      })
+      const login = await browser.post(`${origin}/login`, loginForm(loginPage.body))
       t.equal(login.status, 303, login.body)
       t.match(login.location, `${origin}/consent?flow=`, 'screen 1 done: consent comes next')
 

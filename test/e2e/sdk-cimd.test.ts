@@ -4,7 +4,7 @@ import { auth } from '@modelcontextprotocol/sdk/client/auth.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
 import t from 'tap'
-import { CookieBrowser } from '../helpers/cookie-browser.js'
+import { CookieBrowser, loginForm } from '../helpers/cookie-browser.js'
 import { clientDocument, startDocumentServer, TEST_CA } from '../helpers/document-server.js'
 import { startFakeGithub } from '../helpers/fake-github.js'
 import { startFakeMcp } from '../helpers/fake-mcp.js'
@@ -126,12 +126,7 @@ t.test('MCP SDK client with a Client ID Metadata Document: discovery, no registr
     const loginPage = await browser.get(authorize.location ?? '')
     t.equal(loginPage.status, 200)
     t.match(loginPage.body, `<strong>${CLIENT_NAME}</strong> from <span class="host">${host}</span>`, 'the login page names the document\'s host')
-    const login = await browser.post(`${origin}/login`, {
-      flow: hiddenField(loginPage.body, 'flow'),
-      csrf: hiddenField(loginPage.body, 'csrf'),
-      username: 'gateway_user',
-      password: 'gateway_pass'
-    })
+    const login = await browser.post(`${origin}/login`, loginForm(loginPage.body))
     t.equal(login.status, 303, login.body)
     t.match(login.location, `${origin}/consent?flow=`)
 

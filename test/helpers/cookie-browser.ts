@@ -44,12 +44,7 @@ export async function signInThroughBothScreens (origin: string, authorizationUrl
   const authorize = await browser.get(authorizationUrl.href)
   if (authorize.status !== 302 || authorize.location === undefined) throw new Error(`authorize: ${authorize.status} ${authorize.body}`)
   const loginPage = await browser.get(authorize.location)
-  const login = await browser.post(`${origin}/login`, {
-    flow: hiddenField(loginPage.body, 'flow'),
-    csrf: hiddenField(loginPage.body, 'csrf'),
-    username: 'gateway_user',
-    password: 'gateway_pass'
-  })
+  const login = await browser.post(`${origin}/login`, loginForm(loginPage.body))
   if (login.status !== 303 || login.location === undefined) throw new Error(`login: ${login.status} ${login.body}`)
   const consentPage = await browser.get(login.location)
   const consent = await browser.post(`${origin}/consent`, {
@@ -61,4 +56,14 @@ export async function signInThroughBothScreens (origin: string, authorizationUrl
   const done = await browser.get(await visitUpstream(consent.location))
   if (done.status !== 302 || done.location === undefined) throw new Error(`callback: ${done.status} ${done.body}`)
   return new URL(done.location)
+}
+
+/** The login form of a login page, filled in with the default account's name and password. */
+export function loginForm (page: string): Record<string, string> {
+  return {
+    flow: hiddenField(page, 'flow'),
+    csrf: hiddenField(page, 'csrf'),
+    username: 'gateway_user',
+    password: 'gateway_pass'
+  }
 }
