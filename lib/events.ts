@@ -45,7 +45,7 @@ export interface GatewayEventMap {
   login_refused: { clientId: string, reason: 'address' | 'user', retryAfterSeconds: number }
   consent_given: { clientId: string, userId: string, remembered: boolean }
   consent_denied: { clientId: string, userId: string }
-  code_issued: { clientId: string, userId: string }
+  code_issued: { clientId: string, userId: string, upstreamUser?: string }
   tokens_issued: { clientId: string, grantId: string, grantType: IssuingGrantType }
   refresh_reuse_detected: { clientId: string, grantId: string }
   /** A just-rotated refresh token came back within the grace period and got its rotation's answer again. */

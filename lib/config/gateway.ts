@@ -38,6 +38,15 @@ import { Problems, runSchema, validateGateway } from './validate.js'
 const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
 const SCOPE_TOKEN_RE = new RegExp(SCOPE_TOKEN)
+const UPSTREAM_NAME = /^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$/
+const GITHUB_USER_ENDPOINT = 'https://api.github.com/user'
+const GITHUB_HOSTS = new Set(['github.com', 'api.githubcopilot.com'])
+
+/** GitHub's user endpoint when any configured upstream URL is GitHub's, else undefined. */
+function githubUserEndpoint (urls: Array<string | undefined>): string | undefined {
+  const github = urls.some((url) => url !== undefined && GITHUB_HOSTS.has(new URL(url).hostname.toLowerCase()))
+  return github ? GITHUB_USER_ENDPOINT : undefined
+}
 
 const isMemoryStore = (value: string): boolean => value.toLowerCase() === DEFAULT_STORE
 
@@ -71,6 +80,8 @@ export function resolveGateway (
   const upstreamAs = url('upstreamAs', true, false)
   const upstreamAuthorizeEndpoint = url('upstreamAuthorizeEndpoint', true, false)
   const upstreamTokenEndpoint = url('upstreamTokenEndpoint', true, false)
+  const upstreamUserEndpoint = url('upstreamUserEndpoint', true, true) ??
+    githubUserEndpoint([upstreamRs, upstreamAs, upstreamAuthorizeEndpoint, upstreamTokenEndpoint])
 
   let upstreamScopes: string[] | undefined
   const scopes = value.upstreamScopes
@@ -148,6 +159,13 @@ export function resolveGateway (
   const clientRegistration = checkedList('clientRegistration', (method) => method === 'dcr' || method === 'cimd')
   if (clientRegistration.length === 0) problems.add('clientRegistration', ruleOf(GATEWAY_SETTINGS.clientRegistration))
   const cimdAllowedHosts = checkedList('cimdAllowedHosts', isHostPattern)
+  // GitHub's logins and org names: letters, digits and single hyphens; any case, compared lowercase.
+  const upstreamAllowedUsers = checkedList('upstreamAllowedUsers', (name) => UPSTREAM_NAME.test(name))
+  const upstreamAllowedOrgs = checkedList('upstreamAllowedOrgs', (name) => UPSTREAM_NAME.test(name))
+  if ((upstreamAllowedUsers.length > 0 || upstreamAllowedOrgs.length > 0) && upstreamUserEndpoint === undefined &&
+    !problems.has('upstreamUserEndpoint')) {
+    problems.add('upstreamUserEndpoint', 'is required with upstream allow-lists when the upstream is not GitHub\'s')
+  }
   // Not lowercased: a redirect URI's path is case-sensitive.
   const redirectUriAllow = problems.has('redirectUriAllow') ? [] : entriesOf(value.redirectUriAllow, /[\s,]+/)
   if (redirectUriAllow.length > MAX_LIST || !redirectUriAllow.every(isRedirectUriPattern)) {
@@ -220,6 +238,9 @@ export function resolveGateway (
       usersFile: value.usersFile,
       upstreamAuthorizeEndpoint,
       upstreamTokenEndpoint,
+      upstreamUserEndpoint,
+      upstreamAllowedUsers,
+      upstreamAllowedOrgs,
       upstreamScopes,
       secrets,
       secretGenerated,

@@ -34,6 +34,12 @@ export interface ResolvedGatewayOptions {
   clientTtl: number
   refreshGrace: number
   upstreamTimeout: number
+  /** Where who signed in upstream is asked (GitHub's /user); undefined: not asked. */
+  upstreamUserEndpoint: string | undefined
+  /** Lowercase upstream user names allowed to sign in; empty: anyone. */
+  upstreamAllowedUsers: string[]
+  /** Lowercase upstream organisations whose members may sign in; empty: any. */
+  upstreamAllowedOrgs: string[]
   /** Normalised serialized origins (`https://app.example`), deduplicated; the proxy adds the publicUrl's own. */
   allowedOrigins: string[]
   /** Pinned on every proxied request. Names are lowercase RFC 9110 tokens, never one the gateway owns. */

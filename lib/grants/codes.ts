@@ -84,6 +84,7 @@ export class AuthorizationCodes {
         id,
         clientId: code.clientId,
         userId: code.userId,
+        ...(code.upstreamUser === undefined ? {} : { upstreamUser: code.upstreamUser }),
         scope: code.scope,
         resource: code.resource,
         sealedUpstream: seal(grantKey, upstream, id),

@@ -6,6 +6,12 @@ import type { UpstreamTokens } from '../upstream-as/token-endpoint.js'
  */
 
 /** Everything the gateway knows when it mints a code: the flow, the user and the upstream's tokens. */
+/** Who the person is upstream (lib/upstream-identity.ts), kept with the grant when the upstream told. */
+export interface UpstreamUser {
+  login: string
+  id: string
+}
+
 export interface CodeGrant {
   clientId: string
   redirectUri: string
@@ -13,6 +19,7 @@ export interface CodeGrant {
   resource: string
   scope: string
   userId: string
+  upstreamUser?: UpstreamUser
   upstream: UpstreamTokens
 }
 
@@ -33,6 +40,7 @@ export interface GrantRecord {
   id: string
   clientId: string
   userId: string
+  upstreamUser?: UpstreamUser
   scope: string
   resource: string
   /** The upstream tokens, AES-256-GCM sealed under the grant key, with the grant id as associated data. */

@@ -22,6 +22,8 @@ function shape (fields: Record<string, Check>): Check {
     checks.every(([name, check]) => check((value as Record<string, unknown>)[name]))
 }
 
+const UPSTREAM_USER = shape({ login: isString, id: isString })
+
 /**
  * What the gateway relies on in each kind of record it stores (lib/clients.ts, flows.ts, grants.ts,
  * consents.ts, sessions.ts, scope-needs.ts, client-documents.ts, upstream-as/registration.ts): the fields it
@@ -63,6 +65,7 @@ const RECORD_CHECKS = new Map<string, Check>([
     resource: isString,
     scope: isString,
     userId: isString,
+    upstreamUser: optional(UPSTREAM_USER),
     expiresAt: isNumber,
     sealedUpstream: isString,
     upstreamExpiresAt: optional(isNumber),
@@ -74,6 +77,7 @@ const RECORD_CHECKS = new Map<string, Check>([
     id: isString,
     clientId: isString,
     userId: isString,
+    upstreamUser: optional(UPSTREAM_USER),
     scope: isString,
     resource: isString,
     sealedUpstream: isString,

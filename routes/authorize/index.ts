@@ -52,7 +52,13 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     upstream,
     scopeNeeds,
     events,
-    loadFlow
+    loadFlow,
+    identity: {
+      userEndpoint: options.upstreamUserEndpoint,
+      allowedUsers: options.upstreamAllowedUsers,
+      allowedOrgs: options.upstreamAllowedOrgs,
+      timeoutMs: options.upstreamTimeout
+    }
   })
   const loginPath = new URL(urls.login).pathname
   // Every route of the chain answers without a sign-in, so each is limited per client address (in Redis
@@ -247,7 +253,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/upstream/callback', { config, schema: { querystring: CallbackQuery } }, async (req, reply) => {
-    const { flow, tokens } = await returnFromUpstream(req, req.query)
+    const { flow, tokens, identity } = await returnFromUpstream(req, req.query)
     // The upstream leg starts only from the consent step, which requires the sign-in: the flow has its user.
     const userId = flow.userId as string
     const code = await grants.createCode({
@@ -257,9 +263,14 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       resource: flow.resource,
       scope: flow.scope,
       userId,
+      ...(identity === undefined ? {} : { upstreamUser: { login: identity.login, id: identity.id } }),
       upstream: tokens
     })
-    events.emit('code_issued', { clientId: flow.clientId, userId }, req.log)
+    events.emit('code_issued', {
+      clientId: flow.clientId,
+      userId,
+      ...(identity === undefined ? {} : { upstreamUser: identity.login })
+    }, req.log)
     return redirectToClient(reply, flow, { code }, 302)
   })
 

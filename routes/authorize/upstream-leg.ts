@@ -10,6 +10,13 @@ import type { GatewayContext } from '../../plugins/context.js'
 import type { LoadFlow } from './browser-binding.js'
 import { ClientRedirectError, PageError, type ClientReturn } from './errors.js'
 import type { CallbackQuery } from './schema.js'
+import {
+  fetchGithubIdentity,
+  identityAllowed,
+  restricts,
+  type IdentityPolicy,
+  type UpstreamIdentity
+} from '../../lib/upstream-identity.js'
 
 /**
  * Screen 2 of the chain: going to the upstream's authorize page with the gateway's own PKCE pair and a
@@ -32,7 +39,14 @@ export interface UpstreamLeg {
   returnFromUpstream: (
     req: FastifyRequest,
     query: Static<typeof CallbackQuery>
-  ) => Promise<{ flow: FlowRecord, tokens: UpstreamTokens }>
+  ) => Promise<{ flow: FlowRecord, tokens: UpstreamTokens, identity: UpstreamIdentity | undefined }>
+}
+
+/** Where to ask who signed in upstream, and who may (lib/upstream-identity.ts). */
+export interface IdentityCheck extends IdentityPolicy {
+  /** Undefined: the upstream is not asked, and nobody is refused. */
+  userEndpoint: string | undefined
+  timeoutMs: number
 }
 
 export function createUpstreamLeg (deps: {
@@ -42,8 +56,9 @@ export function createUpstreamLeg (deps: {
   events: GatewayContext['events']
   /** The callback's flow must be this browser's, like every other step's. */
   loadFlow: LoadFlow
+  identity: IdentityCheck
 }): UpstreamLeg {
-  const { flows, upstream, scopeNeeds, events, loadFlow } = deps
+  const { flows, upstream, scopeNeeds, events, loadFlow, identity: check } = deps
 
   async function upstreamScopes (flow: FlowRecord): Promise<string[]> {
     const { scopes } = await upstream.resolve()
@@ -84,7 +99,7 @@ export function createUpstreamLeg (deps: {
   async function returnFromUpstream (
     req: FastifyRequest,
     query: Static<typeof CallbackQuery>
-  ): Promise<{ flow: FlowRecord, tokens: UpstreamTokens }> {
+  ): Promise<{ flow: FlowRecord, tokens: UpstreamTokens, identity: UpstreamIdentity | undefined }> {
     const expired = () => new PageError(
       400,
       'This sign-in has expired',
@@ -111,14 +126,55 @@ export function createUpstreamLeg (deps: {
     if (query.code === undefined) {
       throw new ClientRedirectError(flow, 'server_error', 'the upstream authorization server returned no code')
     }
+    let tokens: UpstreamTokens
     try {
-      const tokens = await upstream.exchangeCode({ code: query.code, codeVerifier: pending.verifier })
-      return { flow, tokens }
+      tokens = await upstream.exchangeCode({ code: query.code, codeVerifier: pending.verifier })
     } catch (err) {
       upstreamFailed(err)
       req.log.error({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream code exchange failed')
       throw upstreamFailure(flow, err)
     }
+    return { flow, tokens, identity: await identify(req, flow, tokens) }
+  }
+
+  /**
+   * Who signed in upstream, when the upstream can say; a person the allow-lists leave out gets a page and no
+   * gateway code. Without allow-lists an upstream that cannot say is no reason to fail the sign-in.
+   */
+  async function identify (
+    req: FastifyRequest,
+    flow: FlowRecord,
+    tokens: UpstreamTokens
+  ): Promise<UpstreamIdentity | undefined> {
+    if (check.userEndpoint === undefined) return undefined
+    let identity: UpstreamIdentity
+    try {
+      identity = await fetchGithubIdentity(check.userEndpoint, tokens.accessToken, {
+        withOrgs: check.allowedOrgs.length > 0,
+        timeoutMs: check.timeoutMs
+      })
+    } catch (err) {
+      upstreamFailed(err)
+      req.log.warn({ err: safeUpstreamError(err), clientId: flow.clientId }, 'upstream identity unavailable')
+      if (!restricts(check)) return undefined
+      throw new PageError(
+        502,
+        'Could not check who you are',
+        `The gateway could not ask ${upstream.displayName} who you are, which it must before letting you in. ` +
+          'Try again in a minute; if it persists, tell the gateway\'s operator.'
+      )
+    }
+    if (!identityAllowed(identity, check)) {
+      const who = { clientId: flow.clientId, userId: flow.userId, upstreamUser: identity.login }
+      req.log.warn(who, 'upstream user not allowed')
+      throw new PageError(
+        403,
+        'Not allowed',
+        `You are signed in to ${upstream.displayName} as ${identity.login}, who may not use this gateway. ` +
+          `Ask its operator to allow you, or sign in to ${upstream.displayName} as someone else.`
+      )
+    }
+    return identity
   }
 
   /**

@@ -35,6 +35,11 @@ export interface FakeGithub {
   tokenFailure: null | 'http500' | 'error200' | 'hang'
   /** How long the token endpoint takes to answer, ms (0: at once): a slow GitHub widens refresh races. */
   tokenDelayMs: number
+  /**
+   * Who signs in at the next authorize: what GET /user and /user/orgs answer for the tokens issued from then
+   * on. Default octocat (id 583231), a member of octo-org.
+   */
+  user: FakeGithubUser
   isValidAccessToken (token: string): boolean
   /** As if the user revoked the app: every access and refresh token stops working. */
   revokeAll (): void
@@ -54,9 +59,16 @@ interface CodeRecord {
   expiresAt: number
 }
 
+export interface FakeGithubUser {
+  login: string
+  id: number
+  orgs: string[]
+}
+
 interface AccessRecord {
   expiresAt: number | undefined
   refreshToken: string | undefined
+  user: FakeGithubUser
 }
 
 interface RefreshRecord {
@@ -111,6 +123,7 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
     decision: 'approve',
     tokenFailure: null,
     tokenDelayMs: 0,
+    user: { login: 'octocat', id: 583231, orgs: ['octo-org'] },
     isValidAccessToken: (token) => {
       const record = accessTokens.get(token)
       return record !== undefined && (record.expiresAt === undefined || record.expiresAt > Date.now())
@@ -151,13 +164,13 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
     const scopeText = scope.join(',')
     if (mode === 'oauth-app') {
       const accessToken = randomToken('gho_')
-      accessTokens.set(accessToken, { expiresAt: undefined, refreshToken: undefined })
+      accessTokens.set(accessToken, { expiresAt: undefined, refreshToken: undefined, user: fake.user })
       tokenReply(req, res, { access_token: accessToken, token_type: 'bearer', scope: scopeText })
       return
     }
     const accessToken = randomToken('ghu_')
     const refreshToken = randomToken('ghr_')
-    accessTokens.set(accessToken, { expiresAt: Date.now() + expiresIn * 1000, refreshToken })
+    accessTokens.set(accessToken, { expiresAt: Date.now() + expiresIn * 1000, refreshToken, user: fake.user })
     refreshTokens.set(refreshToken, { clientId, scope, accessToken })
     tokenReply(req, res, {
       access_token: accessToken,
@@ -302,6 +315,23 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
     })
   }
 
+  /** GitHub's REST API: GET /user and GET /user/orgs for a valid token, and 403 without a User-Agent. */
+  const rest = (req: IncomingMessage, res: ServerResponse, path: string): void => {
+    if (req.headers['user-agent'] === undefined) {
+      json(res, 403, { message: 'Request forbidden by administrative rules. Please make sure your request has a User-Agent header' })
+      return
+    }
+    const bearer = /^(?:Bearer|token)\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1]
+    const record = bearer === undefined ? undefined : accessTokens.get(bearer)
+    if (bearer === undefined || record === undefined || !fake.isValidAccessToken(bearer)) {
+      json(res, 401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' })
+      return
+    }
+    const { login, id, orgs } = record.user
+    if (path === '/user') json(res, 200, { login, id, node_id: `U_${id}`, type: 'User', name: null })
+    else json(res, 200, orgs.map((org, i) => ({ login: org, id: 1000 + i })))
+  }
+
   const mcp = (req: IncomingMessage, res: ServerResponse): void => {
     const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1]
     if (bearer === undefined || !fake.isValidAccessToken(bearer)) {
@@ -349,6 +379,8 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
       else token(req, res, body)
     } else if (key === 'POST /login/oauth/register' && options.dcr === true) {
       register(res, body)
+    } else if (key === 'GET /user' || key === 'GET /user/orgs') {
+      rest(req, res, url.pathname)
     } else if (url.pathname === '/mcp' || url.pathname.startsWith('/mcp/')) {
       mcp(req, res)
     } else {

@@ -20,14 +20,18 @@ export interface TestGateway {
 
 /**
  * A gateway in front of a fresh fake GitHub, configured as the README's quick start configures GitHub
- * (direct endpoints, a pre-registered OAuth App), with a clock the test moves.
+ * (direct endpoints, a pre-registered OAuth App), with a clock the test moves. Overrides that need the fake's
+ * URLs are a function of it.
  */
-export async function buildGateway (t: Teardown, overrides: Partial<GatewayPluginOptions> = {}, fake: FakeGithubOptions = {}, logger: FastifyServerOptions['logger'] = false): Promise<TestGateway> {
+export type GatewayOverrides = Partial<GatewayPluginOptions> | ((github: FakeGithub) => Partial<GatewayPluginOptions>)
+
+export async function buildGateway (t: Teardown, given: GatewayOverrides = {}, fake: FakeGithubOptions = {}, logger: FastifyServerOptions['logger'] = false): Promise<TestGateway> {
   const github = await startFakeGithub(fake)
   t.teardown(() => github.close())
   const clock = new ManualClock(Date.now())
   const app = Fastify({ logger })
   const store = testStore()
+  const overrides = typeof given === 'function' ? given(github) : given
   await app.register(gateway, gatewayOptions(github, clock, { ...store, ...overrides }))
   t.teardown(async () => {
     await app.close()

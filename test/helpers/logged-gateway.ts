@@ -1,7 +1,6 @@
 import { Writable } from 'node:stream'
-import type { GatewayPluginOptions } from '../../app.js'
 import { serializeRequest } from '../../lib/log.js'
-import { buildGateway, type TestGateway } from './gateway.js'
+import { buildGateway, type GatewayOverrides, type TestGateway } from './gateway.js'
 import type { Teardown } from './teardown.js'
 
 /** One parsed pino line. */
@@ -20,7 +19,7 @@ export const ERROR_LEVEL = 50
  */
 export async function loggedGateway (
   t: Teardown,
-  overrides: Partial<GatewayPluginOptions> = {}
+  overrides: GatewayOverrides = {}
 ): Promise<TestGateway & { logs: LogLine[] }> {
   const logs: LogLine[] = []
   const stream = new Writable({

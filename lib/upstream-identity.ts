@@ -1,0 +1,89 @@
+import { UpstreamError } from './upstream-as/errors.js'
+import { send } from './upstream-as/http.js'
+
+/*
+ * Who the person is upstream, asked right after the upstream code exchange with the token just obtained: for
+ * GitHub, `GET /user` (and `GET /user/orgs` when organisations are restricted) on the REST API. What the
+ * operator's allow-lists are checked against, and what the grant keeps (for the account page, tool policy and
+ * audit to come).
+ */
+
+export interface UpstreamIdentity {
+  /** The upstream's user name (GitHub's `login`), as the upstream spells it. */
+  login: string
+  /** The upstream's stable user id: a login can be renamed, an id cannot. */
+  id: string
+  /** The organisations the user belongs to, lowercase; undefined when not asked for. */
+  orgs?: string[]
+}
+
+export interface IdentityPolicy {
+  /** Upstream user names allowed, lowercase; empty: any. */
+  allowedUsers: readonly string[]
+  /** Upstream organisations whose members are allowed, lowercase; empty: any. */
+  allowedOrgs: readonly string[]
+}
+
+/** Whether the policy restricts anyone: then an identity is required, and checked. */
+export function restricts (policy: IdentityPolicy): boolean {
+  return policy.allowedUsers.length > 0 || policy.allowedOrgs.length > 0
+}
+
+/**
+ * Whether the person may sign in: with both lists, being in either is enough (a named user, or a member of a
+ * named organisation). GitHub's names are case-insensitive.
+ */
+export function identityAllowed (identity: UpstreamIdentity, policy: IdentityPolicy): boolean {
+  if (!restricts(policy)) return true
+  const login = identity.login.toLowerCase()
+  return policy.allowedUsers.includes(login) ||
+    (identity.orgs ?? []).some((org) => policy.allowedOrgs.includes(org))
+}
+
+// One page of organisations: a person in more than 100 is checked against the first 100 GitHub lists.
+const ORGS_PER_PAGE = 100
+
+/** GET `userEndpoint` (and `userEndpoint`/orgs with `withOrgs`) with the upstream token: an UpstreamError otherwise. */
+export async function fetchGithubIdentity (
+  userEndpoint: string,
+  accessToken: string,
+  { withOrgs, timeoutMs }: { withOrgs: boolean, timeoutMs: number }
+): Promise<UpstreamIdentity> {
+  const user = Object(await getJson(userEndpoint, accessToken, timeoutMs)) as { login?: unknown, id?: unknown }
+  const { login, id } = user
+  if (typeof login !== 'string' || login === '' || (typeof id !== 'number' && typeof id !== 'string')) {
+    throw new UpstreamError('bad_response', 'upstream user endpoint answered without a login and an id')
+  }
+  if (!withOrgs) return { login, id: String(id) }
+  const orgs = await getJson(`${userEndpoint}/orgs?per_page=${ORGS_PER_PAGE}`, accessToken, timeoutMs)
+  const list = Array.isArray(orgs) ? orgs : []
+  return {
+    login,
+    id: String(id),
+    orgs: list.flatMap((org: unknown) => {
+      const name = (org as { login?: unknown } | null)?.login
+      return typeof name === 'string' ? [name.toLowerCase()] : []
+    })
+  }
+}
+
+async function getJson (url: string, accessToken: string, timeoutMs: number): Promise<unknown> {
+  const reply = await send(url, {
+    method: 'GET',
+    headers: {
+      authorization: `Bearer ${accessToken}`,
+      accept: 'application/vnd.github+json',
+      // GitHub's REST API refuses requests without a User-Agent.
+      'user-agent': 'mcp-oauth-gateway'
+    }
+  }, 'upstream user endpoint', { timeoutMs })
+  if (reply.status !== 200) {
+    const { status } = reply
+    throw new UpstreamError('bad_response', `upstream user endpoint answered HTTP ${status}`, { status })
+  }
+  try {
+    return JSON.parse(reply.body) as unknown
+  } catch {
+    throw new UpstreamError('bad_response', 'upstream user endpoint answered with a body that is not JSON')
+  }
+}

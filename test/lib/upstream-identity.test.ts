@@ -1,0 +1,47 @@
+// Who signed in upstream (issue 19): GitHub's /user and /user/orgs read defensively, and the allow-list rule.
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import { fetchGithubIdentity, identityAllowed, restricts } from '../../lib/upstream-identity.js'
+
+const octocat = { login: 'OctoCat', id: '583231', orgs: ['octo-org', 'github'] }
+
+t.test('allow-lists: none lets anyone in; otherwise a listed login or a listed org, compared lowercase', async (t) => {
+  const none = { allowedUsers: [], allowedOrgs: [] }
+  t.notOk(restricts(none))
+  t.ok(identityAllowed(octocat, none))
+  t.ok(identityAllowed(octocat, { allowedUsers: ['octocat'], allowedOrgs: [] }))
+  t.ok(identityAllowed(octocat, { allowedUsers: [], allowedOrgs: ['github'] }))
+  t.ok(identityAllowed(octocat, { allowedUsers: ['hubot'], allowedOrgs: ['octo-org'] }), 'either list')
+  t.notOk(identityAllowed(octocat, { allowedUsers: ['hubot'], allowedOrgs: ['acme'] }))
+  t.notOk(identityAllowed({ login: 'x', id: '1' }, { allowedUsers: [], allowedOrgs: ['acme'] }), 'orgs unknown: none')
+})
+
+t.test('what the user endpoint answers is checked: a login and an id, JSON, HTTP 200', async (t) => {
+  const answers = new Map<string, [number, string]>([
+    ['/ok', [200, '{"login":"octocat","id":583231}']],
+    ['/ok/orgs', [200, '[{"login":"Octo-Org"},{"id":5},null]']],
+    ['/noid', [200, '{"login":"octocat"}']],
+    ['/text', [200, 'not json']],
+    ['/text-orgs', [200, '{"login":"octocat","id":"u1"}']],
+    ['/text-orgs/orgs', [200, '<html>']],
+    ['/object-orgs', [200, '{"login":"octocat","id":1}']],
+    ['/object-orgs/orgs', [200, '{"message":"odd"}']]
+  ])
+  const server = createServer((req, res) => {
+    const [status, body] = answers.get(new URL(req.url ?? '/', 'http://x').pathname) ?? [401, '{"message":"Bad credentials"}']
+    res.writeHead(status, { 'content-type': 'application/json' }).end(body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const options = { withOrgs: true, timeoutMs: 2000 }
+  t.same(await fetchGithubIdentity(`${base}/ok`, 'tok', options), { login: 'octocat', id: '583231', orgs: ['octo-org'] })
+  t.same(await fetchGithubIdentity(`${base}/ok`, 'tok', { ...options, withOrgs: false }), { login: 'octocat', id: '583231' })
+  t.same(await fetchGithubIdentity(`${base}/object-orgs`, 'tok', options), { login: 'octocat', id: '1', orgs: [] },
+    'orgs that are not a list: none')
+  await t.rejects(fetchGithubIdentity(`${base}/noid`, 'tok', options), { kind: 'bad_response', message: /without a login and an id/ })
+  await t.rejects(fetchGithubIdentity(`${base}/text`, 'tok', options), { message: /not JSON/ })
+  await t.rejects(fetchGithubIdentity(`${base}/text-orgs`, 'tok', options), { message: /not JSON/ })
+  await t.rejects(fetchGithubIdentity(`${base}/missing`, 'tok', options), { status: 401, message: /answered HTTP 401/ })
+})
