@@ -1,5 +1,6 @@
 import { UpstreamError } from './upstream-as/errors.js'
 import { send } from './upstream-as/http.js'
+import type { UpstreamClientCredentials } from './upstream-as/registration.js'
 
 /*
  * Who the person is upstream, asked right after the upstream code exchange with the token just obtained: for
@@ -86,4 +87,32 @@ async function getJson (url: string, accessToken: string, timeoutMs: number): Pr
   } catch {
     throw new UpstreamError('bad_response', 'upstream user endpoint answered with a body that is not JSON')
   }
+}
+
+/**
+ * Revokes a GitHub token the gateway will not use (its owner is not allowed): GitHub has no RFC 7009 endpoint,
+ * but its REST API deletes an OAuth App's token with the app's own credentials, `DELETE /applications/{client_id}/
+ * token`, on the API base the user endpoint is on. False when it cannot be asked (no secret, or an endpoint not
+ * shaped like GitHub's) or did not answer 204; an UpstreamError when it cannot be reached.
+ */
+export async function revokeGithubToken (
+  userEndpoint: string,
+  client: UpstreamClientCredentials,
+  accessToken: string,
+  timeoutMs: number
+): Promise<boolean> {
+  if (!userEndpoint.endsWith('/user') || client.clientSecret === undefined) return false
+  const apiBase = userEndpoint.slice(0, -'/user'.length)
+  const basic = Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')
+  const reply = await send(`${apiBase}/applications/${encodeURIComponent(client.clientId)}/token`, {
+    method: 'DELETE',
+    headers: {
+      authorization: `Basic ${basic}`,
+      accept: 'application/vnd.github+json',
+      'content-type': 'application/json',
+      'user-agent': 'mcp-oauth-gateway'
+    },
+    body: JSON.stringify({ access_token: accessToken })
+  }, 'upstream token revocation', { timeoutMs })
+  return reply.status === 204
 }

@@ -16,7 +16,7 @@ export interface HttpLimits {
 }
 
 export interface HttpRequest {
-  method: 'GET' | 'POST'
+  method: 'GET' | 'POST' | 'DELETE'
   headers: Record<string, string>
   body?: string
   /** False: headers only, the body is discarded unread (an endless SSE stream would never end). */

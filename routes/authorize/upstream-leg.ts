@@ -14,6 +14,7 @@ import {
   fetchGithubIdentity,
   identityAllowed,
   restricts,
+  revokeGithubToken,
   type IdentityPolicy,
   type UpstreamIdentity
 } from '../../lib/upstream-identity.js'
@@ -166,7 +167,8 @@ export function createUpstreamLeg (deps: {
     }
     if (!identityAllowed(identity, check)) {
       const who = { clientId: flow.clientId, userId: flow.userId, upstreamUser: identity.login }
-      req.log.warn(who, 'upstream user not allowed')
+      req.log.warn({ ...who, upstreamTokenRevoked: await revokeRefused(req, check.userEndpoint, tokens) },
+        'upstream user not allowed')
       throw new PageError(
         403,
         'Not allowed',
@@ -175,6 +177,17 @@ export function createUpstreamLeg (deps: {
       )
     }
     return identity
+  }
+
+  /** The refused person's upstream token is of no use to anyone: revoked upstream when the upstream allows it. */
+  async function revokeRefused (req: FastifyRequest, userEndpoint: string, tokens: UpstreamTokens): Promise<boolean> {
+    try {
+      const { client } = await upstream.resolve()
+      return await revokeGithubToken(userEndpoint, client, tokens.accessToken, check.timeoutMs)
+    } catch (err) {
+      req.log.warn({ err: safeUpstreamError(err) }, 'upstream token revocation failed')
+      return false
+    }
   }
 
   /**

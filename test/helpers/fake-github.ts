@@ -332,6 +332,21 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
     else json(res, 200, orgs.map((org, i) => ({ login: org, id: 1000 + i })))
   }
 
+  /** GitHub's DELETE /applications/{client_id}/token: the app's own Basic credentials, the token in JSON. */
+  const revokeToken = (req: IncomingMessage, res: ServerResponse, body: string): void => {
+    const expected = `Basic ${Buffer.from(`${fake.clientId}:${fake.clientSecret}`).toString('base64')}`
+    if (req.headers.authorization !== expected) {
+      json(res, 404, { message: 'Not Found' })
+      return
+    }
+    const token = (JSON.parse(body) as { access_token?: unknown }).access_token
+    if (typeof token !== 'string' || !accessTokens.delete(token)) {
+      json(res, 422, { message: 'Validation Failed' })
+      return
+    }
+    res.writeHead(204).end()
+  }
+
   const mcp = (req: IncomingMessage, res: ServerResponse): void => {
     const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1]
     if (bearer === undefined || !fake.isValidAccessToken(bearer)) {
@@ -379,6 +394,8 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
       else token(req, res, body)
     } else if (key === 'POST /login/oauth/register' && options.dcr === true) {
       register(res, body)
+    } else if (req.method === 'DELETE' && url.pathname === `/applications/${fake.clientId}/token`) {
+      revokeToken(req, res, body)
     } else if (key === 'GET /user' || key === 'GET /user/orgs') {
       rest(req, res, url.pathname)
     } else if (url.pathname === '/mcp' || url.pathname.startsWith('/mcp/')) {

@@ -2,7 +2,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { fetchGithubIdentity, identityAllowed, restricts } from '../../lib/upstream-identity.js'
+import { fetchGithubIdentity, identityAllowed, restricts, revokeGithubToken } from '../../lib/upstream-identity.js'
 
 const octocat = { login: 'OctoCat', id: '583231', orgs: ['octo-org', 'github'] }
 
@@ -44,4 +44,22 @@ t.test('what the user endpoint answers is checked: a login and an id, JSON, HTTP
   await t.rejects(fetchGithubIdentity(`${base}/text`, 'tok', options), { message: /not JSON/ })
   await t.rejects(fetchGithubIdentity(`${base}/text-orgs`, 'tok', options), { message: /not JSON/ })
   await t.rejects(fetchGithubIdentity(`${base}/missing`, 'tok', options), { status: 401, message: /answered HTTP 401/ })
+})
+
+t.test('revoking a refused person\'s GitHub token: with the app\'s credentials, only where GitHub\'s API is', async (t) => {
+  const seen: string[] = []
+  const server = createServer((req, res) => {
+    seen.push(`${req.method ?? ''} ${req.url ?? ''} ${req.headers.authorization ?? ''}`)
+    res.writeHead(req.url === '/applications/app%2F1/token' ? 204 : 404).end()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const app = { clientId: 'app/1', clientSecret: 's3cret', authMethod: 'client_secret_post' as const }
+  t.ok(await revokeGithubToken(`${base}/user`, app, 'gho_x', 2000))
+  t.same(seen, [`DELETE /applications/app%2F1/token Basic ${Buffer.from('app/1:s3cret').toString('base64')}`])
+  t.notOk(await revokeGithubToken(`${base}/user`, { ...app, clientId: 'other' }, 'gho_x', 2000), 'not 204: false')
+  t.notOk(await revokeGithubToken(`${base}/me`, app, 'gho_x', 2000), 'not GitHub\'s shape: not asked')
+  t.notOk(await revokeGithubToken(`${base}/user`, { clientId: 'app', authMethod: 'none' }, 'gho_x', 2000), 'no secret')
+  t.equal(seen.length, 2)
 })

@@ -53,7 +53,12 @@ t.test('--upstream-allowed-users: a listed login (any case) signs in; anyone els
   t.match(refused.body, '<h1>Not allowed</h1>')
   t.match(refused.body, 'as mallory, who may not use this gateway')
   t.notOk(restCalls(github).includes('GET /user/orgs?per_page=100'), 'organisations are not asked for')
-  t.match(logs.find((line) => line.msg === 'upstream user not allowed'), { level: WARN, upstreamUser: 'mallory' })
+  t.match(logs.find((line) => line.msg === 'upstream user not allowed'),
+    { level: WARN, upstreamUser: 'mallory', upstreamTokenRevoked: true })
+  const revoked = github.requests.filter((r) => r.method === 'DELETE')
+  t.same(revoked.map((r) => r.path), [`/applications/${github.clientId}/token`], 'the token was revoked at GitHub')
+  const token = (JSON.parse(revoked[0]?.body ?? '{}') as { access_token: string }).access_token
+  t.notOk(github.isValidAccessToken(token), 'and no longer works')
   t.equal(logs.filter((line) => line.event === 'code_issued').length, 1, 'only octocat got a code')
 })
 
