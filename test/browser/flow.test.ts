@@ -9,6 +9,8 @@ import { createPkcePair } from '../../lib/pkce.js'
 import { launchTestBrowser } from '../helpers/browser.js'
 import { startFakeGithub } from '../helpers/fake-github.js'
 import { startLiveGateway } from '../helpers/gateway.js'
+import { tempFile } from '../helpers/temp-file.js'
+import { hashPassword } from '../../lib/passwords.js'
 import type { Teardown } from '../helpers/teardown.js'
 
 /*
@@ -398,6 +400,25 @@ t.test('the authorize pages in headless Chromium', async (t) => {
     })
     t.equal(token.status, 200, 'the code is exchanged for tokens')
     t.match(await token.json(), { token_type: /^bearer$/i, access_token: /^gwa_/ })
+  })
+
+  t.test('issue 19: a person of the users file signs in with the keyboard; the consent page names them', async (t) => {
+    const usersFile = tempFile(t, `alice:${await hashPassword('alice-in-chromium')}\n`)
+    const { w, page } = await start(t, { state: 'browser-users-file', gateway: { usersFile } })
+    await focusLandsOn(page, 'username')
+    await page.keyboard.type('alice')
+    await page.keyboard.press('Tab')
+    await page.keyboard.type(PASSWORD)
+    await pressAndLoad(page, 'Enter', posted('/login'))
+    t.equal(w.status(), 401, 'the one account\'s password is not alice\'s')
+    t.match(await page.locator('[role=alert]').innerText(), 'Wrong username or password.')
+    await focusLandsOn(page, 'password')
+    await page.keyboard.type('alice-in-chromium')
+    await pressAndLoad(page, 'Enter', isPath('/consent'))
+    t.equal(w.status(), 200)
+    t.match(await page.locator('main').innerText(), 'Signed in to the gateway as alice')
+    t.match(await page.locator('main').innerText(), 'The client chose its name itself when it registered')
+    await pageIsClean(t, w, 'consent page, users file')
   })
 
   t.test('the pages fit a 375px phone screen', async (t) => {
