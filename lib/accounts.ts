@@ -27,6 +27,15 @@ export function singleAccount (username: string, password: string): Accounts {
   }
 }
 
+/** Nobody signs in by password (single sign-on only); a try takes as long as a wrong password. */
+export function noAccounts (): Accounts {
+  return {
+    verify: async (_name, password) => await verifyPassword(password, UNMATCHABLE_HASH),
+    knows: () => false,
+    close: () => {}
+  }
+}
+
 /** A users file that cannot be used: the message names the file and the line, never a hash. */
 export class UsersFileError extends Error {
   constructor (message: string, options?: { cause: unknown }) {

@@ -25,10 +25,18 @@ export interface FlowRecord {
 
 export type NewFlow = Omit<FlowRecord, 'id' | 'browserHash' | 'csrf' | 'expiresAt'>
 
-/** The state handed to the upstream: single use, bound to one flow, holding the upstream PKCE verifier. */
-interface UpstreamState {
+/**
+ * Where a flow's browser is sent away and comes back: the upstream's authorize page (screen 2), or the single
+ * sign-on provider's (screen 1, lib/login-sso.ts).
+ */
+export type Leg = 'upstream' | 'sso'
+
+/** The `state` handed to the other side: single use, bound to one flow, with that leg's PKCE verifier (and nonce). */
+export interface LegState {
   flowId: string
   verifier: string
+  /** The OpenID Connect nonce, on the single sign-on leg. */
+  nonce?: string
 }
 
 /**
@@ -89,27 +97,27 @@ export class FlowStore {
     return safeEqual(csrf, flow.csrf)
   }
 
-  /** A fresh upstream state for an approved flow. */
-  async beginUpstream (flow: FlowRecord, verifier: string): Promise<string> {
+  /** A fresh state for a leg of the flow: the upstream's only once approved, the sign-on provider's at sign-in. */
+  async beginLeg (leg: Leg, flow: FlowRecord, secrets: Omit<LegState, 'flowId'>): Promise<string> {
     const state = randomToken()
-    const record: UpstreamState = { flowId: flow.id, verifier }
+    const record: LegState = { flowId: flow.id, ...secrets }
     const ttlMs = Math.max(1, flow.expiresAt - this.#clock.now())
-    if (!await this.#store.add(upstreamKey(state), record, ttlMs, this.#maxPending)) {
-      throw new StoreFullError('upstream-state')
+    if (!await this.#store.add(legKey(leg, state), record, ttlMs, this.#maxPending)) {
+      throw new StoreFullError(`${leg}-state`)
     }
     return state
   }
 
-  /** Reads the upstream state without using it up: the browser must be checked first. */
-  async peekUpstream (state: string): Promise<UpstreamState | undefined> {
-    return await this.#store.get<UpstreamState>(upstreamKey(state))
+  /** Reads a leg's state without using it up: the browser must be checked first. */
+  async peekLeg (leg: Leg, state: string): Promise<LegState | undefined> {
+    return await this.#store.get<LegState>(legKey(leg, state))
   }
 
-  /** Uses the upstream state up; undefined when another request already did. */
-  async takeUpstream (state: string): Promise<UpstreamState | undefined> {
-    return await this.#store.take<UpstreamState>(upstreamKey(state))
+  /** Uses a leg's state up; undefined when another request already did. */
+  async takeLeg (leg: Leg, state: string): Promise<LegState | undefined> {
+    return await this.#store.take<LegState>(legKey(leg, state))
   }
 }
 
 const flowKey = (id: string) => `flow:${id}`
-const upstreamKey = (state: string) => `upstream-state:${hashSecret(state)}`
+const legKey = (leg: Leg, state: string) => `${leg}-state:${hashSecret(state)}`

@@ -2,7 +2,14 @@ import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { fetchClientDocument } from '../lib/client-document-fetch.js'
 import { ClientDocuments } from '../lib/client-documents.js'
-import { singleAccount, usersFileAccounts, UsersFileError, type Accounts, type UsersFileLog } from '../lib/accounts.js'
+import {
+  noAccounts,
+  singleAccount,
+  usersFileAccounts,
+  UsersFileError,
+  type Accounts,
+  type UsersFileLog
+} from '../lib/accounts.js'
 import { ClientRegistry } from '../lib/clients.js'
 import type { Clock } from '../lib/clock.js'
 import { ConfigError, type ResolvedGatewayOptions } from '../lib/config.js'
@@ -12,6 +19,7 @@ import { GatewayEvents } from '../lib/events.js'
 import { FlowStore } from '../lib/flows.js'
 import { GrantService } from '../lib/grants.js'
 import { LoginLimits } from '../lib/login-limits.js'
+import { SsoLogin } from '../lib/login-sso.js'
 import { ScopeNeedStore } from '../lib/scope-needs.js'
 import { SessionStore } from '../lib/sessions.js'
 import { checkedStore } from '../lib/stores/records.js'
@@ -39,6 +47,9 @@ export interface GatewayUrls {
   register: string
   revoke: string
   login: string
+  /** Single sign-on: where the login page's button posts, and where the provider sends the browser back. */
+  loginSso: string
+  loginSsoCallback: string
   consent: string
   upstreamCallback: string
   /**
@@ -71,8 +82,10 @@ export interface GatewayContext {
   flows: FlowStore
   /** Which user approved which client for which scopes, so the consent page is shown once. */
   consents: ConsentStore
-  /** Who may pass screen 1: the one configured account, or the users file's. */
+  /** Who may pass screen 1 by password: the one configured account, the users file's, or nobody (SSO only). */
   accounts: Accounts
+  /** Screen 1 by single sign-on (OpenID Connect); undefined when not configured. */
+  sso: SsoLogin | undefined
   /** Failed sign-ins per address and per user name, for the login page's back-off. */
   loginLimits: LoginLimits
   /** Which grant opened which upstream MCP session, so no other token can use it. */
@@ -114,6 +127,8 @@ export function gatewayUrls (publicUrl: string, mountPath = '', wellKnown: WellK
     register: `${base}/register`,
     revoke: `${base}/revoke`,
     login: `${base}/login`,
+    loginSso: `${base}/login/sso`,
+    loginSsoCallback: `${base}/login/sso/callback`,
     consent: `${base}/consent`,
     upstreamCallback: `${base}/upstream/callback`,
     mountPath,
@@ -185,6 +200,17 @@ const context: FastifyPluginAsync<ContextOptions> = async (
   const flows = new FlowStore({ store, clock, ttlMs: options.flowTtl * 1000, maxPending: options.maxPendingSignIns })
   const consents = new ConsentStore({ store, ttlMs: options.clientTtl * 1000 })
   const accounts = openAccounts(options, app.log)
+  const sso = options.loginOidcIssuer === undefined
+    ? undefined
+    : new SsoLogin({
+      issuer: options.loginOidcIssuer,
+      clientId: options.loginOidcClientId as string,
+      clientSecret: options.loginOidcClientSecret,
+      redirectUri: urls.loginSsoCallback,
+      allowedEmails: options.loginAllowedEmails,
+      allowedDomains: options.loginAllowedDomains,
+      timeoutMs: options.upstreamTimeout
+    })
   app.addHook('onClose', async () => { accounts.close() })
   const loginLimits = new LoginLimits({
     store,
@@ -211,6 +237,7 @@ const context: FastifyPluginAsync<ContextOptions> = async (
     flows,
     consents,
     accounts,
+    sso,
     loginLimits,
     sessions,
     scopeNeeds,
@@ -221,7 +248,10 @@ const context: FastifyPluginAsync<ContextOptions> = async (
 
 /** The accounts screen 1 checks; a users file that cannot be used stops the start, naming the file and line. */
 function openAccounts (options: ResolvedGatewayOptions, log: UsersFileLog): Accounts {
-  if (options.usersFile === undefined) return singleAccount(options.username, options.password)
+  if (options.usersFile === undefined) {
+    // With single sign-on and no users file, nobody signs in by password.
+    return options.loginOidcIssuer === undefined ? singleAccount(options.username, options.password) : noAccounts()
+  }
   try {
     return usersFileAccounts(options.usersFile, log)
   } catch (err) {

@@ -39,6 +39,8 @@ const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
 const SCOPE_TOKEN_RE = new RegExp(SCOPE_TOKEN)
 const UPSTREAM_NAME = /^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$/
+const EMAIL = /^[^\s@,]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+$/
+const DOMAIN = /^[a-z0-9-]+(?:\.[a-z0-9-]+)+$/
 const GITHUB_USER_ENDPOINT = 'https://api.github.com/user'
 const GITHUB_HOSTS = new Set(['github.com', 'api.githubcopilot.com'])
 
@@ -80,6 +82,7 @@ export function resolveGateway (
   const upstreamAs = url('upstreamAs', true, false)
   const upstreamAuthorizeEndpoint = url('upstreamAuthorizeEndpoint', true, false)
   const upstreamTokenEndpoint = url('upstreamTokenEndpoint', true, false)
+  const loginOidcIssuer = url('loginOidcIssuer', false, false)
   const upstreamUserEndpoint = url('upstreamUserEndpoint', true, true) ??
     githubUserEndpoint([upstreamRs, upstreamAs, upstreamAuthorizeEndpoint, upstreamTokenEndpoint])
 
@@ -162,6 +165,16 @@ export function resolveGateway (
   // GitHub's logins and org names: letters, digits and single hyphens; any case, compared lowercase.
   const upstreamAllowedUsers = checkedList('upstreamAllowedUsers', (name) => UPSTREAM_NAME.test(name))
   const upstreamAllowedOrgs = checkedList('upstreamAllowedOrgs', (name) => UPSTREAM_NAME.test(name))
+  const loginAllowedEmails = checkedList('loginAllowedEmails', (email) => EMAIL.test(email))
+  const loginAllowedDomains = checkedList('loginAllowedDomains', (domain) => DOMAIN.test(domain))
+  if (loginOidcIssuer !== undefined) {
+    if (value.loginOidcClientId === undefined) problems.add('loginOidcClientId', 'is required with single sign-on')
+    // A public provider (Google, Microsoft) vouches for anyone's address: who may come in must be said.
+    if (loginAllowedEmails.length === 0 && loginAllowedDomains.length === 0 && !problems.has('loginAllowedEmails') &&
+      !problems.has('loginAllowedDomains')) {
+      problems.add('loginAllowedEmails', 'or loginAllowedDomains is required with single sign-on')
+    }
+  }
   if ((upstreamAllowedUsers.length > 0 || upstreamAllowedOrgs.length > 0) && upstreamUserEndpoint === undefined &&
     !problems.has('upstreamUserEndpoint')) {
     problems.add('upstreamUserEndpoint', 'is required with upstream allow-lists when the upstream is not GitHub\'s')
@@ -236,6 +249,11 @@ export function resolveGateway (
       upstreamClientId: value.upstreamClientId,
       upstreamClientSecret: value.upstreamClientSecret,
       usersFile: value.usersFile,
+      loginOidcIssuer,
+      loginOidcClientId: value.loginOidcClientId,
+      loginOidcClientSecret: value.loginOidcClientSecret,
+      loginAllowedEmails,
+      loginAllowedDomains,
       upstreamAuthorizeEndpoint,
       upstreamTokenEndpoint,
       upstreamUserEndpoint,
@@ -257,8 +275,9 @@ export function resolveGateway (
   }
 }
 
+/** Whether screen 1 takes the one account's password (no users file, no single sign-on), and it is the default. */
 export const usesDefaultPassword = (options: ResolvedGatewayOptions): boolean =>
-  options.usersFile === undefined && options.password === DEFAULT_PASSWORD
+  options.usersFile === undefined && options.loginOidcIssuer === undefined && options.password === DEFAULT_PASSWORD
 const isLoopbackUrl = (url: string): boolean => isLoopbackHost(new URL(url).hostname)
 
 /**

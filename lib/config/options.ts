@@ -22,6 +22,13 @@ export interface ResolvedGatewayOptions {
   password: string
   /** The users file of personal accounts, replacing username/password; undefined: the one account. */
   usersFile: string | undefined
+  /** Single sign-on for screen 1 (lib/login-sso.ts); undefined: none. */
+  loginOidcIssuer: string | undefined
+  loginOidcClientId: string | undefined
+  loginOidcClientSecret: string | undefined
+  /** Lowercase addresses, and domains, whose verified addresses may sign in by single sign-on. */
+  loginAllowedEmails: string[]
+  loginAllowedDomains: string[]
   mcpScope: string
   /** The first signs and encrypts; all verify and decrypt, so a new secret can be put first and old ones kept. */
   secrets: string[]

@@ -58,6 +58,7 @@ const RECORD_CHECKS = new Map<string, Check>([
     expiresAt: isNumber
   })],
   ['upstream-state', shape({ flowId: isString, verifier: isString })],
+  ['sso-state', shape({ flowId: isString, verifier: isString, nonce: isString })],
   ['code', shape({
     clientId: isString,
     redirectUri: isString,

@@ -1,6 +1,6 @@
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ClientDocumentError } from '../../lib/client-document-fetch.js'
 import { isClientIdUrl } from '../../lib/client-metadata-document.js'
 import type { ClientRecord } from '../../lib/clients.js'
@@ -16,7 +16,16 @@ import { classifyRequestError, warnOncePerMinute } from '../request-errors.js'
 import { createBrowserBinding } from './browser-binding.js'
 import { ClientRedirectError, PageError, type ClientReturn } from './errors.js'
 import { consentPage, ERROR_PAGES, errorPage, loginPage, waitText, type FlowView } from './pages.js'
-import { AuthorizeQuery, CallbackQuery, ConsentBody, FlowQuery, LoginBody } from './schema.js'
+import {
+  AuthorizeQuery,
+  CallbackQuery,
+  ConsentBody,
+  FlowQuery,
+  LoginBody,
+  SsoBody,
+  SsoCallbackQuery
+} from './schema.js'
+import { createSsoLeg } from './sso-leg.js'
 import { createUpstreamLeg } from './upstream-leg.js'
 
 const challengeFormat = new RegExp(S256_CHALLENGE_PATTERN)
@@ -38,7 +47,7 @@ const challengeFormat = new RegExp(S256_CHALLENGE_PATTERN)
  */
 const authorize: FastifyPluginAsyncTypebox = async (app) => {
   const gateway = app.getDecorator<GatewayContext>('mcpGateway')
-  const { options, urls, clients, grants, upstream, flows, consents, accounts, loginLimits, scopeNeeds, events } =
+  const { options, urls, clients, grants, upstream, flows, consents, accounts, sso, loginLimits, scopeNeeds, events } =
     gateway
   const { browserOf, cookieFor, loadFlow } = createBrowserBinding({
     flows,
@@ -60,6 +69,9 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       timeoutMs: options.upstreamTimeout
     }
   })
+  const ssoLeg = sso === undefined
+    ? undefined
+    : createSsoLeg({ sso, flows, callbackUrl: urls.loginSsoCallback, loadFlow })
   const loginPath = new URL(urls.login).pathname
   // Every route of the chain answers without a sign-in, so each is limited per client address (in Redis
   // when the store is, so across replicas).
@@ -157,12 +169,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/login', { config, schema: { querystring: FlowQuery } }, async (req, reply) => {
     const loaded = await loadFlow(req, req.query.flow)
-    return page(reply, 200, loginPage({
-      action: loginPath,
-      flowId: loaded.flow.id,
-      csrf: loaded.flow.csrf,
-      flow: await view(loaded.flow, loaded.client)
-    }))
+    return page(reply, 200, await loginScreen(loaded.flow, loaded.client))
   })
 
   app.post('/login', { config, schema: { body: LoginBody } }, async (req, reply) => {
@@ -184,11 +191,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
           `There have been too many failed sign-ins from your network. Try again in ${waitText(refusal)}.`
         )
       }
-      return page(reply, 429, loginPage({
-        action: loginPath,
-        flowId: flow.id,
-        csrf: flow.csrf,
-        flow: await view(flow, client),
+      return page(reply, 429, await loginScreen(flow, client, {
         username: body.username,
         error: `Too many failed sign-ins for this user name. Wait ${waitText(refusal)}, then try again.`
       }))
@@ -196,24 +199,25 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     if (!await accounts.verify(body.username, body.password)) {
       await loginLimits.recordFailure(req.ip, body.username)
       events.emit('login_failed', { clientId: client.clientId }, req.log)
-      return page(reply, 401, loginPage({
-        action: loginPath,
-        flowId: flow.id,
-        csrf: flow.csrf,
-        flow: await view(flow, client),
+      return page(reply, 401, await loginScreen(flow, client, {
         username: body.username,
         error: 'Wrong username or password.'
       }))
     }
-    flow.userId = body.username
-    await flows.save(flow)
-    events.emit('login_succeeded', { clientId: client.clientId, userId: flow.userId }, req.log)
-    const scopes = await resolveUpstream(req, flow)
-    if (await consents.covers(flow.userId, client.clientId, scopes)) {
-      return await goUpstream(req, reply, flow, scopes)
-    }
-    return reply.redirect(`${consentPath}?flow=${flow.id}`, 303)
+    return await signedIn(req, reply, flow, client, body.username)
   })
+
+  if (ssoLeg !== undefined) {
+    const leg = ssoLeg
+    app.post('/login/sso', { config, schema: { body: SsoBody } }, async (req, reply) => {
+      const { flow } = await loadFlow(req, req.body.flow, req.body.csrf)
+      return await leg.goToProvider(reply, flow)
+    })
+    app.get('/login/sso/callback', { config, schema: { querystring: SsoCallbackQuery } }, async (req, reply) => {
+      const { flow, client, email } = await leg.returnFromProvider(req, req.query)
+      return await signedIn(req, reply, flow, client, email)
+    })
+  }
 
   app.get('/consent', { config, schema: { querystring: FlowQuery } }, async (req, reply) => {
     const loaded = await loadFlow(req, req.query.flow)
@@ -273,6 +277,41 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     }, req.log)
     return redirectToClient(reply, flow, { code }, 302)
   })
+
+  /** The login page of a flow: the password form unless single sign-on replaced it, and the sign-on button. */
+  async function loginScreen (
+    flow: FlowRecord,
+    client: ClientRecord,
+    attempt: { username?: string, error?: string } = {}
+  ): Promise<string> {
+    return loginPage({
+      action: loginPath,
+      flowId: flow.id,
+      csrf: flow.csrf,
+      flow: await view(flow, client),
+      passwords: sso === undefined || options.usersFile !== undefined,
+      ...(sso === undefined ? {} : { sso: { action: new URL(urls.loginSso).pathname, provider: sso.displayName } }),
+      ...attempt
+    })
+  }
+
+  /** Screen 1 passed as `userId`, by password or single sign-on: consent next, unless remembered. */
+  async function signedIn (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    flow: FlowRecord,
+    client: ClientRecord,
+    userId: string
+  ): Promise<FastifyReply> {
+    flow.userId = userId
+    await flows.save(flow)
+    events.emit('login_succeeded', { clientId: client.clientId, userId }, req.log)
+    const scopes = await resolveUpstream(req, flow)
+    if (await consents.covers(userId, client.clientId, scopes)) {
+      return await goUpstream(req, reply, flow, scopes)
+    }
+    return reply.redirect(`${consentPath}?flow=${flow.id}`, 303)
+  }
 
   /** What the pages show; `scopes` when the upstream's are already resolved in this request. */
   async function view (flow: FlowRecord, client: ClientRecord, scopes?: string[]): Promise<FlowView> {

@@ -59,6 +59,10 @@ export function loginPage (p: {
   flowId: string,
   csrf: string,
   flow: FlowView,
+  /** False when single sign-on replaced passwords. */
+  passwords: boolean,
+  /** The single sign-on button: where it posts, and the provider's name. */
+  sso?: { action: string, provider: string },
   error?: string,
   username?: string
 }): string {
@@ -66,11 +70,7 @@ export function loginPage (p: {
   const username = p.username ?? ''
   const hasError = p.error !== undefined && p.error !== ''
   const describedBy = hasError && html` aria-describedby="login-error" aria-invalid="true"`
-  const body = html`<h1>Sign in to the MCP gateway</h1>
-<p><strong>${displayName(p.flow)}</strong>${fromHost(p.flow)} wants to connect through this gateway.
-It will receive the result at <span class="host">${p.flow.redirectHost}</span>.</p>
-${hasError && html`<p class="note error" role="alert" id="login-error">${p.error}</p>`}
-<form method="post" action="${p.action}">
+  const passwordForm = html`<form method="post" action="${p.action}">
 ${hiddenFields(p.flowId, p.csrf)}
 <label for="username">Username</label>
 <input type="text" id="username" name="username" value="${username}" autocomplete="username"
@@ -79,7 +79,17 @@ autocapitalize="none" spellcheck="false" required${describedBy}${username === ''
 <input type="password" id="password" name="password" autocomplete="current-password"
 required${describedBy}${username !== '' && html` autofocus`}>
 <div class="actions"><button type="submit">Sign in</button></div>
-</form>
+</form>`
+  const body = html`<h1>Sign in to the MCP gateway</h1>
+<p><strong>${displayName(p.flow)}</strong>${fromHost(p.flow)} wants to connect through this gateway.
+It will receive the result at <span class="host">${p.flow.redirectHost}</span>.</p>
+${hasError && html`<p class="note error" role="alert" id="login-error">${p.error}</p>`}
+${p.passwords && passwordForm}
+${p.sso !== undefined && html`<form method="post" action="${p.sso.action}">
+${hiddenFields(p.flowId, p.csrf)}
+<div class="actions"><button type="submit"${p.passwords ? html` class="secondary"` : html` autofocus`}>Sign in with
+${p.sso.provider}</button></div>
+</form>`}
 <p class="muted">Next you will be asked whether to allow this client.</p>`
   return renderPage({ title: 'Sign in · MCP gateway', body })
 }

@@ -46,3 +46,12 @@ export const CallbackQuery = Type.Object({
   error_uri: Type.Optional(Param),
   iss: Type.Optional(Param)
 }, { additionalProperties: false })
+
+/** The login page's single sign-on button: the flow and its CSRF token only. */
+export const SsoBody = Type.Object({ flow: FlowId, csrf: Csrf }, { additionalProperties: false })
+
+/** The sign-on provider's answer (OpenID Connect Core §3.1.2.5, 3.1.2.6), with Keycloak's and Entra's session_state. */
+export const SsoCallbackQuery = Type.Object({
+  ...CallbackQuery.properties,
+  session_state: Type.Optional(Param)
+}, { additionalProperties: false })

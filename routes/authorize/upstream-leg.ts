@@ -83,7 +83,7 @@ export function createUpstreamLeg (deps: {
     const { verifier, challenge } = createPkcePair()
     let target: string
     try {
-      const state = await flows.beginUpstream(flow, verifier)
+      const state = await flows.beginLeg('upstream', flow, { verifier })
       target = await upstream.authorizeUrl({
         state,
         codeChallenge: challenge,
@@ -107,11 +107,11 @@ export function createUpstreamLeg (deps: {
       'It was already completed, or took too long. Start again from your MCP client.'
     )
     if (query.state === undefined) throw expired()
-    const pending = await flows.peekUpstream(query.state)
+    const pending = await flows.peekLeg('upstream', query.state)
     if (pending === undefined) throw expired()
     const loaded = await loadFlow(req, pending.flowId)
     // Only now, with the browser checked, is the state used up; a second callback finds nothing.
-    if (await flows.takeUpstream(query.state) === undefined) throw expired()
+    if (await flows.takeLeg('upstream', query.state) === undefined) throw expired()
     const { flow } = loaded
     await flows.finish(flow.id)
 

@@ -61,7 +61,7 @@ function tag (page: string, pattern: RegExp): string {
   return page.match(pattern)?.[0] ?? ''
 }
 
-const base = { action: '/authorize/login', flowId: 'f_1', csrf: 'k_1' }
+const base = { action: '/authorize/login', flowId: 'f_1', csrf: 'k_1', passwords: true }
 
 t.test('login page', async (t) => {
   const page = loginPage({ ...base, flow })
@@ -122,6 +122,7 @@ t.test('login page escapes everything it is given', async (t) => {
     flowId: SCRIPT + IMG,
     csrf: SCRIPT + IMG,
     flow: evilFlow,
+    passwords: true,
     error: SCRIPT + IMG,
     username: SCRIPT + IMG
   })
@@ -196,4 +197,19 @@ t.test('error page', async (t) => {
   t.notMatch(errorPage({ title: 'T', message: 'M', hint: '' }), 'What to do', 'an empty hint is no hint')
 
   assertInert(t, errorPage({ title: SCRIPT + IMG, message: SCRIPT + IMG, hint: SCRIPT + IMG }))
+})
+
+t.test('login page with single sign-on: its button, beside the password form or in its place (issue 19)', async (t) => {
+  const sso = { action: '/login/sso', provider: 'login.example.com' }
+  const both = loginPage({ ...base, flow, sso })
+  t.equal(countOf(both, '<form'), 2, 'the password form and the sign-on button')
+  t.match(both, '<form method="post" action="/login/sso">')
+  t.match(both, '<button type="submit" class="secondary">Sign in with\nlogin.example.com</button>')
+  const only = loginPage({ ...base, passwords: false, flow, sso })
+  t.equal(countOf(only, '<form'), 1)
+  t.notMatch(only, 'type="password"', 'no password field')
+  t.match(only, '<button type="submit" autofocus>Sign in with\nlogin.example.com</button>', 'the button has the focus')
+  t.match(only, 'name="csrf" value="k_1"', 'the button posts the flow\'s CSRF token')
+  const evil = loginPage({ ...base, flow, sso: { action: '/login/sso', provider: SCRIPT } })
+  t.notMatch(evil, '<script>')
 })

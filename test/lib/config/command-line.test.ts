@@ -24,6 +24,8 @@ const EXPECTED_SERVER = {
 const SECRET_FLAG_WARNINGS = [
   '--upstream-client-secret (MCP_GATEWAY_UPSTREAM_CLIENT_SECRET) was given as a flag, which every user of this ' +
     'machine can read in `ps`: prefer MCP_GATEWAY_UPSTREAM_CLIENT_SECRET or MCP_GATEWAY_UPSTREAM_CLIENT_SECRET_FILE',
+  '--login-oidc-client-secret (MCP_GATEWAY_LOGIN_OIDC_CLIENT_SECRET) was given as a flag, which every user of this ' +
+    'machine can read in `ps`: prefer MCP_GATEWAY_LOGIN_OIDC_CLIENT_SECRET or MCP_GATEWAY_LOGIN_OIDC_CLIENT_SECRET_FILE',
   '--secret (MCP_GATEWAY_SECRET) was given as a flag, which every user of this machine can read in `ps`: ' +
     'prefer MCP_GATEWAY_SECRET or MCP_GATEWAY_SECRET_FILE'
 ]
@@ -39,6 +41,11 @@ const EXPECTED_GATEWAY = {
   username: 'alice',
   password: 'correct horse battery staple',
   usersFile: '/etc/mcp-gateway/users',
+  loginOidcIssuer: 'https://login.example.com/tenant',
+  loginOidcClientId: 'gateway',
+  loginOidcClientSecret: 'sso-client-secret-value',
+  loginAllowedEmails: ['alice@example.com'],
+  loginAllowedDomains: ['example.org'],
   mcpScope: 'tools',
   secrets: [SECRET_A, SECRET_B],
   secretGenerated: false,
