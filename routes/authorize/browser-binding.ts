@@ -1,7 +1,7 @@
 import { fastifyCookie } from '@fastify/cookie'
 import type { FastifyRequest } from 'fastify'
 import type { ClientRecord } from '../../lib/clients.js'
-import type { FlowRecord } from '../../lib/flows.js'
+import type { FlowRecord, Leg, LegState } from '../../lib/flows.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import { PageError } from './errors.js'
 
@@ -18,6 +18,18 @@ export interface LoadedFlow {
 export type LoadFlow = (req: FastifyRequest, flowId: string, csrf?: string) => Promise<LoadedFlow>
 
 /**
+ * The flow a browser comes back to from a leg (the upstream's page, the sign-on provider's), by the `state` it
+ * carries: loaded as any step's, then the state used up, so a second callback finds nothing; a PageError otherwise.
+ */
+export type ReturnToFlow = (req: FastifyRequest, leg: Leg, state: string | undefined) => Promise<ReturnedFlow>
+
+/** A flow come back from a leg: the flow, its client, and the leg's state (used up now) with its secrets. */
+export interface ReturnedFlow extends LoadedFlow {
+  state: string
+  pending: LegState
+}
+
+/**
  * The flow cookie: a random browser id, signed, that /authorize sets and every later step of the chain
  * checks, so a flow link (or a stolen upstream state) is useless in any other browser.
  */
@@ -27,6 +39,15 @@ export interface BrowserBinding {
   /** The Set-Cookie header value that binds the flows of this browser id to the browser. */
   cookieFor: (browser: string) => string
   loadFlow: LoadFlow
+  returnToFlow: ReturnToFlow
+}
+
+function expiredPage (): PageError {
+  return new PageError(
+    400,
+    'This sign-in has expired',
+    'It took too long or was already completed. Start again from your MCP client.'
+  )
 }
 
 export function createBrowserBinding (deps: {
@@ -63,13 +84,7 @@ export function createBrowserBinding (deps: {
     const loaded = await flows.load(flowId, browserOf(req))
     if ('reason' in loaded) {
       req.log.info({ reason: loaded.reason }, 'authorization flow rejected')
-      if (loaded.reason === 'expired') {
-        throw new PageError(
-          400,
-          'This sign-in has expired',
-          'It took too long or was already completed. Start again from your MCP client.'
-        )
-      }
+      if (loaded.reason === 'expired') throw expiredPage()
       throw new PageError(
         403,
         'Wrong browser',
@@ -96,7 +111,21 @@ export function createBrowserBinding (deps: {
     return { flow: loaded.flow, client }
   }
 
-  return { browserOf, cookieFor, loadFlow }
+  async function returnToFlow (
+    req: FastifyRequest,
+    leg: Leg,
+    state: string | undefined
+  ): Promise<ReturnedFlow> {
+    if (state === undefined) throw expiredPage()
+    const pending = await flows.peekLeg(leg, state)
+    if (pending === undefined) throw expiredPage()
+    const loaded = await loadFlow(req, pending.flowId)
+    // Only now, with the browser checked, is the state used up.
+    if (await flows.takeLeg(leg, state) === undefined) throw expiredPage()
+    return { ...loaded, state, pending }
+  }
+
+  return { browserOf, cookieFor, loadFlow, returnToFlow }
 }
 
 /**

@@ -49,7 +49,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   const gateway = app.getDecorator<GatewayContext>('mcpGateway')
   const { options, urls, clients, grants, upstream, flows, consents, accounts, sso, loginLimits, scopeNeeds, events } =
     gateway
-  const { browserOf, cookieFor, loadFlow } = createBrowserBinding({
+  const { browserOf, cookieFor, loadFlow, returnToFlow } = createBrowserBinding({
     flows,
     clients,
     secrets: options.secrets,
@@ -61,7 +61,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
     upstream,
     scopeNeeds,
     events,
-    loadFlow,
+    returnToFlow,
     identity: {
       userEndpoint: options.upstreamUserEndpoint,
       allowedUsers: options.upstreamAllowedUsers,
@@ -71,7 +71,7 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
   })
   const ssoLeg = sso === undefined
     ? undefined
-    : createSsoLeg({ sso, flows, callbackUrl: urls.loginSsoCallback, loadFlow })
+    : createSsoLeg({ sso, flows, callbackUrl: urls.loginSsoCallback, returnToFlow })
   const loginPath = new URL(urls.login).pathname
   // Every route of the chain answers without a sign-in, so each is limited per client address (in Redis
   // when the store is, so across replicas).

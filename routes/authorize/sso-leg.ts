@@ -4,7 +4,7 @@ import type { ClientRecord } from '../../lib/clients.js'
 import type { FlowRecord } from '../../lib/flows.js'
 import { SsoError, type SsoLogin } from '../../lib/login-sso.js'
 import type { GatewayContext } from '../../plugins/context.js'
-import type { LoadFlow } from './browser-binding.js'
+import type { ReturnToFlow } from './browser-binding.js'
 import { PageError } from './errors.js'
 import type { SsoCallbackQuery } from './schema.js'
 
@@ -27,9 +27,9 @@ export function createSsoLeg (deps: {
   flows: GatewayContext['flows']
   /** The callback URL as the provider knows it: the query is added to it, never the request's own host. */
   callbackUrl: string
-  loadFlow: LoadFlow
+  returnToFlow: ReturnToFlow
 }): SsoLeg {
-  const { sso, flows, callbackUrl, loadFlow } = deps
+  const { sso, flows, callbackUrl, returnToFlow } = deps
 
   async function goToProvider (reply: FastifyReply, flow: FlowRecord): Promise<FastifyReply> {
     const secrets = sso.secrets()
@@ -47,29 +47,23 @@ export function createSsoLeg (deps: {
     req: FastifyRequest,
     query: Static<typeof SsoCallbackQuery>
   ): Promise<{ flow: FlowRecord, client: ClientRecord, email: string }> {
-    const expired = new PageError(400, 'This sign-in has expired',
-      'It was already completed, or took too long. Start again from your MCP client.')
-    if (query.state === undefined) throw expired
-    const pending = await flows.peekLeg('sso', query.state)
-    if (pending?.nonce === undefined) throw expired
-    const loaded = await loadFlow(req, pending.flowId)
-    // Only now, with the browser checked, is the state used up; a second callback finds nothing.
-    if (await flows.takeLeg('sso', query.state) === undefined) throw expired
+    const { state, pending, flow, client } = await returnToFlow(req, 'sso', query.state)
     if (query.error !== undefined) {
-      req.log.info({ clientId: loaded.flow.clientId, ssoError: query.error.slice(0, 64) }, 'single sign-on refused')
+      req.log.info({ clientId: flow.clientId, ssoError: query.error.slice(0, 64) }, 'single sign-on refused')
       throw new PageError(403, 'Sign-in refused',
         `${sso.displayName} did not sign you in. Start again from your MCP client.`)
     }
     const search = new URL(req.url, 'http://gateway').search
     let email: string
     try {
-      const secrets = { verifier: pending.verifier, nonce: pending.nonce }
-      email = await sso.finish(new URL(callbackUrl + search), query.state, secrets)
+      // The sso leg's states are written with a nonce (goToProvider), and the records check says so.
+      const secrets = { verifier: pending.verifier, nonce: pending.nonce as string }
+      email = await sso.finish(new URL(callbackUrl + search), state, secrets)
     } catch (err) {
-      req.log.warn({ clientId: loaded.flow.clientId, detail: (err as Error).message }, 'single sign-on failed')
+      req.log.warn({ clientId: flow.clientId, detail: (err as Error).message }, 'single sign-on failed')
       throw pageFor(err)
     }
-    return { ...loaded, email }
+    return { flow, client, email }
   }
 
   return { goToProvider, returnFromProvider }

@@ -7,7 +7,7 @@ import { StoreFullError, StoreUnavailableError } from '../../lib/stores/index.js
 import { UpstreamError } from '../../lib/upstream-as/errors.js'
 import type { UpstreamTokens } from '../../lib/upstream-as/token-endpoint.js'
 import type { GatewayContext } from '../../plugins/context.js'
-import type { LoadFlow } from './browser-binding.js'
+import type { ReturnToFlow } from './browser-binding.js'
 import { ClientRedirectError, PageError, type ClientReturn } from './errors.js'
 import type { CallbackQuery } from './schema.js'
 import {
@@ -56,10 +56,10 @@ export function createUpstreamLeg (deps: {
   scopeNeeds: GatewayContext['scopeNeeds']
   events: GatewayContext['events']
   /** The callback's flow must be this browser's, like every other step's. */
-  loadFlow: LoadFlow
+  returnToFlow: ReturnToFlow
   identity: IdentityCheck
 }): UpstreamLeg {
-  const { flows, upstream, scopeNeeds, events, loadFlow, identity: check } = deps
+  const { flows, upstream, scopeNeeds, events, returnToFlow, identity: check } = deps
 
   async function upstreamScopes (flow: FlowRecord): Promise<string[]> {
     const { scopes } = await upstream.resolve()
@@ -101,18 +101,7 @@ export function createUpstreamLeg (deps: {
     req: FastifyRequest,
     query: Static<typeof CallbackQuery>
   ): Promise<{ flow: FlowRecord, tokens: UpstreamTokens, identity: UpstreamIdentity | undefined }> {
-    const expired = () => new PageError(
-      400,
-      'This sign-in has expired',
-      'It was already completed, or took too long. Start again from your MCP client.'
-    )
-    if (query.state === undefined) throw expired()
-    const pending = await flows.peekLeg('upstream', query.state)
-    if (pending === undefined) throw expired()
-    const loaded = await loadFlow(req, pending.flowId)
-    // Only now, with the browser checked, is the state used up; a second callback finds nothing.
-    if (await flows.takeLeg('upstream', query.state) === undefined) throw expired()
-    const { flow } = loaded
+    const { flow, pending } = await returnToFlow(req, 'upstream', query.state)
     await flows.finish(flow.id)
 
     if (query.error !== undefined) {
