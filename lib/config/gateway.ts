@@ -152,10 +152,11 @@ export function resolveGateway (
     }
   }
 
-  // Lists of entries each checked on its own: the whole setting is refused when one entry is bad.
-  const checkedList = (key: GatewayKey, accept: (entry: string) => boolean): string[] => {
+  // Lists of entries each checked on its own: the whole setting is refused when one entry is bad. Names are
+  // compared lowercase; URIs keep their case (a path is case-sensitive).
+  const checkedList = (key: GatewayKey, accept: (entry: string) => boolean, lowercase = true): string[] => {
     if (problems.has(key)) return []
-    const entries = [...new Set(entriesOf(value[key], /[\s,]+/).map((entry) => entry.toLowerCase()))]
+    const entries = [...new Set(entriesOf(value[key], /[\s,]+/).map((entry) => lowercase ? entry.toLowerCase() : entry))]
     if (entries.length > MAX_LIST || !entries.every(accept)) problems.add(key, ruleOf(GATEWAY_SETTINGS[key]))
     return entries
   }
@@ -179,11 +180,7 @@ export function resolveGateway (
     !problems.has('upstreamUserEndpoint')) {
     problems.add('upstreamUserEndpoint', 'is required with upstream allow-lists when the upstream is not GitHub\'s')
   }
-  // Not lowercased: a redirect URI's path is case-sensitive.
-  const redirectUriAllow = problems.has('redirectUriAllow') ? [] : entriesOf(value.redirectUriAllow, /[\s,]+/)
-  if (redirectUriAllow.length > MAX_LIST || !redirectUriAllow.every(isRedirectUriPattern)) {
-    problems.add('redirectUriAllow', ruleOf(GATEWAY_SETTINGS.redirectUriAllow))
-  }
+  const redirectUriAllow = checkedList('redirectUriAllow', isRedirectUriPattern, false)
 
   let store = DEFAULT_STORE
   const storeValue = value.store
