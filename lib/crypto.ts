@@ -1,4 +1,7 @@
-import { createCipheriv, createDecipheriv, hash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
+import {
+  createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hash,
+  hkdfSync, randomBytes, timingSafeEqual, type KeyObject
+} from 'node:crypto'
 
 /** 32 random bytes (256 bits, above the 2^-160 guessing bound of OAuth 2.1 §7.7), base64url. */
 export function randomToken (prefix = ''): string {
@@ -57,4 +60,61 @@ export function unseal (keys: readonly Buffer[], sealed: string, aad: string): s
     }
   }
   throw new Error('sealed value does not authenticate')
+}
+
+/*
+ * Sealing to a public key (X25519, HKDF-SHA256, AES-256-GCM: ECIES in the shape of HPKE's base mode), for
+ * upstream tokens shared by several grants: whoever renews the tokens can seal them for every grant that
+ * holds them, and only each grant's own key opens its copy.
+ */
+
+const SEALED_TO_VERSION = 'x1'
+// The fixed PKCS#8 header of a raw X25519 private key (RFC 8410): Node imports raw keys only in this wrapping.
+const X25519_PKCS8_HEADER = Buffer.from('302e020100300506032b656e04220420', 'hex')
+
+/** The X25519 key pair a grant's 32-byte key stands for (derived, so nothing else is stored). */
+export function holderKeyPair (grantKey: Buffer): { privateKey: KeyObject, publicKey: string } {
+  const raw = Buffer.from(hkdfSync('sha256', grantKey, '', 'mcp-oauth-gateway upstream holder', 32))
+  const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_HEADER, raw]), format: 'der', type: 'pkcs8' })
+  return { privateKey, publicKey: rawPublicKey(createPublicKey(privateKey)) }
+}
+
+/** Seals `plaintext` so that only the holder of `publicKey`'s private key opens it; `aad` binds it to its record. */
+export function sealTo (publicKey: string, plaintext: string, aad: string): string {
+  const ephemeral = generateKeyPairSync('x25519')
+  const ephemeralPublic = rawPublicKey(ephemeral.publicKey)
+  const key = sharedKey(ephemeral.privateKey, publicKey, ephemeralPublic, publicKey)
+  return `${SEALED_TO_VERSION}.${ephemeralPublic}.${seal(key, plaintext, aad)}`
+}
+
+/** Opens what sealTo() sealed to this private key's public key. Throws when it does not authenticate. */
+export function openSealedTo (
+  holder: { privateKey: KeyObject, publicKey: string },
+  sealed: string,
+  aad: string
+): string {
+  const [version, ephemeralPublic] = sealed.split('.', 2)
+  if (version !== SEALED_TO_VERSION || ephemeralPublic === undefined) throw new Error('not a sealed value')
+  const inner = sealed.slice(version.length + ephemeralPublic.length + 2)
+  return unseal([sharedKey(holder.privateKey, ephemeralPublic, ephemeralPublic, holder.publicKey)], inner, aad)
+}
+
+/**
+ * The AES key both sides derive: HKDF over the X25519 secret, salted with both public keys (the sender's
+ * ephemeral one first), so a key is bound to the exchange it came from.
+ */
+function sharedKey (
+  privateKey: KeyObject,
+  peerPublic: string,
+  ephemeralPublic: string,
+  recipientPublic: string
+): Buffer {
+  const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: peerPublic }, format: 'jwk' })
+  const secret = diffieHellman({ privateKey, publicKey })
+  const salt = Buffer.concat([Buffer.from(ephemeralPublic, 'base64url'), Buffer.from(recipientPublic, 'base64url')])
+  return Buffer.from(hkdfSync('sha256', secret, salt, 'mcp-oauth-gateway sealed-to', 32))
+}
+
+function rawPublicKey (publicKey: KeyObject): string {
+  return publicKey.export({ format: 'jwk' }).x as string
 }

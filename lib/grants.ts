@@ -6,10 +6,13 @@ import { AuthorizationCodes, type CodeExchange } from './grants/codes.js'
 import { TokenIssuer } from './grants/issuance.js'
 import type { GrantServiceOptions, GrantTypeParts } from './grants/options.js'
 import {
-  storeKey, type AuthenticatedRequest, type CodeGrant, type GrantRecord, type TokenResponse, type UnlockedGrant
+  sealLabel, storeKey, type AccessRecord, type AuthenticatedRequest, type CodeGrant, type GrantRecord,
+  type RefreshRecord, type TokenResponse, type UnlockedGrant, type UpstreamTokenRecord
 } from './grants/records.js'
 import { RefreshRotation, type RefreshRequest } from './grants/refresh.js'
-import { UpstreamRefreshes, openUpstream } from './upstream-refresh.js'
+import { openWithToken } from './grants/token-keys.js'
+import { UpstreamTokenShares, openHolder } from './grants/upstream-tokens.js'
+import { UpstreamRefreshes } from './upstream-refresh.js'
 
 // What the routes and the upstream refresher read of a grant, from the one door they use.
 export type { AuthenticatedRequest, GrantRecord, TokenResponse, UnlockedGrant } from './grants/records.js'
@@ -21,9 +24,10 @@ export type { AuthenticatedRequest, GrantRecord, TokenResponse, UnlockedGrant } 
  * grant, which all of them need, lives here.
  *
  * Secrets at rest (the model of Cloudflare's workers-oauth-provider): tokens are opaque random
- * strings stored only as SHA-256 ids. Each grant has its own random key that seals its upstream
- * tokens; that key is stored only wrapped under keys derived (HMAC with the operator's secret) from
- * the grant's current access and refresh tokens. A copy of the store alone opens nothing.
+ * strings stored only as SHA-256 ids. Each grant has its own random key that opens its copy of the
+ * upstream tokens (a person's grants share one set: lib/grants/upstream-tokens.ts); that key is stored
+ * only wrapped under keys derived (HMAC with the operator's secret) from the grant's current access and
+ * refresh tokens. A copy of the store alone, or of the store and the secret, opens nothing.
  */
 export class GrantService {
   readonly #o: GrantServiceOptions
@@ -31,25 +35,35 @@ export class GrantService {
   readonly #upstream: UpstreamRefreshes
   readonly #codes: AuthorizationCodes
   readonly #rotation: RefreshRotation
+  readonly #shares: UpstreamTokenShares
 
   constructor (options: GrantServiceOptions) {
     this.#o = options
-    this.#access = new AccessTokens(options)
+    const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 10_000
+    const shares = new UpstreamTokenShares({
+      store: options.store,
+      clock: options.clock,
+      lockTtlMs: upstreamTimeoutMs + 1000,
+      renewAt: (expiresAt) => this.#upstream.renewAt(expiresAt)
+    })
+    this.#shares = shares
+    this.#access = new AccessTokens({ ...options, shares })
     const revokeGrant: GrantTypeParts['revokeGrant'] = async (grantId, reason, log) => {
       await this.revokeGrant(grantId, reason, log)
     }
     this.#upstream = new UpstreamRefreshes({
+      shares,
       store: options.store,
       clock: options.clock,
       upstream: options.upstream,
-      upstreamTimeoutMs: options.upstreamTimeoutMs ?? 10_000,
+      upstreamTimeoutMs,
       renewAheadMs: options.accessTtlMs,
       events: options.events,
       revokeGrant,
       forget: (grantId) => { this.#access.forget(grantId) }
     })
     const issuer = new TokenIssuer(options)
-    const pieces = { ...options, issuer, upstreamRefreshes: this.#upstream, revokeGrant }
+    const pieces = { ...options, issuer, shares, upstreamRefreshes: this.#upstream, revokeGrant }
     this.#codes = new AuthorizationCodes(pieces)
     this.#rotation = new RefreshRotation(pieces)
   }
@@ -75,19 +89,30 @@ export class GrantService {
   }
 
   /**
-   * RFC 7009: revoking either token revokes the grant (and so both tokens and the stored upstream
-   * token). Unknown tokens and other clients' tokens are ignored, as the RFC asks: 200 either way.
+   * RFC 7009: revoking either token revokes the grant (and so both tokens and its hold on the upstream
+   * tokens). Unknown tokens and other clients' tokens are ignored, as the RFC asks: 200 either way.
    */
   async revoke (client: ClientRecord, token: string, log?: EventLogger): Promise<void> {
     const hash = hashSecret(token)
-    const record = await this.#o.store.get<{ grantId: string, clientId: string }>(storeKey.refresh(hash)) ??
-      await this.#o.store.get<{ grantId: string, clientId: string }>(storeKey.access(hash))
+    const refresh = await this.#o.store.get<RefreshRecord>(storeKey.refresh(hash))
+    const access = refresh === undefined ? await this.#o.store.get<AccessRecord>(storeKey.access(hash)) : undefined
+    const record = refresh ?? access
     if (record === undefined || record.clientId !== client.clientId) return
-    await this.revokeGrant(record.grantId, 'client_revoked', log)
+    // The token opens the grant's key, which opens the upstream tokens to revoke upstream if this was their last grant.
+    const label = refresh === undefined ? sealLabel.access(record.grantId) : sealLabel.refresh(record.grantId)
+    const keyText = record.wrappedKey === ''
+      ? undefined
+      : openWithToken(this.#o.sealKeys, token, record.wrappedKey, label)
+    const key = keyText === undefined ? undefined : Buffer.from(keyText, 'base64url')
+    await this.revokeGrant(record.grantId, 'client_revoked', log, key)
   }
 
-  /** Ends a grant and every token of it; reported (grant_revoked) only when there was one to end. */
-  async revokeGrant (grantId: string, reason: GrantRevocationReason, log?: EventLogger): Promise<void> {
+  /**
+   * Ends a grant and every token of it; reported (grant_revoked) only when there was one to end. When it was
+   * the last grant to hold its upstream tokens and its key is at hand (a client revoking its own token), the
+   * tokens are revoked upstream too, where the upstream offers that; without the key they cannot be opened.
+   */
+  async revokeGrant (grantId: string, reason: GrantRevocationReason, log?: EventLogger, key?: Buffer): Promise<void> {
     this.#access.forget(grantId)
     const grant = await this.#o.store.take<GrantRecord>(storeKey.grant(grantId))
     if (grant === undefined) return
@@ -95,6 +120,26 @@ export class GrantService {
     if (grant.refreshHash !== undefined) await this.#o.store.delete(storeKey.refresh(grant.refreshHash))
     this.#o.events?.emit('grant_revoked', { clientId: grant.clientId, grantId, reason }, log)
     await this.#access.announceRevoked(grantId)
+    if (grant.upstreamTokens === undefined) return
+    const last = await this.#shares.release(grant.upstreamTokens, grantId)
+    if (last !== undefined && key !== undefined) await this.#revokeUpstream(last, grantId, key, log)
+  }
+
+  /** Best effort: the grant is over either way, and a failure here is only logged. */
+  async #revokeUpstream (
+    last: UpstreamTokenRecord,
+    grantId: string,
+    key: Buffer,
+    log: EventLogger | undefined
+  ): Promise<void> {
+    const revoke = this.#o.revokeUpstream
+    if (revoke === undefined) return
+    try {
+      const revoked = await revoke(openHolder(last, grantId, key).a)
+      log?.info({ grantId, upstreamTokenRevoked: revoked }, 'last grant of its upstream tokens revoked')
+    } catch (err) {
+      log?.warn({ grantId, err: err instanceof Error ? err.message : String(err) }, 'upstream token revocation failed')
+    }
   }
 
   /** The grant behind a live access token (lib/grants/access.ts); undefined when it is no longer live. */
@@ -107,8 +152,8 @@ export class GrantService {
    * authenticated request carries it unsealed already (cached with it); every grant this service hands
    * back after a refresh is a new `{ grant, key }`, so a carried token always belongs to its grant.
    */
-  upstreamAccessToken (unlocked: UnlockedGrant | AuthenticatedRequest): string {
-    return 'upstreamToken' in unlocked ? unlocked.upstreamToken : openUpstream(unlocked).a
+  upstreamAccessToken (unlocked: UnlockedGrant): string {
+    return unlocked.upstream.tokens.a
   }
 
   /** True when the grant's upstream token never expires or has time left: freshUpstream() has nothing to do. */

@@ -116,3 +116,19 @@ export async function revokeGithubToken (
   }, 'upstream token revocation', { timeoutMs })
   return reply.status === 204
 }
+
+/**
+ * The gateway's way to revoke a token at a GitHub-shaped upstream, with the gateway's own upstream credentials
+ * (revokeGithubToken); undefined when the upstream is not asked who signed in (no user endpoint).
+ */
+export function githubTokenRevoker (
+  userEndpoint: string | undefined,
+  upstream: { resolve: () => Promise<{ client: UpstreamClientCredentials }> },
+  timeoutMs: number
+): ((accessToken: string) => Promise<boolean>) | undefined {
+  if (userEndpoint === undefined) return undefined
+  return async (accessToken) => {
+    const { client } = await upstream.resolve()
+    return await revokeGithubToken(userEndpoint, client, accessToken, timeoutMs)
+  }
+}

@@ -1,24 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Clock } from './clock.js'
-import { seal, unseal } from './crypto.js'
 import type { EventLogger, GatewayEvents, GrantRevocationReason } from './events.js'
-import type { GrantRecord, UnlockedGrant } from './grants.js'
+import { storeKey, type UnlockedGrant, type UpstreamTokenRecord } from './grants/records.js'
+import { shareLockKey, type UpstreamTokenShares } from './grants/upstream-tokens.js'
 import { invalidGrant, temporarilyUnavailable } from './oauth-errors.js'
 import type { Store } from './stores/types.js'
 import { UpstreamError } from './upstream-as/errors.js'
 import type { UpstreamTokens } from './upstream-as/token-endpoint.js'
-import { storeKey } from './grants/records.js'
 
 export interface UpstreamRefresher {
   refresh (refreshToken: string): Promise<UpstreamTokens>
 }
 
-export interface SealedUpstream { a: string, r?: string }
-
 export interface UpstreamRefreshOptions {
   store: Store
   clock: Clock
   upstream: UpstreamRefresher
+  /** Where grants' upstream tokens are kept, shared by the grants of one person (lib/grants/upstream-tokens.ts). */
+  shares: UpstreamTokenShares
   /** The upstream request timeout: how long a replica may hold the refresh lock, and others wait for it. */
   upstreamTimeoutMs: number
   /**
@@ -35,20 +34,21 @@ export interface UpstreamRefreshOptions {
 
 /** An upstream token this close to expiry is always refreshed before it is handed on (clock skew, latency). */
 const UPSTREAM_EXPIRY_MARGIN_MS = 60_000
-/** How often a replica waiting for another's upstream refresh looks at the grant again. */
+/** How often a replica waiting for another's upstream refresh looks at the tokens again. */
 const LOCK_POLL_MS = 20
-/** Conditional writes lost to concurrent writers (a client's refresh) before giving up. */
+/** Conditional writes lost to concurrent writers (a grant joining or leaving) before giving up. */
 const MAX_WRITE_ATTEMPTS = 5
 
 /**
- * Refreshing a grant's upstream token (GitHub App tokens expire after 8 h and rotate their refresh token:
- * two refreshes with one refresh token burn the second and log the user out). One refresh per grant at a
- * time: within a process concurrent callers share one promise, across replicas a short lock in the store
- * lets one replica refresh while the others wait and read its result from the grant.
+ * Refreshing grants' upstream tokens (GitHub App tokens expire after 8 h and rotate their refresh token:
+ * two refreshes with one refresh token burn the second and log the user out). The tokens are shared by a
+ * person's grants (lib/grants/upstream-tokens.ts), and refreshed once for all of them: within a process
+ * concurrent callers share one promise, across replicas a short lock in the store lets one replica refresh
+ * while the others wait and read its result.
  */
 export class UpstreamRefreshes {
   readonly #o: UpstreamRefreshOptions
-  readonly #running = new Map<string, Promise<GrantRecord>>()
+  readonly #running = new Map<string, Promise<UpstreamTokenRecord>>()
 
   constructor (options: UpstreamRefreshOptions) {
     this.#o = options
@@ -65,19 +65,18 @@ export class UpstreamRefreshes {
   }
 
   /** True when the grant's upstream token never expires or is not due for renewal yet: fresh() has nothing to do. */
-  isFresh ({ grant }: UnlockedGrant): boolean {
-    if (grant.upstreamExpiresAt === undefined) return true
-    return (grant.upstreamRenewAt ?? grant.upstreamExpiresAt - UPSTREAM_EXPIRY_MARGIN_MS) > this.#o.clock.now()
+  isFresh ({ upstream: { record } }: UnlockedGrant): boolean {
+    return isFreshAt(record, this.#o.clock.now())
   }
 
   /** The grant with an upstream token that is not about to expire, refreshed if need be. */
   async fresh (unlocked: UnlockedGrant, log?: EventLogger): Promise<UnlockedGrant> {
     if (this.isFresh(unlocked)) return unlocked
-    const current = await this.#storedCopy(unlocked)
+    const current = await this.#o.shares.reread(unlocked)
     if (current === undefined) throw invalidGrant('grant revoked or expired')
-    if (current.grant.sealedUpstream !== unlocked.grant.sealedUpstream) return await this.fresh(current, log)
-    if (openUpstream(current).r === undefined) return await this.#expiredWithoutRefresh(current, log)
-    return { grant: await this.#singleFlight(current, log), key: current.key }
+    if (renewedSince(current, unlocked)) return await this.fresh(current, log)
+    if (current.upstream.tokens.r === undefined) return await this.#expiredWithoutRefresh(current, log)
+    return await this.#refreshed(current, log)
   }
 
   /**
@@ -85,62 +84,64 @@ export class UpstreamRefreshes {
    * when it cannot be refreshed. A token that another request already replaced is not refreshed again.
    */
   async recover (unlocked: UnlockedGrant, log?: EventLogger): Promise<UnlockedGrant | undefined> {
-    const current = await this.#storedCopy(unlocked)
+    const current = await this.#o.shares.reread(unlocked)
     if (current === undefined) return undefined
-    if (current.grant.sealedUpstream !== unlocked.grant.sealedUpstream) return current
-    if (openUpstream(current).r === undefined) return undefined
-    return { grant: await this.#singleFlight(current, log), key: current.key }
-  }
-
-  /** fresh() for a grant not stored yet (a code exchange): nobody else can hold it, so no lock and no write. */
-  async freshUnstored (unlocked: UnlockedGrant, log?: EventLogger): Promise<UnlockedGrant> {
-    if (this.isFresh(unlocked)) return unlocked
-    const { r: refreshToken } = openUpstream(unlocked)
-    if (refreshToken === undefined) return await this.#expiredWithoutRefresh(unlocked, log)
-    const tokens = await this.#callUpstream(refreshToken, log)
-    if (typeof tokens === 'string') throw invalidGrant(`upstream refused the refresh: ${tokens}`)
-    return { grant: this.#withUpstream(unlocked, tokens, refreshToken), key: unlocked.key }
-  }
-
-  async #expiredWithoutRefresh (unlocked: UnlockedGrant, log: EventLogger | undefined): Promise<UnlockedGrant> {
-    if ((unlocked.grant.upstreamExpiresAt as number) > this.#o.clock.now()) return unlocked
-    await this.#o.revokeGrant(unlocked.grant.id, 'upstream_expired', log)
-    throw invalidGrant('upstream token expired and cannot be refreshed')
-  }
-
-  /** The store's copy: the one in hand may be old (token cache, another replica refreshed or revoked it). */
-  async #storedCopy ({ grant, key }: UnlockedGrant): Promise<UnlockedGrant | undefined> {
-    const current = await this.#o.store.get<GrantRecord>(storeKey.grant(grant.id))
-    return current === undefined ? undefined : { grant: current, key }
-  }
-
-  async #singleFlight (unlocked: UnlockedGrant, log: EventLogger | undefined): Promise<GrantRecord> {
-    const running = this.#running.get(unlocked.grant.id)
-    if (running !== undefined) return await running
-    const refresh = this.#acrossReplicas(unlocked, log)
-    this.#running.set(unlocked.grant.id, refresh)
-    try {
-      return await refresh
-    } finally {
-      this.#running.delete(unlocked.grant.id)
-    }
+    if (renewedSince(current, unlocked)) return current
+    if (current.upstream.tokens.r === undefined) return undefined
+    return await this.#refreshed(current, log)
   }
 
   /**
-   * Takes the grant's refresh lock, or waits for whoever holds it, until the grant's upstream token is no
-   * longer the one `seen` holds. The grant is read after the lock is taken, so a replica that got the lock
-   * just after another released it uses that one's result instead of refreshing again.
+   * The tokens of an upstream sign-in, not held by any grant yet (a code exchange), fresh: nobody else can
+   * hold them, so no lock. Expired without a way to refresh them: invalid_grant.
    */
-  async #acrossReplicas (seen: UnlockedGrant, log: EventLogger | undefined): Promise<GrantRecord> {
-    const lockKey = `lock:upstream-refresh:${seen.grant.id}`
+  async freshTokens (tokens: UpstreamTokens, log?: EventLogger): Promise<UpstreamTokens> {
+    const now = this.#o.clock.now()
+    if (tokens.expiresAt === undefined || isFreshAt({ upstreamExpiresAt: tokens.expiresAt }, now)) return tokens
+    if (tokens.refreshToken === undefined) {
+      if (tokens.expiresAt > now) return tokens
+      throw invalidGrant('upstream token expired and cannot be refreshed')
+    }
+    const renewed = await this.#callUpstream(tokens.refreshToken, log)
+    if (typeof renewed === 'string') throw invalidGrant(`upstream refused the refresh: ${renewed}`)
+    return withRefreshToken(renewed, tokens.refreshToken)
+  }
+
+  async #expiredWithoutRefresh (unlocked: UnlockedGrant, log: EventLogger | undefined): Promise<UnlockedGrant> {
+    if ((unlocked.upstream.record.upstreamExpiresAt as number) > this.#o.clock.now()) return unlocked
+    await this.#endHolders(unlocked.upstream.record, 'upstream_expired', log)
+    throw invalidGrant('upstream token expired and cannot be refreshed')
+  }
+
+  /** The grant with its copy of the tokens after one refresh of its share, shared by every caller in this process. */
+  async #refreshed (unlocked: UnlockedGrant, log: EventLogger | undefined): Promise<UnlockedGrant> {
+    const shareId = unlocked.upstream.record.id
+    let refresh = this.#running.get(shareId)
+    if (refresh === undefined) {
+      refresh = this.#acrossReplicas(unlocked, log).finally(() => { this.#running.delete(shareId) })
+      this.#running.set(shareId, refresh)
+    }
+    await refresh
+    const current = await this.#o.shares.reread(unlocked)
+    if (current === undefined) throw invalidGrant('grant revoked or expired')
+    return current
+  }
+
+  /**
+   * Takes the share's lock, or waits for whoever holds it, until the tokens are no longer the ones `seen`
+   * holds. The share is read after the lock is taken, so a replica that got the lock just after another
+   * released it uses that one's result instead of refreshing again.
+   */
+  async #acrossReplicas (seen: UnlockedGrant, log: EventLogger | undefined): Promise<UpstreamTokenRecord> {
+    const lockKey = shareLockKey(seen.upstream.record.id)
     // Real time, not the service's clock: the wait is for another process's HTTP request.
     const deadline = Date.now() + this.#o.upstreamTimeoutMs + 1000
     for (;;) {
       const token = await this.#o.store.lock(lockKey, this.#o.upstreamTimeoutMs + 1000)
       try {
-        const current = await this.#storedCopy(seen)
+        const current = await this.#o.shares.reread(seen)
         if (current === undefined) throw invalidGrant('grant revoked or expired')
-        if (current.grant.sealedUpstream !== seen.grant.sealedUpstream) return current.grant
+        if (renewedSince(current, seen)) return current.upstream.record
         if (token !== undefined) return await this.#refresh(current, log)
       } finally {
         if (token !== undefined) await this.#o.store.unlock(lockKey, token)
@@ -150,49 +151,42 @@ export class UpstreamRefreshes {
     }
   }
 
-  /** The refresh itself, under the lock: the upstream call, then a write that loses to any revocation. */
-  async #refresh (unlocked: UnlockedGrant, log: EventLogger | undefined): Promise<GrantRecord> {
-    const refreshToken = openUpstream(unlocked).r as string
+  /** The refresh itself, under the lock: the upstream call, then a write for every grant that holds the tokens. */
+  async #refresh (unlocked: UnlockedGrant, log: EventLogger | undefined): Promise<UpstreamTokenRecord> {
+    const refreshToken = unlocked.upstream.tokens.r as string
     const tokens = await this.#callUpstream(refreshToken, log)
+    let read = unlocked.upstream.record
     if (typeof tokens === 'string') {
-      // Refused: unless another replica refreshed meanwhile (a lock that outlived its TTL), the login is over.
-      const current = await this.#storedCopy(unlocked)
-      if (current !== undefined && current.grant.sealedUpstream !== unlocked.grant.sealedUpstream) return current.grant
-      await this.#o.revokeGrant(unlocked.grant.id, 'upstream_refused', log)
+      // Refused: unless the tokens were renewed meanwhile (a lock that outlived its TTL, a new sign-in), the
+      // upstream login is over, for every grant that holds it.
+      const current = await this.#o.shares.reread(unlocked)
+      if (current !== undefined && renewedSince(current, unlocked)) return current.upstream.record
+      await this.#endHolders(read, 'upstream_refused', log)
       throw invalidGrant(`upstream refused the refresh: ${tokens}`)
     }
-    let base = unlocked
     for (let attempt = 1; ; attempt++) {
-      const updated = this.#withUpstream(base, tokens, refreshToken)
-      updated.version = (base.grant.version ?? 0) + 1
-      const ttlMs = Math.max(1, updated.expiresAt - this.#o.clock.now())
-      if (await this.#o.store.replace(storeKey.grant(base.grant.id), base.grant.version ?? 0, updated, ttlMs)) {
-        // Cached requests of this grant would go on with the old upstream token.
-        this.#o.forget(base.grant.id)
-        return updated
+      const renewed = await this.#o.shares.renew(read, withRefreshToken(tokens, refreshToken))
+      if (renewed !== undefined) {
+        // Cached requests of these grants would go on with the old upstream token.
+        for (const grantId of Object.keys(renewed.holders)) this.#o.forget(grantId)
+        return renewed
       }
-      // Revoked meanwhile: the new upstream tokens die with it. Changed by a client's refresh: write again over it.
-      const current = await this.#storedCopy(base)
+      // A grant joined or left, or the share was kept longer: write again over it. Renewed by a sign-in: that stands.
+      const current = await this.#o.store.get<UpstreamTokenRecord>(storeKey.upstreamTokens(read.id))
       if (current === undefined) throw invalidGrant('grant revoked while its upstream token was refreshed')
-      if (attempt >= MAX_WRITE_ATTEMPTS) {
-        throw temporarilyUnavailable('the grant kept changing during the upstream refresh')
-      }
-      base = current
+      if (current.generation !== read.generation) return current
+      if (attempt >= MAX_WRITE_ATTEMPTS) throw temporarilyUnavailable('the upstream tokens kept changing')
+      read = current
     }
   }
 
-  /** The grant with the upstream's new tokens sealed in (some upstreams do not rotate: the old refresh token stays). */
-  #withUpstream ({ grant, key }: UnlockedGrant, tokens: UpstreamTokens, refreshToken: string): GrantRecord {
-    const merged: UpstreamTokens = { ...tokens, ...(tokens.refreshToken === undefined ? { refreshToken } : {}) }
-    const { upstreamExpiresAt: _expiresAt, upstreamRenewAt: _renewAt, ...rest } = grant
-    return {
-      ...rest,
-      sealedUpstream: seal(key, packUpstream(merged), grant.id),
-      upstreamScopes: tokens.scopes.length > 0 ? tokens.scopes : grant.upstreamScopes,
-      ...(tokens.expiresAt === undefined
-        ? {}
-        : { upstreamExpiresAt: tokens.expiresAt, upstreamRenewAt: this.renewAt(tokens.expiresAt) })
-    }
+  /** Every grant that holds these tokens ends: the upstream no longer takes them. */
+  async #endHolders (
+    record: UpstreamTokenRecord,
+    reason: GrantRevocationReason,
+    log: EventLogger | undefined
+  ): Promise<void> {
+    for (const grantId of Object.keys(record.holders)) await this.#o.revokeGrant(grantId, reason, log)
   }
 
   /**
@@ -210,13 +204,17 @@ export class UpstreamRefreshes {
   }
 }
 
-export function openUpstream ({ grant, key }: UnlockedGrant): SealedUpstream {
-  return JSON.parse(unseal([key], grant.sealedUpstream, grant.id)) as SealedUpstream
+/** True when `current` holds other tokens than `seen` did: someone renewed them in between. */
+function renewedSince (current: UnlockedGrant, seen: UnlockedGrant): boolean {
+  return current.upstream.record.generation !== seen.upstream.record.generation
 }
 
-export function packUpstream (tokens: { accessToken: string, refreshToken?: string }): string {
-  const payload: SealedUpstream = tokens.refreshToken === undefined
-    ? { a: tokens.accessToken }
-    : { a: tokens.accessToken, r: tokens.refreshToken }
-  return JSON.stringify(payload)
+function isFreshAt (record: { upstreamExpiresAt?: number, upstreamRenewAt?: number }, now: number): boolean {
+  if (record.upstreamExpiresAt === undefined) return true
+  return (record.upstreamRenewAt ?? record.upstreamExpiresAt - UPSTREAM_EXPIRY_MARGIN_MS) > now
+}
+
+/** Some upstreams do not rotate refresh tokens: the old one stays (RFC 6749 §6). */
+function withRefreshToken (tokens: UpstreamTokens, refreshToken: string): UpstreamTokens {
+  return tokens.refreshToken === undefined ? { ...tokens, refreshToken } : tokens
 }

@@ -18,6 +18,7 @@ import { deriveKey } from '../lib/crypto.js'
 import { GatewayEvents } from '../lib/events.js'
 import { FlowStore } from '../lib/flows.js'
 import { GrantService } from '../lib/grants.js'
+import { githubTokenRevoker } from '../lib/upstream-identity.js'
 import { LoginLimits } from '../lib/login-limits.js'
 import { SsoLogin } from '../lib/login-sso.js'
 import { ScopeNeedStore } from '../lib/scope-needs.js'
@@ -172,7 +173,9 @@ const context: FastifyPluginAsync<ContextOptions> = async (
     refreshGraceMs: options.refreshGrace * 1000,
     tokenCacheTtlMs: options.tokenCacheTtl,
     upstreamTimeoutMs: options.upstreamTimeout,
-    events
+    events,
+    // A person's upstream tokens are revoked at GitHub when the last client holding them revokes its token.
+    revokeUpstream: githubTokenRevoker(options.upstreamUserEndpoint, upstream, options.upstreamTimeout)
   })
   // Revocations on other replicas empty this one's token cache at once (Redis pub/sub), not after tokenCacheTtl.
   const stopFollowing = await grants.followRevocations()

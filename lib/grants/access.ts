@@ -1,11 +1,12 @@
 import { hashSecret } from '../crypto.js'
 import { BoundedTtlCache } from '../ttl-cache.js'
-import { openUpstream } from '../upstream-refresh.js'
 import type { GrantServiceOptions } from './options.js'
 import { sealLabel, storeKey, type AccessRecord, type AuthenticatedRequest, type GrantRecord } from './records.js'
 import { openWithToken } from './token-keys.js'
+import type { UpstreamTokenShares } from './upstream-tokens.js'
 
-type AccessOptions = Pick<GrantServiceOptions, 'store' | 'clock' | 'sealKeys' | 'tokenCacheTtlMs'>
+type AccessOptions = Pick<GrantServiceOptions, 'store' | 'clock' | 'sealKeys' | 'tokenCacheTtlMs'> &
+  { shares: UpstreamTokenShares }
 
 /** The store channel (under its prefix) on which revoked grant ids go to every replica. */
 const REVOCATIONS_CHANNEL = 'revocations'
@@ -42,8 +43,9 @@ export class AccessTokens {
     if (grant === undefined) return undefined
     const keyText = openWithToken(this.#o.sealKeys, accessToken, access.wrappedKey, sealLabel.access(grant.id))
     if (keyText === undefined) return undefined
-    const key = Buffer.from(keyText, 'base64url')
-    const found: AuthenticatedRequest = { access, grant, key, upstreamToken: openUpstream({ grant, key }).a }
+    const unlocked = await this.#o.shares.unlock(grant, Buffer.from(keyText, 'base64url'))
+    if (unlocked === undefined) return undefined
+    const found: AuthenticatedRequest = { ...unlocked, access }
     if (this.#o.tokenCacheTtlMs > 0) {
       this.#tokenCache.set(hash, found, Math.min(now + this.#o.tokenCacheTtlMs, access.expiresAt))
     }

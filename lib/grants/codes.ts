@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto'
 import type { ClientRecord } from '../clients.js'
-import { hashSecret, randomToken, seal } from '../crypto.js'
+import { hashSecret, randomToken } from '../crypto.js'
 import type { EventLogger } from '../events.js'
 import { invalidGrant } from '../oauth-errors.js'
 import { verifyS256 } from '../pkce.js'
 import { checkBoundResource } from '../resource.js'
-import { packUpstream } from '../upstream-refresh.js'
 import type { GrantServiceOptions, GrantTypeParts } from './options.js'
 import {
-  sealLabel, storeKey, type CodeGrant, type CodeRecord, type TokenResponse, type UnlockedGrant
+  sealLabel, storeKey, type CodeGrant, type CodeRecord, type GrantRecord, type SealedUpstream, type TokenResponse
 } from './records.js'
 import { openWithToken, sealForToken } from './token-keys.js'
+import { packUpstream, shareIdFor, type UpstreamTokenShares } from './upstream-tokens.js'
 
 export interface CodeExchange {
   code: string
@@ -21,7 +21,8 @@ export interface CodeExchange {
 }
 
 type CodeOptions = GrantTypeParts &
-  Pick<GrantServiceOptions, 'store' | 'clock' | 'sealKeys' | 'codeTtlMs' | 'refreshTtlMs' | 'events'>
+  Pick<GrantServiceOptions, 'store' | 'clock' | 'sealKeys' | 'codeTtlMs' | 'refreshTtlMs' | 'events'> &
+  { shares: UpstreamTokenShares }
 
 /** Authorization codes: minted at the end of a flow, exchanged once for a new grant's first tokens. */
 export class AuthorizationCodes {
@@ -72,30 +73,31 @@ export class AuthorizationCodes {
       throw invalidGrant('code replayed; the grant it issued is revoked', 'warn')
     }
 
-    const upstream = openWithToken(this.#o.sealKeys, p.code, code.sealedUpstream, sealLabel.code(codeHash))
+    const sealed = openWithToken(this.#o.sealKeys, p.code, code.sealedUpstream, sealLabel.code(codeHash))
     // Sealed under a secret that is no longer configured: as good as expired.
-    if (upstream === undefined) throw invalidGrant('code sealed under a secret no longer configured')
-    const now = clock.now()
-    const grantKey = randomBytes(32)
+    if (sealed === undefined) throw invalidGrant('code sealed under a secret no longer configured')
+    const { a, r } = JSON.parse(sealed) as SealedUpstream
+    const upstream = await this.#o.upstreamRefreshes.freshTokens({
+      accessToken: a,
+      ...(r === undefined ? {} : { refreshToken: r }),
+      ...(code.upstreamExpiresAt === undefined ? {} : { expiresAt: code.upstreamExpiresAt }),
+      scopes: code.upstreamScopes,
+      tokenType: 'bearer'
+    }, p.log)
     const id = randomToken('gwg_')
-    let unlocked: UnlockedGrant = {
-      key: grantKey,
-      grant: {
-        id,
-        clientId: code.clientId,
-        userId: code.userId,
-        ...(code.upstreamUser === undefined ? {} : { upstreamUser: code.upstreamUser }),
-        scope: code.scope,
-        resource: code.resource,
-        sealedUpstream: seal(grantKey, upstream, id),
-        upstreamScopes: code.upstreamScopes,
-        accessHash: '',
-        expiresAt: now + this.#o.refreshTtlMs,
-        ...(code.upstreamExpiresAt === undefined ? {} : { upstreamExpiresAt: code.upstreamExpiresAt }),
-        ...(code.upstreamRenewAt === undefined ? {} : { upstreamRenewAt: code.upstreamRenewAt })
-      }
+    const grant: GrantRecord & { upstreamTokens: string } = {
+      id,
+      clientId: code.clientId,
+      userId: code.userId,
+      ...(code.upstreamUser === undefined ? {} : { upstreamUser: code.upstreamUser }),
+      scope: code.scope,
+      resource: code.resource,
+      upstreamTokens: shareIdFor(code.userId, code.upstreamUser?.id, upstream.scopes),
+      accessHash: '',
+      expiresAt: clock.now() + this.#o.refreshTtlMs
     }
-    unlocked = await this.#o.upstreamRefreshes.freshUnstored(unlocked, p.log)
+    // The person's other grants move to these tokens too (lib/grants/upstream-tokens.ts).
+    const unlocked = await this.#o.shares.hold(grant, randomBytes(32), upstream)
     const tokens = this.#o.issuer.newTokens(unlocked, client)
     const issued = await this.#o.issuer.issue(unlocked, 'create', tokens) as TokenResponse
 

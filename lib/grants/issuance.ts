@@ -1,7 +1,6 @@
 import type { ClientRecord } from '../clients.js'
 import { hashSecret, randomToken } from '../crypto.js'
 import { invalidGrant } from '../oauth-errors.js'
-import { openUpstream } from '../upstream-refresh.js'
 import type { GrantServiceOptions } from './options.js'
 import {
   sealLabel, storeKey, type AccessRecord, type GrantRecord, type NewTokens, type RefreshRecord, type TokenResponse,
@@ -28,9 +27,9 @@ export class TokenIssuer {
     // The gateway's access TTL. An upstream token that expires but can be refreshed is renewed by the gateway
     // itself, so it does not shorten the client's token (short ones put clients in their early-refresh window
     // on every request); one that cannot be refreshed ends the grant, and the client's token ends with it.
-    const { grant } = unlocked
-    const lastsAsLongAsUpstream = grant.upstreamExpiresAt !== undefined && openUpstream(unlocked).r === undefined
-    const upstreamLeft = lastsAsLongAsUpstream ? (grant.upstreamExpiresAt as number) - now : Infinity
+    const { record, tokens } = unlocked.upstream
+    const lastsAsLongAsUpstream = record.upstreamExpiresAt !== undefined && tokens.r === undefined
+    const upstreamLeft = lastsAsLongAsUpstream ? (record.upstreamExpiresAt as number) - now : Infinity
     const accessTtl = Math.max(1000, Math.min(this.#o.accessTtlMs, upstreamLeft))
     return {
       accessToken: randomToken('gwa_'),

@@ -24,6 +24,11 @@ export interface GrantServiceOptions {
   upstreamTimeoutMs?: number
   /** Where tokens issued, grants revoked, reuse and replay are reported (and so logged and counted). */
   events?: GatewayEvents
+  /**
+   * Revokes an upstream access token at the upstream (GitHub: DELETE /applications/{client_id}/token): true
+   * when it did. Absent when the upstream offers no way to.
+   */
+  revokeUpstream?: (accessToken: string) => Promise<boolean>
 }
 
 /** What both grant types (lib/grants/codes.ts, refresh.ts) are handed by GrantService, which owns them. */

@@ -5,13 +5,13 @@ import type { UpstreamTokens } from '../upstream-as/token-endpoint.js'
  * (records written by an older gateway are read by a newer one), so its fields change only here.
  */
 
-/** Everything the gateway knows when it mints a code: the flow, the user and the upstream's tokens. */
 /** Who the person is upstream (lib/upstream-identity.ts), kept with the grant when the upstream told. */
 export interface UpstreamUser {
   login: string
   id: string
 }
 
+/** Everything the gateway knows when it mints a code: the flow, the user and the upstream's tokens. */
 export interface CodeGrant {
   clientId: string
   redirectUri: string
@@ -43,12 +43,16 @@ export interface GrantRecord {
   upstreamUser?: UpstreamUser
   scope: string
   resource: string
-  /** The upstream tokens, AES-256-GCM sealed under the grant key, with the grant id as associated data. */
-  sealedUpstream: string
+  /** The id of the upstream tokens the grant holds, shared with its person's other grants (upstream-tokens.ts). */
+  upstreamTokens?: string
+  /**
+   * Grants written before upstream tokens were shared hold them here instead, sealed (AES-256-GCM) under the
+   * grant key with the grant id as associated data; they move to a share on first use.
+   */
+  sealedUpstream?: string
   upstreamExpiresAt?: number
-  /** When the upstream token is renewed, well before it expires (lib/upstream-refresh.ts); absent on older grants. */
   upstreamRenewAt?: number
-  upstreamScopes: string[]
+  upstreamScopes?: string[]
   accessHash: string
   refreshHash?: string
   /** When the current refresh token (and so the grant) lapses, epoch ms. */
@@ -58,6 +62,34 @@ export interface GrantRecord {
    * after the first replaces only the version it read, so nothing in flight writes back a revoked grant.
    */
   version?: number
+}
+
+/**
+ * A person's upstream tokens, held by every grant of one gateway user, upstream user and upstream scope set
+ * (lib/grants/upstream-tokens.ts).
+ */
+export interface UpstreamTokenRecord {
+  id: string
+  /** New whenever the tokens are: a reader holding tokens of another generation holds old ones. */
+  generation: string
+  /** Each holding grant's copy of the tokens (a SealedUpstream), sealed to the grant's public key. */
+  holders: Record<string, { publicKey: string, sealed: string, since: number }>
+  upstreamExpiresAt?: number
+  /** When the upstream token is renewed, well before it expires (lib/upstream-refresh.ts). */
+  upstreamRenewAt?: number
+  upstreamScopes: string[]
+  /** As long as the longest-lived holder lasts. */
+  expiresAt: number
+  version: number
+}
+
+/** The upstream tokens as sealed: short names, as they are sealed once per holder. */
+export interface SealedUpstream { a: string, r?: string }
+
+/** A grant's upstream tokens, opened: the shared record and the grant's copy of the tokens in it. */
+export interface HeldUpstream {
+  record: UpstreamTokenRecord
+  tokens: SealedUpstream
 }
 
 export interface AccessRecord {
@@ -107,11 +139,11 @@ export interface NewTokens {
 export interface UnlockedGrant {
   grant: GrantRecord
   key: Buffer
+  upstream: HeldUpstream
 }
 
 export interface AuthenticatedRequest extends UnlockedGrant {
   access: AccessRecord
-  upstreamToken: string
 }
 
 export interface TokenResponse {
@@ -127,7 +159,8 @@ export const storeKey = {
   grant: (grantId: string): string => `grant:${grantId}`,
   access: (tokenHash: string): string => `access:${tokenHash}`,
   refresh: (tokenHash: string): string => `refresh:${tokenHash}`,
-  code: (codeHash: string): string => `code:${codeHash}`
+  code: (codeHash: string): string => `code:${codeHash}`,
+  upstreamTokens: (shareId: string): string => `upstream-tokens:${shareId}`
 }
 
 /**
@@ -137,5 +170,6 @@ export const storeKey = {
 export const sealLabel = {
   access: (grantId: string): string => `access:${grantId}`,
   refresh: (grantId: string): string => `refresh:${grantId}`,
-  code: (codeHash: string): string => `code:${codeHash}`
+  code: (codeHash: string): string => `code:${codeHash}`,
+  upstreamTokens: (shareId: string): string => `upstream-tokens:${shareId}`
 }

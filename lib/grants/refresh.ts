@@ -11,6 +11,7 @@ import {
   sealLabel, storeKey, type GrantRecord, type RefreshRecord, type RepeatableAnswer, type TokenResponse
 } from './records.js'
 import { openWithToken, sealForToken } from './token-keys.js'
+import type { UpstreamTokenShares } from './upstream-tokens.js'
 
 export interface RefreshRequest {
   refreshToken: string
@@ -20,7 +21,8 @@ export interface RefreshRequest {
 }
 
 type RotationOptions = GrantTypeParts &
-  Pick<GrantServiceOptions, 'store' | 'clock' | 'sealKeys' | 'refreshTtlMs' | 'refreshGraceMs' | 'events'>
+  Pick<GrantServiceOptions, 'store' | 'clock' | 'sealKeys' | 'refreshTtlMs' | 'refreshGraceMs' | 'events'> &
+  { shares: UpstreamTokenShares }
 
 /** Conditional grant writes lost to concurrent writers (an upstream refresh) before a refresh gives up. */
 const MAX_ISSUE_ATTEMPTS = 5
@@ -52,10 +54,11 @@ export class RefreshRotation {
     checkRequest(p, grant)
     const keyText = openWithToken(sealKeys, p.refreshToken, record.wrappedKey, sealLabel.refresh(grant.id))
     if (keyText === undefined) throw invalidGrant('refresh token wrapped under a secret no longer configured')
-    const grantKey = Buffer.from(keyText, 'base64url')
+    const held = await this.#o.shares.unlock(grant, Buffer.from(keyText, 'base64url'))
+    if (held === undefined) throw invalidGrant('grant revoked or expired')
     // The upstream is refreshed before the client's token is spent: if the upstream is down, the
     // client keeps a refresh token it can retry with.
-    let unlocked = await this.#o.upstreamRefreshes.fresh({ grant, key: grantKey }, p.log)
+    let unlocked = await this.#o.upstreamRefreshes.fresh(held, p.log)
 
     // The rotation: one conditional write, which exactly one of several concurrent refreshes makes. It
     // records the new tokens (sealed for this token's holder) before they exist; the others wait for them.
@@ -71,10 +74,14 @@ export class RefreshRotation {
       if (rotated === undefined) throw invalidGrant('grant revoked while refreshing')
       return await this.#repeat(rotated, p)
     }
+    // The grant's upstream tokens must last as long as the grant now does.
+    const expiresAt = now + this.#o.refreshTtlMs
+    const shareId = unlocked.grant.upstreamTokens
+    if (shareId !== undefined) await this.#o.shares.outlast(shareId, expiresAt)
     // The grant is written only over the version read: a revocation in between (reuse detected by a
-    // concurrent refresh, /revoke) wins. A write lost to an upstream refresh is made again over it.
+    // concurrent refresh, /revoke) wins. A write lost to another writer is made again over it.
     for (let attempt = 1; ; attempt++) {
-      const renewed = { grant: { ...unlocked.grant, expiresAt: now + this.#o.refreshTtlMs }, key: unlocked.key }
+      const renewed = { ...unlocked, grant: { ...unlocked.grant, expiresAt } }
       const issued = await this.#o.issuer.issue(renewed, 'replace', tokens)
       if (issued !== undefined) {
         const issuedTo = { clientId: client.clientId, grantId: grant.id, grantType: 'refresh_token' } as const
@@ -83,7 +90,7 @@ export class RefreshRotation {
       }
       const current = await store.get<GrantRecord>(storeKey.grant(grant.id))
       if (current === undefined || attempt >= MAX_ISSUE_ATTEMPTS) throw invalidGrant('grant revoked while refreshing')
-      unlocked = { grant: current, key: unlocked.key }
+      unlocked = { ...unlocked, grant: current }
     }
   }
 

@@ -81,14 +81,26 @@ const RECORD_CHECKS = new Map<string, Check>([
     upstreamUser: optional(UPSTREAM_USER),
     scope: isString,
     resource: isString,
-    sealedUpstream: isString,
+    upstreamTokens: optional(isString),
+    sealedUpstream: optional(isString),
     upstreamExpiresAt: optional(isNumber),
     upstreamRenewAt: optional(isNumber),
-    upstreamScopes: isStringList,
+    upstreamScopes: optional(isStringList),
     accessHash: isString,
     refreshHash: optional(isString),
     expiresAt: isNumber,
     version: optional(isNumber)
+  })],
+  ['upstream-tokens', shape({
+    id: isString,
+    generation: isString,
+    holders: (value) => typeof value === 'object' && value !== null && !Array.isArray(value) &&
+      Object.values(value).every(shape({ publicKey: isString, sealed: isString, since: isNumber })),
+    upstreamExpiresAt: optional(isNumber),
+    upstreamRenewAt: optional(isNumber),
+    upstreamScopes: isStringList,
+    expiresAt: isNumber,
+    version: isNumber
   })],
   ['access', shape({
     grantId: isString,

@@ -12,9 +12,9 @@ import { ClientRedirectError, PageError, type ClientReturn } from './errors.js'
 import type { CallbackQuery } from './schema.js'
 import {
   fetchGithubIdentity,
+  githubTokenRevoker,
   identityAllowed,
   restricts,
-  revokeGithubToken,
   type IdentityPolicy,
   type UpstreamIdentity
 } from '../../lib/upstream-identity.js'
@@ -60,6 +60,7 @@ export function createUpstreamLeg (deps: {
   identity: IdentityCheck
 }): UpstreamLeg {
   const { flows, upstream, scopeNeeds, events, returnToFlow, identity: check } = deps
+  const revokeToken = githubTokenRevoker(check.userEndpoint, upstream, check.timeoutMs)
 
   async function upstreamScopes (flow: FlowRecord): Promise<string[]> {
     const { scopes } = await upstream.resolve()
@@ -156,7 +157,7 @@ export function createUpstreamLeg (deps: {
     }
     if (!identityAllowed(identity, check)) {
       const who = { clientId: flow.clientId, userId: flow.userId, upstreamUser: identity.login }
-      req.log.warn({ ...who, upstreamTokenRevoked: await revokeRefused(req, check.userEndpoint, tokens) },
+      req.log.warn({ ...who, upstreamTokenRevoked: await revokeRefused(req, tokens) },
         'upstream user not allowed')
       throw new PageError(
         403,
@@ -169,10 +170,9 @@ export function createUpstreamLeg (deps: {
   }
 
   /** The refused person's upstream token is of no use to anyone: revoked upstream when the upstream allows it. */
-  async function revokeRefused (req: FastifyRequest, userEndpoint: string, tokens: UpstreamTokens): Promise<boolean> {
+  async function revokeRefused (req: FastifyRequest, tokens: UpstreamTokens): Promise<boolean> {
     try {
-      const { client } = await upstream.resolve()
-      return await revokeGithubToken(userEndpoint, client, tokens.accessToken, check.timeoutMs)
+      return await revokeToken?.(tokens.accessToken) ?? false
     } catch (err) {
       req.log.warn({ err: safeUpstreamError(err) }, 'upstream token revocation failed')
       return false

@@ -40,6 +40,8 @@ export interface FakeGithub {
    * on. Default octocat (id 583231), a member of octo-org.
    */
   user: FakeGithubUser
+  /** Access tokens issued for a code (sign-ins), refreshes not counted. */
+  tokensIssued: number
   isValidAccessToken (token: string): boolean
   /** As if the user revoked the app: every access and refresh token stops working. */
   revokeAll (): void
@@ -50,6 +52,11 @@ export interface FakeGithub {
 const SCOPES = ['repo', 'read:org', 'gist', 'notifications', 'user', 'user:email']
 const CODE_TTL_MS = 10 * 60 * 1000
 const REFRESH_TOKEN_EXPIRES_IN = 15897600
+/**
+ * GitHub keeps at most 10 tokens per user, app and scope set: issuing an 11th silently revokes the oldest
+ * (docs.github.com, "Creating an OAuth app": token limits).
+ */
+const TOKENS_PER_USER_APP_AND_SCOPES = 10
 
 interface CodeRecord {
   clientId: string
@@ -75,6 +82,7 @@ interface RefreshRecord {
   clientId: string
   scope: string[]
   accessToken: string
+  user: FakeGithubUser
 }
 
 /**
@@ -123,6 +131,7 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
     decision: 'approve',
     tokenFailure: null,
     tokenDelayMs: 0,
+    tokensIssued: 0,
     user: { login: 'octocat', id: 583231, orgs: ['octo-org'] },
     isValidAccessToken: (token) => {
       const record = accessTokens.get(token)
@@ -160,18 +169,42 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
     tokenReply(req, res, { error, error_description: description, error_uri: 'https://docs.github.com/apps/troubleshooting' })
   }
 
-  const issue = (req: IncomingMessage, res: ServerResponse, clientId: string, scope: string[]): void => {
+  /** Live access tokens of each user, app and scope set, oldest first. */
+  const tokenSets = new Map<string, string[]>()
+  /** Keeps GitHub's limit: the oldest live token of the set goes, with its refresh token. */
+  const limitTokens = (clientId: string, user: FakeGithubUser, scope: string[], accessToken: string): void => {
+    const set = `${user.id} ${clientId} ${[...scope].sort().join(',')}`
+    const live = (tokenSets.get(set) ?? []).filter((token) => accessTokens.has(token))
+    live.push(accessToken)
+    while (live.length > TOKENS_PER_USER_APP_AND_SCOPES) {
+      const oldest = live.shift() as string
+      const refreshToken = accessTokens.get(oldest)?.refreshToken
+      accessTokens.delete(oldest)
+      if (refreshToken !== undefined) refreshTokens.delete(refreshToken)
+    }
+    tokenSets.set(set, live)
+  }
+
+  const issue = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    clientId: string,
+    scope: string[],
+    user: FakeGithubUser
+  ): void => {
     const scopeText = scope.join(',')
     if (mode === 'oauth-app') {
       const accessToken = randomToken('gho_')
-      accessTokens.set(accessToken, { expiresAt: undefined, refreshToken: undefined, user: fake.user })
+      accessTokens.set(accessToken, { expiresAt: undefined, refreshToken: undefined, user })
+      limitTokens(clientId, user, scope, accessToken)
       tokenReply(req, res, { access_token: accessToken, token_type: 'bearer', scope: scopeText })
       return
     }
     const accessToken = randomToken('ghu_')
     const refreshToken = randomToken('ghr_')
-    accessTokens.set(accessToken, { expiresAt: Date.now() + expiresIn * 1000, refreshToken, user: fake.user })
-    refreshTokens.set(refreshToken, { clientId, scope, accessToken })
+    accessTokens.set(accessToken, { expiresAt: Date.now() + expiresIn * 1000, refreshToken, user })
+    refreshTokens.set(refreshToken, { clientId, scope, accessToken, user })
+    limitTokens(clientId, user, scope, accessToken)
     tokenReply(req, res, {
       access_token: accessToken,
       expires_in: String(expiresIn),
@@ -259,7 +292,7 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
       // Rotation: the old refresh token and the access token it came with stop working.
       refreshTokens.delete(refreshToken)
       accessTokens.delete(record.accessToken)
-      issue(req, res, clientId, record.scope)
+      issue(req, res, clientId, record.scope, record.user)
       return
     }
     if (grantType !== 'authorization_code') {
@@ -286,7 +319,8 @@ export async function startFakeGithub (options: FakeGithubOptions = {}): Promise
       return
     }
     codes.delete(code)
-    issue(req, res, clientId, record.scope)
+    fake.tokensIssued++
+    issue(req, res, clientId, record.scope, fake.user)
   }
 
   const register = (res: ServerResponse, body: string): void => {

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { ManualClock } from '../../lib/clock.js'
 import { deriveKey } from '../../lib/crypto.js'
-import { GrantService, type GrantRecord, type UnlockedGrant } from '../../lib/grants.js'
+import { GrantService, type UnlockedGrant } from '../../lib/grants.js'
+import type { UpstreamTokenRecord } from '../../lib/grants/records.js'
 import { OAuthError } from '../../lib/oauth-errors.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import type { Store } from '../../lib/stores/types.js'
@@ -82,7 +83,7 @@ t.test('issue 16 item 2: a replica waits for another\'s refresh no longer than t
   const { unlocked } = await login(a, clock)
   clock.advance(90_000)
   // Another replica holds the lock and never writes (it hangs on GitHub, say).
-  await store.lock(`lock:upstream-refresh:${unlocked.grant.id}`, 60_000)
+  await store.lock(`lock:upstream-tokens:${unlocked.upstream.record.id}`, 60_000)
   t.equal(await errorOf(a.freshUpstream(unlocked)), 'temporarily_unavailable', '503: retry later, the grant is kept')
   t.same(calls, [], 'no second refresh with the same token')
   t.ok(await store.get(`grant:${unlocked.grant.id}`), 'the grant is still there')
@@ -92,20 +93,17 @@ t.test('issue 16 item 2: an upstream refusal after another replica already refre
   const { clock, memory, replica } = setup(t, {
     refresh: async () => {
       // The other replica's write lands while this request is at GitHub (its lock had expired).
-      const stored = await memory.get<GrantRecord>(`grant:${grantId}`) as GrantRecord
-      await memory.set(`grant:${grantId}`, { ...stored, sealedUpstream: other, version: (stored.version ?? 0) + 1 }, 60_000)
+      const key = `upstream-tokens:${first.upstream.record.id}`
+      const stored = await memory.get<UpstreamTokenRecord>(key) as UpstreamTokenRecord
+      await memory.set(key, { ...stored, generation: 'newer', version: stored.version + 1 }, 60_000)
       throw new UpstreamError('oauth_error', 'refused', { oauthError: 'bad_refresh_token' })
     }
   })
   const a = replica()
-  const b = replica()
   const { unlocked: first } = await login(a, clock)
-  const { unlocked: second } = await login(b, clock)
-  const other = second.grant.sealedUpstream
-  const grantId = first.grant.id
   const recovered = await a.recoverUpstream(first)
-  t.equal(recovered?.grant.sealedUpstream, other, 'the newer token is used')
-  t.ok(await memory.get(`grant:${grantId}`), 'and the grant is not revoked')
+  t.equal(recovered?.upstream.record.generation, 'newer', 'the newer token is used')
+  t.ok(await memory.get(`grant:${first.grant.id}`), 'and the grant is not revoked')
 
   const refused = setup(t, { refresh: async () => { throw new UpstreamError('oauth_error', 'refused', { oauthError: 'bad_refresh_token' }) } })
   const c = refused.replica()
@@ -114,7 +112,7 @@ t.test('issue 16 item 2: an upstream refusal after another replica already refre
   t.equal(await refused.memory.get(`grant:${third.grant.id}`), undefined, 'the grant is revoked')
 })
 
-t.test('issue 16 item 1: an upstream refresh never writes back a grant revoked while it was at the upstream', async (t) => {
+t.test('issue 16 item 1: an upstream refresh never writes back upstream tokens of a grant revoked while it was at the upstream', async (t) => {
   let revoke = async (): Promise<void> => {}
   const { clock, memory, replica } = setup(t, {
     refresh: async () => {
@@ -129,15 +127,16 @@ t.test('issue 16 item 1: an upstream refresh never writes back a grant revoked w
   t.equal(await memory.get(`grant:${unlocked.grant.id}`), undefined, 'and the grant stays gone')
 
   const { unlocked: next } = await login(a, clock)
-  // A client's refresh of the same grant lands while the upstream refresh is at GitHub: written over, not lost.
+  // The share changes while the upstream refresh is at GitHub (a client's refresh keeps it longer): written over.
+  const shareKey = `upstream-tokens:${next.upstream.record.id}`
   revoke = async () => {
-    const stored = await memory.get<GrantRecord>(`grant:${next.grant.id}`) as GrantRecord
-    await memory.set(`grant:${next.grant.id}`, { ...stored, accessHash: 'other', version: (stored.version ?? 0) + 1 }, 60_000)
+    const stored = await memory.get<UpstreamTokenRecord>(shareKey) as UpstreamTokenRecord
+    await memory.set(shareKey, { ...stored, expiresAt: stored.expiresAt + 1000, version: stored.version + 1 }, 60_000)
   }
   const recovered = await a.recoverUpstream(next)
   t.equal(recovered === undefined ? undefined : a.upstreamAccessToken(recovered), 'ghu_new', 'the new upstream token')
-  const stored = await memory.get<GrantRecord>(`grant:${next.grant.id}`) as GrantRecord
-  t.equal(stored.accessHash, 'other', 'the client\'s write is kept')
+  const stored = await memory.get<UpstreamTokenRecord>(shareKey) as UpstreamTokenRecord
+  t.equal(stored.expiresAt, next.upstream.record.expiresAt + 1000, 'the other write is kept')
   t.same(stored.upstreamScopes, ['repo'], 'with the upstream\'s new tokens over it')
 })
 
@@ -191,9 +190,9 @@ t.test('a code exchange refreshes an upstream token already due, and fails when 
     refreshToken: undefined,
     expiresAt: soon.clock.now() + 30_000
   })
-  t.equal(unlocked.grant.upstreamExpiresAt, soon.clock.now() + 30_000, 'due but not expired, with no way to refresh: used while it lasts')
+  t.equal(unlocked.upstream.record.upstreamExpiresAt, soon.clock.now() + 30_000, 'due but not expired, with no way to refresh: used while it lasts')
   const fresh = setup(t)
   const { unlocked: renewed } = await login(fresh.replica(), fresh.clock, { expiresAt: fresh.clock.now() + 30_000 })
   t.ok(fresh.calls.includes('ghr_0'), 'refreshed at the exchange')
-  t.ok((renewed.grant.upstreamExpiresAt as number) > fresh.clock.now() + 3600_000, 'with a token of hours')
+  t.ok((renewed.upstream.record.upstreamExpiresAt as number) > fresh.clock.now() + 3600_000, 'with a token of hours')
 })
