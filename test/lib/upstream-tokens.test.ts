@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { ManualClock } from '../../lib/clock.js'
-import { holderKeyPair, openSealedTo, seal, sealTo } from '../../lib/crypto.js'
+import { deriveKey, holderKeyPair, openSealedTo, seal, sealTo } from '../../lib/crypto.js'
 import type { GrantRecord, UpstreamTokenRecord } from '../../lib/grants/records.js'
 import { UpstreamTokenShares, shareIdFor } from '../../lib/grants/upstream-tokens.js'
+import { GrantService } from '../../lib/grants.js'
+import type { OAuthError } from '../../lib/oauth-errors.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
+import { delegatingStore } from '../helpers/failing-store.js'
+import { TEST_CLIENT, signInDirect } from '../helpers/grant-service.js'
 
 /*
  * Issue 19 part 3 on lib/grants/upstream-tokens.ts alone: how grants join, leave and outlive a share of
@@ -115,4 +119,53 @@ t.test('a grant written before shares existed moves into one of its own on first
   t.equal(again?.grant.upstreamTokens, stored.upstreamTokens)
   t.equal(await shares.unlock({ ...legacy, sealedUpstream: undefined } as unknown as GrantRecord, key), undefined,
     'a grant with neither reads as gone')
+})
+
+t.test('a share that keeps changing, or whose lock is held too long, gives up with 503 instead of waiting forever', async (t) => {
+  const clock = new ManualClock(Date.now())
+  const memory = new MemoryStore({ clock })
+  t.teardown(async () => { await memory.close() })
+  const store = delegatingStore(memory, { replace: async () => false })
+  const shares = new UpstreamTokenShares({ store, clock, lockTtlMs: 50, renewAt: (at) => at })
+  await shares.hold(grant('gA', clock), randomBytes(32), tokens('gho_1'))
+  t.equal(await shares.outlast('share-1', clock.now() + 7200_000).catch((err: OAuthError) => err.error),
+    'temporarily_unavailable', 'a write that never lands')
+  // Another replica holds the lock (it hangs on GitHub, say).
+  await memory.lock('lock:upstream-tokens:share-1', 60_000)
+  t.equal(await shares.hold(grant('gB', clock), randomBytes(32), tokens('gho_2')).catch((err: OAuthError) => err.error),
+    'temporarily_unavailable', 'a sign-in does not wait past the lock\'s time')
+})
+
+t.test('the last grant revoked with its token: an upstream revocation that fails is logged, and the grant ends anyway', async (t) => {
+  const clock = new ManualClock(Date.now())
+  const store = new MemoryStore({ clock })
+  t.teardown(async () => { await store.close() })
+  const revoked: string[] = []
+  let fail = true
+  const grants = new GrantService({
+    store,
+    clock,
+    upstream: { refresh: async () => { throw new Error('unused') } },
+    sealKeys: [deriveKey('a-secret-of-at-least-thirty-two-characters', 'upstream-token-seal')],
+    codeTtlMs: 60_000,
+    accessTtlMs: 3600_000,
+    refreshTtlMs: 86_400_000,
+    refreshGraceMs: 0,
+    tokenCacheTtlMs: 0,
+    revokeUpstream: async (token) => {
+      if (fail) throw new Error('GitHub is down')
+      revoked.push(token)
+      return true
+    }
+  })
+  const warnings: unknown[] = []
+  const log = { info: () => {}, warn: (obj: object) => { warnings.push(obj) }, error: () => {} }
+  const first = await signInDirect(grants, { accessToken: 'gho_1', scopes: [], tokenType: 'bearer' })
+  await grants.revoke(TEST_CLIENT, first.access_token, log)
+  t.equal(await grants.authenticate(first.access_token), undefined, 'the grant is over')
+  t.match(warnings, [{ err: 'GitHub is down' }], 'the failure is logged')
+  fail = false
+  const second = await signInDirect(grants, { accessToken: 'gho_2', scopes: [], tokenType: 'bearer' })
+  await grants.revoke(TEST_CLIENT, second.refresh_token as string, log)
+  t.same(revoked, ['gho_2'], 'revoked upstream with the refresh token\'s key too')
 })
