@@ -4,15 +4,15 @@ import type { UpstreamClientCredentials } from './upstream-as/registration.js'
 
 /*
  * Who the person is upstream, asked right after the upstream code exchange with the token just obtained: for
- * GitHub, `GET /user` (and `GET /user/orgs` when organisations are restricted) on the REST API. What the
- * operator's allow-lists are checked against, and what the grant keeps (for the account page, tool policy and
- * audit to come).
+ * GitHub, `GET /user` (and `GET /user/orgs` when organisations are restricted) on the REST API; for an OpenID
+ * Connect upstream, its userinfo endpoint (OIDC Core §5.3). What the operator's allow-lists are checked against,
+ * and what the grant keeps (for the account page, tool policy and audit to come).
  */
 
 export interface UpstreamIdentity {
-  /** The upstream's user name (GitHub's `login`), as the upstream spells it. */
+  /** The upstream's user name (GitHub's `login`; OIDC's `preferred_username`, else `email`, else `sub`). */
   login: string
-  /** The upstream's stable user id: a login can be renamed, an id cannot. */
+  /** The upstream's stable user id (GitHub's `id`, OIDC's `sub`): a login can be renamed, an id cannot. */
   id: string
   /** The organisations the user belongs to, lowercase; undefined when not asked for. */
   orgs?: string[]
@@ -44,28 +44,43 @@ export function identityAllowed (identity: UpstreamIdentity, policy: IdentityPol
 // One page of organisations: a person in more than 100 is checked against the first 100 GitHub lists.
 const ORGS_PER_PAGE = 100
 
-/** GET `userEndpoint` (and `userEndpoint`/orgs with `withOrgs`) with the upstream token: an UpstreamError otherwise. */
-export async function fetchGithubIdentity (
+/**
+ * GET `userEndpoint` (and `userEndpoint`/orgs with `withOrgs`, GitHub's only) with the upstream token: an
+ * UpstreamError when it does not say who this is.
+ */
+export async function fetchUpstreamIdentity (
   userEndpoint: string,
   accessToken: string,
   { withOrgs, timeoutMs }: { withOrgs: boolean, timeoutMs: number }
 ): Promise<UpstreamIdentity> {
-  const user = Object(await getJson(userEndpoint, accessToken, timeoutMs)) as { login?: unknown, id?: unknown }
-  const { login, id } = user
-  if (typeof login !== 'string' || login === '' || (typeof id !== 'number' && typeof id !== 'string')) {
-    throw new UpstreamError('bad_response', 'upstream user endpoint answered without a login and an id')
+  const user = userOf(await getJson(userEndpoint, accessToken, timeoutMs))
+  if (user === undefined) {
+    throw new UpstreamError('bad_response', 'upstream user endpoint answered without a login and an id, or a sub')
   }
-  if (!withOrgs) return { login, id: String(id) }
+  const { login, id } = user
+  if (!withOrgs) return { login, id }
   const orgs = await getJson(`${userEndpoint}/orgs?per_page=${ORGS_PER_PAGE}`, accessToken, timeoutMs)
   const list = Array.isArray(orgs) ? orgs : []
   return {
     login,
-    id: String(id),
+    id,
     orgs: list.flatMap((org: unknown) => {
       const name = (org as { login?: unknown } | null)?.login
       return typeof name === 'string' ? [name.toLowerCase()] : []
     })
   }
+}
+
+/** The person in a GitHub user (`login`, `id`) or an OIDC userinfo answer (`sub`); undefined in anything else. */
+function userOf (answer: unknown): { login: string, id: string } | undefined {
+  const user = Object(answer) as Record<string, unknown>
+  const { login, id, sub } = user
+  if (typeof login === 'string' && login !== '' && (typeof id === 'number' || typeof id === 'string')) {
+    return { login, id: String(id) }
+  }
+  if (typeof sub !== 'string' || sub === '') return undefined
+  const name = [user['preferred_username'], user['email']].find((v): v is string => typeof v === 'string' && v !== '')
+  return { login: name ?? sub, id: sub }
 }
 
 async function getJson (url: string, accessToken: string, timeoutMs: number): Promise<unknown> {

@@ -11,7 +11,7 @@ import type { ReturnToFlow } from './browser-binding.js'
 import { ClientRedirectError, PageError, type ClientReturn } from './errors.js'
 import type { CallbackQuery } from './schema.js'
 import {
-  fetchGithubIdentity,
+  fetchUpstreamIdentity,
   githubTokenRevoker,
   identityAllowed,
   restricts,
@@ -140,7 +140,7 @@ export function createUpstreamLeg (deps: {
     if (check.userEndpoint === undefined) return undefined
     let identity: UpstreamIdentity
     try {
-      identity = await fetchGithubIdentity(check.userEndpoint, tokens.accessToken, {
+      identity = await fetchUpstreamIdentity(check.userEndpoint, tokens.accessToken, {
         withOrgs: check.allowedOrgs.length > 0,
         timeoutMs: check.timeoutMs
       })

@@ -1,8 +1,8 @@
-// Who signed in upstream (issue 19): GitHub's /user and /user/orgs read defensively, and the allow-list rule.
+// Who signed in upstream (issue 19): GitHub's /user and /user/orgs, or OIDC userinfo, read defensively; allow-lists.
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { fetchGithubIdentity, identityAllowed, restricts, revokeGithubToken } from '../../lib/upstream-identity.js'
+import { fetchUpstreamIdentity, identityAllowed, restricts, revokeGithubToken } from '../../lib/upstream-identity.js'
 
 const octocat = { login: 'OctoCat', id: '583231', orgs: ['octo-org', 'github'] }
 
@@ -26,7 +26,11 @@ t.test('what the user endpoint answers is checked: a login and an id, JSON, HTTP
     ['/text-orgs', [200, '{"login":"octocat","id":"u1"}']],
     ['/text-orgs/orgs', [200, '<html>']],
     ['/object-orgs', [200, '{"login":"octocat","id":1}']],
-    ['/object-orgs/orgs', [200, '{"message":"odd"}']]
+    ['/object-orgs/orgs', [200, '{"message":"odd"}']],
+    ['/oidc', [200, '{"sub":"248289761001","preferred_username":"jane","email":"jane@example.com"}']],
+    ['/oidc-email', [200, '{"sub":"248289761001","preferred_username":"","email":"jane@example.com"}']],
+    ['/oidc-sub', [200, '{"sub":"248289761001"}']],
+    ['/oidc-empty', [200, '{"sub":""}']]
   ])
   const server = createServer((req, res) => {
     const [status, body] = answers.get(new URL(req.url ?? '/', 'http://x').pathname) ?? [401, '{"message":"Bad credentials"}']
@@ -36,14 +40,19 @@ t.test('what the user endpoint answers is checked: a login and an id, JSON, HTTP
   t.teardown(() => { server.close() })
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const options = { withOrgs: true, timeoutMs: 2000 }
-  t.same(await fetchGithubIdentity(`${base}/ok`, 'tok', options), { login: 'octocat', id: '583231', orgs: ['octo-org'] })
-  t.same(await fetchGithubIdentity(`${base}/ok`, 'tok', { ...options, withOrgs: false }), { login: 'octocat', id: '583231' })
-  t.same(await fetchGithubIdentity(`${base}/object-orgs`, 'tok', options), { login: 'octocat', id: '1', orgs: [] },
+  t.same(await fetchUpstreamIdentity(`${base}/ok`, 'tok', options), { login: 'octocat', id: '583231', orgs: ['octo-org'] })
+  t.same(await fetchUpstreamIdentity(`${base}/ok`, 'tok', { ...options, withOrgs: false }), { login: 'octocat', id: '583231' })
+  t.same(await fetchUpstreamIdentity(`${base}/object-orgs`, 'tok', options), { login: 'octocat', id: '1', orgs: [] },
     'orgs that are not a list: none')
-  await t.rejects(fetchGithubIdentity(`${base}/noid`, 'tok', options), { kind: 'bad_response', message: /without a login and an id/ })
-  await t.rejects(fetchGithubIdentity(`${base}/text`, 'tok', options), { message: /not JSON/ })
-  await t.rejects(fetchGithubIdentity(`${base}/text-orgs`, 'tok', options), { message: /not JSON/ })
-  await t.rejects(fetchGithubIdentity(`${base}/missing`, 'tok', options), { status: 401, message: /answered HTTP 401/ })
+  await t.rejects(fetchUpstreamIdentity(`${base}/noid`, 'tok', options), { kind: 'bad_response', message: /without a login and an id/ })
+  const oidc = { withOrgs: false, timeoutMs: 2000 }
+  t.same(await fetchUpstreamIdentity(`${base}/oidc`, 'tok', oidc), { login: 'jane', id: '248289761001' }, 'OIDC userinfo: sub, shown as preferred_username')
+  t.same(await fetchUpstreamIdentity(`${base}/oidc-email`, 'tok', oidc), { login: 'jane@example.com', id: '248289761001' }, 'else the email')
+  t.same(await fetchUpstreamIdentity(`${base}/oidc-sub`, 'tok', oidc), { login: '248289761001', id: '248289761001' }, 'else the sub itself')
+  await t.rejects(fetchUpstreamIdentity(`${base}/oidc-empty`, 'tok', oidc), { message: /or a sub/ })
+  await t.rejects(fetchUpstreamIdentity(`${base}/text`, 'tok', options), { message: /not JSON/ })
+  await t.rejects(fetchUpstreamIdentity(`${base}/text-orgs`, 'tok', options), { message: /not JSON/ })
+  await t.rejects(fetchUpstreamIdentity(`${base}/missing`, 'tok', options), { status: 401, message: /answered HTTP 401/ })
 })
 
 t.test('revoking a refused person\'s GitHub token: with the app\'s credentials, only where GitHub\'s API is', async (t) => {

@@ -1,4 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { ConfigError, parseGatewayOptions } from '../../lib/config.js'
 import { createPkcePair } from '../../lib/pkce.js'
@@ -91,6 +93,28 @@ t.test('an upstream that cannot say who signed in: refused with allow-lists, let
   t.equal(refused.statusCode, 502)
   t.match(refused.body, 'Could not check who you are')
   t.equal(refused.headers.location, undefined)
+})
+
+t.test('an OpenID Connect upstream: its userinfo names the person (sub, shown as preferred_username), and the allow-list matches it', async (t) => {
+  let person = { sub: 'u-1', preferred_username: 'Jane' }
+  const seen: string[] = []
+  const userinfo = createServer((req, res) => {
+    seen.push(req.headers.authorization ?? '')
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(person))
+  })
+  await new Promise<void>((resolve) => userinfo.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { userinfo.close() })
+  const endpoint = `http://127.0.0.1:${(userinfo.address() as AddressInfo).port}/userinfo`
+  const { app, logs } = await loggedGateway(t, { upstreamUserEndpoint: endpoint, upstreamAllowedUsers: ['jane'] })
+  t.equal((await signIn(app)).statusCode, 302, 'jane is allowed')
+  t.match(seen, [/^Bearer gho_/], 'asked with the upstream token')
+  t.match(logs.find((line) => line.event === 'code_issued'), { upstreamUser: 'Jane' })
+  person = { sub: 'u-2', preferred_username: 'mallory' }
+  const refused = await signIn(app)
+  t.equal(refused.statusCode, 403)
+  t.match(refused.body, 'as mallory, who may not use this gateway')
+  t.match(logs.find((line) => line.msg === 'upstream user not allowed'), { upstreamTokenRevoked: false },
+    'no GitHub API to revoke it with')
 })
 
 t.test('configuration: GitHub upstreams ask api.github.com; allow-lists elsewhere need the endpoint', async (t) => {
