@@ -116,7 +116,7 @@ export class UpstreamTokenShares {
     return last
   }
 
-  /** The share's record with `tokens` sealed for each of `holders` (those whose grant is gone are dropped). */
+  /** The share's record with `tokens` sealed for each of `holders`, as a new generation. */
   #sealed (
     current: UpstreamTokenRecord | undefined,
     id: string,
