@@ -43,6 +43,7 @@ export class GrantService {
     const shares = new UpstreamTokenShares({
       store: options.store,
       clock: options.clock,
+      sealKeys: options.sealKeys,
       lockTtlMs: upstreamTimeoutMs + 1000,
       renewAt: (expiresAt) => this.#upstream.renewAt(expiresAt)
     })

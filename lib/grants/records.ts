@@ -72,8 +72,11 @@ export interface UpstreamTokenRecord {
   id: string
   /** New whenever the tokens are: a reader holding tokens of another generation holds old ones. */
   generation: string
-  /** Each holding grant's copy of the tokens (a SealedUpstream), sealed to the grant's public key. */
-  holders: Record<string, { publicKey: string, sealed: string, since: number }>
+  /**
+   * Each holding grant's copy of the tokens (a SealedUpstream), sealed to the grant's public key, which `mac`
+   * (HMAC under the operator's secret) vouches for.
+   */
+  holders: Record<string, { publicKey: string, sealed: string, since: number, mac: string }>
   upstreamExpiresAt?: number
   /** When the upstream token is renewed, well before it expires (lib/upstream-refresh.ts). */
   upstreamRenewAt?: number

@@ -1,6 +1,7 @@
+import { createHmac } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Clock } from '../clock.js'
-import { hashSecret, holderKeyPair, openSealedTo, randomToken, sealTo, unseal } from '../crypto.js'
+import { hashSecret, holderPublicKey, openSealedTo, randomToken, safeEqual, sealTo, unseal } from '../crypto.js'
 import { temporarilyUnavailable } from '../oauth-errors.js'
 import type { Store } from '../stores/types.js'
 import type { UpstreamTokens } from '../upstream-as/token-endpoint.js'
@@ -11,6 +12,8 @@ import {
 export interface UpstreamTokenSharesOptions {
   store: Store
   clock: Clock
+  /** The operator's keys (the grant service's sealKeys): the first vouches for each holder's public key, all check. */
+  sealKeys: readonly Buffer[]
   /** How long a writer may hold a share's lock: the upstream request timeout, as a refresh holds it too. */
   lockTtlMs: number
   /** When an upstream token that expires at `expiresAt` is renewed (UpstreamRefreshes.renewAt). */
@@ -37,12 +40,16 @@ const LOCK_POLL_MS = 20
  * Secrets at rest stay as they were: each grant's copy of the tokens is sealed to a public key derived
  * from the grant's own key (lib/crypto.ts sealTo), which only its tokens unwrap. Whoever renews the
  * tokens (a new sign-in, a refresh) seals them for every holder, without being able to open anyone's copy.
+ * Each public key is vouched for by an HMAC under the operator's secret, so that someone who can write to
+ * the store, but lacks the secret, cannot slip in a key of their own and have the next renewal sealed to it.
  */
 export class UpstreamTokenShares {
   readonly #o: UpstreamTokenSharesOptions
+  readonly #macKeys: readonly Buffer[]
 
   constructor (options: UpstreamTokenSharesOptions) {
     this.#o = options
+    this.#macKeys = options.sealKeys.map((key) => createHmac('sha256', key).update('upstream-tokens holder').digest())
   }
 
   /** The grant with its copy of the upstream tokens opened; undefined when its share no longer holds it. */
@@ -70,12 +77,13 @@ export class UpstreamTokenShares {
     key: Buffer,
     tokens: UpstreamTokens
   ): Promise<UnlockedGrant> {
-    const { publicKey } = holderKeyPair(key)
+    const publicKey = holderPublicKey(key)
     const shareId = grant.upstreamTokens
     const record = await this.#locked(shareId, async () => await this.#write(shareId, true, (current) => {
       const holders = current === undefined ? {} : current.holders
       if (Object.keys(holders).length >= MAX_HOLDERS) return undefined
-      const joined = { ...holders, [grant.id]: { publicKey, sealed: '', since: this.#o.clock.now() } }
+      const holder = { publicKey, sealed: '', since: this.#o.clock.now(), mac: this.#mac(shareId, grant.id, publicKey) }
+      const joined = { ...holders, [grant.id]: holder }
       return this.#sealed(current, shareId, joined, tokens, grant.expiresAt)
     }))
     if (record === undefined) return await this.hold({ ...grant, upstreamTokens: randomToken() }, key, tokens)
@@ -116,7 +124,10 @@ export class UpstreamTokenShares {
     return last
   }
 
-  /** The share's record with `tokens` sealed for each of `holders`, as a new generation. */
+  /**
+   * The share's record with `tokens` sealed for each of `holders`, as a new generation. A holder whose public key
+   * no configured secret vouches for was not written by a gateway: it is dropped, and gets nothing.
+   */
   #sealed (
     current: UpstreamTokenRecord | undefined,
     id: string,
@@ -127,7 +138,14 @@ export class UpstreamTokenShares {
     const payload = packUpstream(tokens)
     const sealedHolders: UpstreamTokenRecord['holders'] = {}
     for (const [grantId, holder] of Object.entries(holders)) {
-      sealedHolders[grantId] = { ...holder, sealed: sealTo(holder.publicKey, payload, holderLabel(id, grantId)) }
+      const vouched = this.#macKeys.some((key) => safeEqual(this.#mac(id, grantId, holder.publicKey, key), holder.mac))
+      if (!vouched) continue
+      sealedHolders[grantId] = {
+        ...holder,
+        sealed: sealTo(holder.publicKey, payload, holderLabel(id, grantId)),
+        // Under the newest secret, so a retired one can be dropped.
+        mac: this.#mac(id, grantId, holder.publicKey)
+      }
     }
     return {
       id,
@@ -140,6 +158,11 @@ export class UpstreamTokenShares {
       expiresAt: Math.max(expiresAt, current?.expiresAt ?? 0),
       version: (current?.version ?? 0) + 1
     }
+  }
+
+  /** The operator's word (an HMAC under its secret) that `publicKey` is grant `grantId`'s key in share `shareId`. */
+  #mac (shareId: string, grantId: string, publicKey: string, key = this.#macKeys[0] as Buffer): string {
+    return createHmac('sha256', key).update(`${shareId}\n${grantId}\n${publicKey}`).digest('base64url')
   }
 
   /**
@@ -247,7 +270,8 @@ function open (record: UpstreamTokenRecord, grantId: string, key: Buffer): HeldU
 /** A holder's copy of the tokens, opened with its grant's key (which throws for any other key). */
 export function openHolder (record: UpstreamTokenRecord, grantId: string, key: Buffer): SealedUpstream {
   const holder = record.holders[grantId] as UpstreamTokenRecord['holders'][string]
-  return JSON.parse(openSealedTo(holderKeyPair(key), holder.sealed, holderLabel(record.id, grantId))) as SealedUpstream
+  const opened = openSealedTo(key, holder.publicKey, holder.sealed, holderLabel(record.id, grantId))
+  return JSON.parse(opened) as SealedUpstream
 }
 
 /** The associated data of a holder's copy: it cannot be moved to another grant or share. */

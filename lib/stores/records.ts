@@ -95,7 +95,7 @@ const RECORD_CHECKS = new Map<string, Check>([
     id: isString,
     generation: isString,
     holders: (value) => typeof value === 'object' && value !== null && !Array.isArray(value) &&
-      Object.values(value).every(shape({ publicKey: isString, sealed: isString, since: isNumber })),
+      Object.values(value).every(shape({ publicKey: isString, sealed: isString, since: isNumber, mac: isString })),
     upstreamExpiresAt: optional(isNumber),
     upstreamRenewAt: optional(isNumber),
     upstreamScopes: isStringList,

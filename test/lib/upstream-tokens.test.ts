@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { ManualClock } from '../../lib/clock.js'
-import { deriveKey, holderKeyPair, openSealedTo, seal, sealTo } from '../../lib/crypto.js'
+import { deriveKey, holderPublicKey, openSealedTo, seal, sealTo } from '../../lib/crypto.js'
 import type { GrantRecord, UpstreamTokenRecord } from '../../lib/grants/records.js'
 import { UpstreamTokenShares, shareIdFor } from '../../lib/grants/upstream-tokens.js'
 import { GrantService } from '../../lib/grants.js'
@@ -19,10 +19,12 @@ function setup (t: Test) {
   const clock = new ManualClock(Date.now())
   const store = new MemoryStore({ clock })
   t.teardown(async () => { await store.close() })
-  const shares = new UpstreamTokenShares({ store, clock, lockTtlMs: 1000, renewAt: (at) => at - 60_000 })
+  const renewAt = (at: number): number => at - 60_000
+  const shares = new UpstreamTokenShares({ store, clock, sealKeys: [SEAL_KEY], lockTtlMs: 1000, renewAt })
   return { clock, store, shares }
 }
 
+const SEAL_KEY = deriveKey('a-secret-of-at-least-thirty-two-characters', 'upstream-token-seal')
 const tokens = (accessToken: string) => ({ accessToken, scopes: ['repo'], tokenType: 'bearer' })
 
 function grant (id: string, clock: ManualClock, shareId = 'share-1'): GrantRecord & { upstreamTokens: string } {
@@ -30,13 +32,17 @@ function grant (id: string, clock: ManualClock, shareId = 'share-1'): GrantRecor
 }
 
 t.test('sealing to a public key: only the matching grant key opens it, and only with its associated data', async (t) => {
-  const holder = holderKeyPair(randomBytes(32))
-  const sealed = sealTo(holder.publicKey, 'ghu_secret', 'upstream-tokens:s:g')
+  const key = randomBytes(32)
+  const publicKey = holderPublicKey(key)
+  t.equal(holderPublicKey(key), publicKey, 'the same key, the same public key')
+  const sealed = sealTo(publicKey, 'ghu_secret', 'upstream-tokens:s:g')
   t.notMatch(sealed, 'ghu_secret')
-  t.equal(openSealedTo(holder, sealed, 'upstream-tokens:s:g'), 'ghu_secret')
-  t.throws(() => openSealedTo(holderKeyPair(randomBytes(32)), sealed, 'upstream-tokens:s:g'), 'another grant\'s key')
-  t.throws(() => openSealedTo(holder, sealed, 'upstream-tokens:s:other'), 'moved to another grant')
-  t.throws(() => openSealedTo(holder, 'v1.not.this', 'a'), 'not a sealed-to value')
+  t.equal(openSealedTo(key, publicKey, sealed, 'upstream-tokens:s:g'), 'ghu_secret')
+  const other = randomBytes(32)
+  t.throws(() => openSealedTo(other, holderPublicKey(other), sealed, 'upstream-tokens:s:g'), 'another grant\'s key')
+  t.throws(() => openSealedTo(other, publicKey, sealed, 'upstream-tokens:s:g'), 'another key claiming this public key')
+  t.throws(() => openSealedTo(key, publicKey, sealed, 'upstream-tokens:s:other'), 'moved to another grant')
+  t.throws(() => openSealedTo(key, publicKey, 'v1.not.this', 'a'), 'not a sealed-to value')
 })
 
 t.test('a share id is one per gateway user, upstream user and scope set; without an upstream user, one per grant', async (t) => {
@@ -70,6 +76,25 @@ t.test('a share keeps each holder\'s copy apart, outlives its longest grant, and
   t.same(Object.keys(last?.holders ?? {}), ['gB'], 'the last holder gets the record back, to revoke upstream')
   t.equal(await store.get('upstream-tokens:share-1'), undefined, 'and the share is gone')
   t.equal(await shares.unlock(b.grant, keyB), undefined)
+})
+
+t.test('a public key slipped into the store without the operator\'s secret gets no copy of the next tokens', async (t) => {
+  const { clock, store, shares } = setup(t)
+  const key = randomBytes(32)
+  await shares.hold(grant('gA', clock), key, tokens('gho_1'))
+  const stored = await store.get<UpstreamTokenRecord>('upstream-tokens:share-1') as UpstreamTokenRecord
+  const thief = randomBytes(32)
+  const forged = { publicKey: holderPublicKey(thief), sealed: '', since: clock.now(), mac: 'made-up' }
+  const gA = stored.holders['gA'] as UpstreamTokenRecord['holders'][string]
+  await store.set('upstream-tokens:share-1', {
+    ...stored,
+    holders: { gA: { ...gA, publicKey: holderPublicKey(thief) }, gT: forged },
+    version: stored.version + 1
+  }, 3600_000)
+  await shares.hold(grant('gB', clock), randomBytes(32), tokens('gho_2'))
+  const after = await store.get<UpstreamTokenRecord>('upstream-tokens:share-1') as UpstreamTokenRecord
+  t.same(Object.keys(after.holders), ['gB'], 'neither the forged holder nor the swapped key is sealed for')
+  t.notMatch(JSON.stringify(after), holderPublicKey(thief))
 })
 
 t.test('holders whose grants are gone are dropped after a minute; a full share gives new grants tokens of their own', async (t) => {
@@ -126,7 +151,7 @@ t.test('a share that keeps changing, or whose lock is held too long, gives up wi
   const memory = new MemoryStore({ clock })
   t.teardown(async () => { await memory.close() })
   const store = delegatingStore(memory, { replace: async () => false })
-  const shares = new UpstreamTokenShares({ store, clock, lockTtlMs: 50, renewAt: (at) => at })
+  const shares = new UpstreamTokenShares({ store, clock, sealKeys: [SEAL_KEY], lockTtlMs: 50, renewAt: (at) => at })
   await shares.hold(grant('gA', clock), randomBytes(32), tokens('gho_1'))
   t.equal(await shares.outlast('share-1', clock.now() + 7200_000).catch((err: OAuthError) => err.error),
     'temporarily_unavailable', 'a write that never lands')
@@ -168,4 +193,21 @@ t.test('the last grant revoked with its token: an upstream revocation that fails
   const second = await signInDirect(grants, { accessToken: 'gho_2', scopes: [], tokenType: 'bearer' })
   await grants.revoke(TEST_CLIENT, second.refresh_token as string, log)
   t.same(revoked, ['gho_2'], 'revoked upstream with the refresh token\'s key too')
+})
+
+t.test('after the operator\'s secret is rotated, holders vouched for under the old one keep their copy, vouched anew', async (t) => {
+  const { clock, store, shares } = setup(t)
+  const keyA = randomBytes(32)
+  await shares.hold(grant('gA', clock), keyA, tokens('gho_1'))
+  const newKey = deriveKey('a-new-secret-of-at-least-thirty-two-characters', 'upstream-token-seal')
+  const renewAt = (at: number): number => at
+  const rotated = new UpstreamTokenShares({ store, clock, sealKeys: [newKey, SEAL_KEY], lockTtlMs: 1000, renewAt })
+  const before = await store.get<UpstreamTokenRecord>('upstream-tokens:share-1') as UpstreamTokenRecord
+  await rotated.hold(grant('gB', clock), randomBytes(32), tokens('gho_2'))
+  t.equal((await rotated.unlock(grant('gA', clock), keyA))?.upstream.tokens.a, 'gho_2', 'the old holder gets the new token')
+  const after = await store.get<UpstreamTokenRecord>('upstream-tokens:share-1') as UpstreamTokenRecord
+  t.not(after.holders['gA']?.mac, before.holders['gA']?.mac, 'now under the new secret')
+  const onlyNew = new UpstreamTokenShares({ store, clock, sealKeys: [newKey], lockTtlMs: 1000, renewAt })
+  await onlyNew.hold(grant('gC', clock), randomBytes(32), tokens('gho_3'))
+  t.equal((await onlyNew.unlock(grant('gA', clock), keyA))?.upstream.tokens.a, 'gho_3', 'so the old secret can go')
 })
