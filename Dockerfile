@@ -14,6 +14,8 @@ COPY *.ts ./
 COPY lib ./lib
 COPY plugins ./plugins
 COPY routes ./routes
+# The demo upstream (`mcp-oauth-gateway demo`) is compiled too; it needs the MCP SDK, a dev dependency the image leaves out.
+COPY examples/demo-upstream ./examples/demo-upstream
 RUN npm run build
 
 FROM node:20-slim

@@ -20,8 +20,13 @@ const IDLE_SWEEP_MS = 100
 // would let a 1 s timeout run to 31 s): a quarter of the shorter timeout, at most a second.
 const MAX_TIMEOUT_CHECK_MS = 1000
 
-// The one subcommand: a password hash for --users-file (lib/hash-password-command.ts).
+// The subcommands: a password hash for --users-file (lib/hash-password-command.ts), and the demo (demo.ts),
+// loaded only when asked for: it needs the MCP SDK, a development dependency.
 if (process.argv[2] === 'hash-password' && process.argv.length === 3) process.exit(await hashPasswordCommand())
+if (process.argv[2] === 'demo') {
+  const { demoCommand } = await import('./demo.js')
+  process.exit(await demoCommand(process.argv.slice(3), process.env))
+}
 
 let config
 try {
