@@ -106,7 +106,7 @@ export async function startDemo (settings: DemoSettings, pretty = false): Promis
   let upstream: DemoUpstream
   try {
     const logger = app.log.child({ server: 'demo-upstream' })
-    upstream = await startDemoUpstream({ host: HOST, port: settings.upstreamPort, logger })
+    upstream = await startDemoUpstream({ port: settings.upstreamPort, logger })
   } catch (err) {
     await closeGateway()
     throw err

@@ -37,19 +37,19 @@ Promise<FastifyInstance> {
 }
 
 /**
- * Listens on a loopback address first (port 0 picks a free one), so that the origin, which the metadata
- * publishes, is known before the app is built.
+ * Listens on 127.0.0.1 only (it is a demo: nothing here is meant to be reached from another machine), and
+ * first (port 0 picks a free one), so that the origin, which the metadata publishes, is known before the
+ * app is built.
  */
 export async function startDemoUpstream (
-  opts: { host?: string, port?: number, logger?: FastifyBaseLogger } = {}
+  opts: { port?: number, logger?: FastifyBaseLogger } = {}
 ): Promise<DemoUpstream> {
-  const host = opts.host ?? '127.0.0.1'
   const server = createServer()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve() })
+    server.listen(opts.port ?? 0, '127.0.0.1', () => { server.off('error', reject); resolve() })
   })
-  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const app = await buildDemoUpstream(origin, { server, ...(opts.logger === undefined ? {} : { logger: opts.logger }) })
   return {
     app,

@@ -43,11 +43,13 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ authority: Authority, orig
   await app.register(formbody, { bodyLimit: 8192 })
   app.addHook('onSend', async (_req, reply) => { reply.header('cache-control', 'no-store') })
   app.setErrorHandler((err: FastifyError, req, reply) => {
+    const status = err.statusCode ?? 500
     const failure = err instanceof OAuthFailure
       ? err
       : err.validation !== undefined
         ? new OAuthFailure(req.url === '/register' ? 'invalid_client_metadata' : 'invalid_request', 'malformed request')
-        : undefined
+        // Fastify's own refusals: a wrong content-type, a body too large.
+        : status < 500 ? new OAuthFailure('invalid_request', 'malformed request', status) : undefined
     if (failure === undefined) {
       req.log.error({ err }, 'demo authorization server failed')
       return reply.code(500).send({ error: 'server_error' })
