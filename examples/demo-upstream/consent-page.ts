@@ -31,20 +31,20 @@ function shell (title: string, body: string): string {
 <link rel="icon" href="data:,"><style>${STYLE}</style></head><body><main>${body}</main></body></html>`
 }
 
-/** Security headers of every page; `formTarget` is where the form's redirect may go (CSP applies form-action to it). */
-export function pageHeaders (formTarget?: string): Record<string, string> {
-  const formAction = formTarget === undefined ? "'none'" : `'self' ${new URL(formTarget).origin}`
-  return {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-security-policy':
-      "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'; " +
-      `form-action ${formAction}`,
-    'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
-    'x-content-type-options': 'nosniff'
-  }
-}
+/**
+ * Security headers of every page: no script, nothing loaded from elsewhere, no framing (a consent page must
+ * not be clickjacked), no referrer (the URL holds the request). No form-action: browsers apply it to every
+ * redirect after the POST, and the answer goes to the gateway, which redirects on to its own client.
+ */
+export const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff'
+})
 
 export interface ConsentPage {
   clientName: string

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { Type } from 'typebox'
 import { PageError, RedirectError, type Authority, type Authorization } from './authority.js'
-import { consentPage, errorPage, pageHeaders } from './consent-page.js'
+import { consentPage, errorPage, PAGE_HEADERS } from './consent-page.js'
 import { randomToken } from './memory.js'
 
 /*
@@ -47,7 +47,7 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ authority: Authority, or
   await app.register(cookie)
   await app.register(formbody, { bodyLimit: 4096 })
   const page = (reply: FastifyReply, status: number, title: string, message: string) =>
-    reply.code(status).headers(pageHeaders()).send(errorPage(title, message))
+    reply.code(status).headers(PAGE_HEADERS).send(errorPage(title, message))
   app.setErrorHandler((err, req, reply) => {
     req.log.info({ err }, 'authorization request refused')
     return page(reply, 400, 'Bad request', 'This request is malformed.')
@@ -69,7 +69,7 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ authority: Authority, or
     const browser = req.cookies[BROWSER_COOKIE] ?? randomToken()
     const { id, csrf } = authority.hold(authorization, browser)
     reply.setCookie(BROWSER_COOKIE, browser, { path: '/authorize', httpOnly: true, sameSite: 'lax', maxAge: 600 })
-    return reply.headers(pageHeaders(authorization.redirectUri)).send(consentPage({
+    return reply.headers(PAGE_HEADERS).send(consentPage({
       clientName: client.clientName,
       redirectUri: authorization.redirectUri,
       scopes: authorization.scopes,

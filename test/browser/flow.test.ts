@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import t from 'tap'
 import type { GatewayPluginOptions } from '../../app.js'
+import { startDemoUpstream } from '../../examples/demo-upstream/app.js'
 import { createPkcePair } from '../../lib/pkce.js'
 import { launchTestBrowser } from '../helpers/browser.js'
 import { startFakeGithub } from '../helpers/fake-github.js'
@@ -31,6 +32,7 @@ const CLIENT_NAME = 'Playwright Test Client'
 const USERNAME = 'gateway_user'
 const PASSWORD = 'gateway_pass'
 const FLOW_TTL_S = 600
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]'])
 
 /**
  * The little of the DOM the functions run in the page use. The project compiles without the DOM lib
@@ -133,6 +135,8 @@ async function watchedPage (context: BrowserContext): Promise<WatchedPage> {
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`))
   page.on('request', (req) => {
     if (req.resourceType() !== 'document') problems.push(`subresource ${req.resourceType()} ${req.url()}`)
+    // Every server of these tests is on this machine: a page that sends the browser anywhere else fails.
+    if (!LOOPBACK_HOSTS.has(new URL(req.url()).hostname)) problems.push(`off loopback: ${req.method()} ${req.url()}`)
   })
   page.on('response', (res) => {
     if (res.request().isNavigationRequest() && res.frame() === page.mainFrame()) status = res.status()
@@ -568,6 +572,55 @@ t.test('the authorize pages in headless Chromium', async (t) => {
     t.equal(callback.hits.length, 0, 'the client heard nothing')
   })
 
+  t.test('issue 20: the demo upstream\'s own screen 2, with the keyboard, never leaving this machine', async (t) => {
+    // The gateway as `npm run demo` configures it: the upstream's MCP URL only, so it discovers the
+    // upstream's authorization server and registers itself there.
+    const upstream = await startDemoUpstream()
+    t.teardown(() => upstream.close())
+    const { w, page, atCallback, callback } = await start(t, {
+      state: 'demo-upstream',
+      gateway: {
+        upstreamRs: upstream.mcpUrl,
+        upstreamAuthorizeEndpoint: undefined,
+        upstreamTokenEndpoint: undefined,
+        upstreamClientId: undefined,
+        upstreamClientSecret: undefined,
+        upstreamScopes: undefined
+      }
+    })
+    await typeCredentials(page)
+    await pressAndLoad(page, 'Enter', isPath('/consent'))
+    t.same(await page.locator('main ul li').allInnerTexts(), ['tools'], 'screen 1 lists the scope the upstream published')
+    await page.getByRole('button', { name: 'Approve' }).focus()
+    const upstreamPort = new URL(upstream.origin).port
+    await pressAndLoad(page, 'Enter', (url) => url.port === upstreamPort && url.pathname === '/authorize')
+
+    t.equal(w.status(), 200, 'screen 2: the demo upstream\'s own page')
+    t.equal(await page.title(), 'Authorize the gateway? · Demo upstream')
+    t.ok(await page.getByRole('heading', { level: 1, name: 'Authorize the gateway?' }).isVisible())
+    t.match(await page.locator('main').innerText(), 'MCP OAuth Gateway asks to use this demo MCP server\'s tools',
+      'naming the client the gateway registered as')
+    await pageIsClean(t, w, 'demo upstream page')
+    await screenshot(page, '13-demo-upstream-authorize')
+
+    // No autofocus on a consent button: Tab reaches Deny, then Approve.
+    await page.keyboard.press('Tab')
+    t.equal(await focused(page), 'button[value=deny]')
+    await page.keyboard.press('Tab')
+    t.equal(await focused(page), 'button[value=approve]')
+    const ring = await focusRing(page)
+    t.equal(ring.style, 'solid', 'keyboard focus is visible')
+    t.ok(ring.width >= 2, 'and at least 2px wide')
+    await screenshot(page, '14-demo-upstream-approve-focused')
+    await pressAndLoad(page, 'Enter', atCallback)
+
+    const landed = new URL(page.url())
+    t.match(landed.searchParams.get('code'), /^\S{20,}$/, 'through the gateway\'s callback to the client, with a code')
+    t.equal(landed.searchParams.get('state'), 'demo-upstream')
+    t.equal(callback.hits.length, 1)
+    t.same(w.problems, [], 'no problem on the way, and no request off this machine')
+  })
+
   t.test('the watchers do catch a CSP violation and poor contrast', async (t) => {
     // Guards the guards: an inline handler and an external image on a gateway page are blocked and reported.
     const { w, page } = await start(t, { state: 'self-check' })
@@ -588,5 +641,9 @@ t.test('the authorize pages in headless Chromium', async (t) => {
       (el as unknown as { style: { color: string } }).style.color = '#aaaaaa'
     })
     t.match(await contrastFailures(page), [/^text of label: 2\.\d+:1/], 'light grey on white fails AA')
+    // A navigation off this machine, answered by the test itself so that nothing leaves it, is reported.
+    await page.route('http://offsite.example/**', async (route) => { await route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>x</title>' }) })
+    await page.goto('http://offsite.example/')
+    t.ok(w.problems.includes('off loopback: GET http://offsite.example/'), 'a request off loopback is a problem')
   })
 })
