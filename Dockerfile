@@ -4,8 +4,11 @@
 # No Docker engine runs on our machines: `npm run docker-check` (scripts/docker-check.mjs) replays these
 # steps outside Docker. Keep to the instructions it knows: FROM, WORKDIR, ENV, COPY, RUN, USER, EXPOSE,
 # HEALTHCHECK, CMD.
+# The base image is Node 24, an LTS maintained until 2028-04-30, pinned to the exact release CI runs the whole test
+# suite on (.ci/run reads it from the FROM line below and installs that Node from the npm registry): bump it here,
+# in both FROM lines, and CI tests the new one.
 
-FROM node:20-slim AS build
+FROM node:24.22.3-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -18,7 +21,7 @@ COPY routes ./routes
 COPY examples/demo-upstream ./examples/demo-upstream
 RUN npm run build
 
-FROM node:20-slim
+FROM node:24.22.3-slim
 # Listen on every interface inside the container. The shutdown grace stays below `docker stop`'s 10 s,
 # so requests in flight finish (or are cut) before the SIGKILL; raise both together. The metrics listener, off
 # until MCP_GATEWAY_METRICS_PORT is set, must be reachable from outside the container to be scraped: publish

@@ -6,7 +6,8 @@
  * and then the image's CMD is started with configuration from the environment only, its HEALTHCHECK command
  * is run against it, and it is stopped the way `docker stop` stops it (SIGTERM).
  *
- * What cannot be replayed is said so: the base image is this machine's Node (its major version is compared),
+ * What cannot be replayed is said so: the base image is the Node that runs this script (its version is compared:
+ * .ci/run runs it with the image's Node on PATH),
  * USER is only applied when this runs as root and the user exists, and `npm cache clean --force` is skipped
  * (in the image it trims a layer; here it would empty this machine's npm cache). npm runs with
  * --prefer-offline so a warm cache makes it quick.
@@ -210,10 +211,14 @@ async function replayStages (tmp, dockerfileStages) {
 
 async function checkImage (final) {
   const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'))
-  const imageMajor = /^node:(\d+)/.exec(final.image)?.[1]
+  // The image's Node: an exact release (node:24.22.3-slim) must be the one this runs on, a major alone (node:24-slim)
+  // that major. .ci/run puts that Node first on PATH (installed from the npm registry) before it runs this.
+  const [, imageVersion = '', exact] = /^node:(\d+(\.\d+\.\d+)?)/.exec(final.image) ?? []
+  const here = exact === undefined ? process.versions.node.split('.')[0] : process.versions.node
   check(
-    imageMajor === process.versions.node.split('.')[0],
-    `the base image (${final.image}) is this machine's Node major (${process.versions.node}), so the replay means something`
+    imageVersion === here,
+    `the base image (${final.image}) is the Node this replay runs on (${process.versions.node}), so the replay means something`,
+    `run it with Node ${imageVersion} first on PATH, as .ci/run does`
   )
   check(
     final.user !== undefined && final.user !== 'root' && final.user !== '0',

@@ -31,7 +31,12 @@ const envOf = (stage: Stage): Record<string, string> => Object.assign({}, ...ste
 
 t.test('Dockerfile: build with dev dependencies, run with production ones only', async (t) => {
   t.ok(stages.length >= 2, 'multi-stage')
-  t.match(build.image, /^node:20\b/, 'Node 20, as package.json engines and CI')
+  // A maintained LTS (an even major from 24 on), pinned to the exact release .ci/run installs and runs the suite on.
+  const [, major = '0'] = /^node:(\d+)\.\d+\.\d+-slim$/.exec(build.image) ?? []
+  t.ok(Number(major) >= 24 && Number(major) % 2 === 0, `an exact Node LTS release, slim (${build.image})`)
+  const oldest = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { engines: { node: string } }).engines.node
+  t.match(oldest, /^>=\d+\.\d+\.\d+$/, 'package.json engines names one oldest release, the one .ci/run tests')
+  t.ok(Number(oldest.slice(2).split('.')[0]) <= Number(major), `the image's Node is within engines (${oldest})`)
   t.equal(build.image, runtime.image, 'the same base image for both stages')
   const buildRuns = stepsOf(build, 'RUN').map((s) => s.text)
   t.ok(buildRuns.some((r) => /^npm ci\b/.test(r) && !r.includes('--omit')), 'build stage: npm ci with dev dependencies')
