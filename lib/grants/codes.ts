@@ -91,12 +91,17 @@ export class AuthorizationCodes {
         upstreamScopes: code.upstreamScopes,
         accessHash: '',
         expiresAt: now + this.#o.refreshTtlMs,
+        createdAt: now,
+        ...(client.metadata.client_name === undefined ? {} : { clientName: client.metadata.client_name }),
         ...(code.upstreamExpiresAt === undefined ? {} : { upstreamExpiresAt: code.upstreamExpiresAt }),
         ...(code.upstreamRenewAt === undefined ? {} : { upstreamRenewAt: code.upstreamRenewAt })
       }
     }
     unlocked = await this.#o.upstreamRefreshes.freshUnstored(unlocked, p.log)
     const tokens = this.#o.issuer.newTokens(unlocked, client)
+    // Indexed before it exists, so no live grant is missing from its holder's account page (lib/grant-index.ts).
+    const indexed = await this.#o.grantIndex.put(code.userId, id, unlocked.grant.expiresAt)
+    if (!indexed) throw invalidGrant('the person holds --max-grants-per-user grants: revoke some at /account', 'warn')
     const issued = await this.#o.issuer.issue(unlocked, 'create', tokens) as TokenResponse
 
     // Consume last, so a code is never used up without its tokens being stored. The tombstone keeps
