@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Clock } from './clock.js'
 import { hashSecret } from './crypto.js'
 import { StoreUnavailableError } from './stores/errors.js'
+import { storeKind } from './stores/records.js'
 import type { Store } from './stores/types.js'
 import { BoundedTtlCache } from './ttl-cache.js'
 
@@ -158,7 +159,7 @@ export class GrantIndex {
       // Spread the writers that lost, so that one of them wins each round.
       await sleep(Math.random() * BACKOFF_MS * (attempt + 1))
     }
-    throw new StoreUnavailableError(new Error(`${key.split(':')[0] ?? key}: too many concurrent writers`))
+    throw new StoreUnavailableError(new Error(`${storeKind(key)}: too many concurrent writers`))
   }
 }
 
