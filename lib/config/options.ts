@@ -95,7 +95,7 @@ export interface ResolvedGatewayOptions {
   maxPendingSignIns: number
   /** Live grants one person may hold at once (the account page's list); more are refused, none evicted. */
   maxGrantsPerUser: number
-  /** Requests a minute per address to each sign-in route (/authorize, /login, /consent, /upstream/callback). */
+  /** Requests a minute per address to each sign-in route (/authorize … /upstream/callback) and /account page. */
   rateLimitSignIn: number
   rateLimitRegister: number
   /** Requests a minute per address to each of /token and /revoke. */
