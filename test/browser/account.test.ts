@@ -95,8 +95,10 @@ t.test('the account page in headless Chromium: sign in, revoke and sign out with
   await mkdir(SCREENSHOTS, { recursive: true })
   const github = await startFakeGithub()
   t.teardown(() => github.close())
-  const { origin } = await startLiveGateway(t, github, { tokenCacheTtl: 60_000 })
+  const { origin, clock } = await startLiveGateway(t, github, { tokenCacheTtl: 60_000 })
   const editor = await connect(origin, 'Keyboard Editor')
+  // The gateway's clock stands still unless moved: the editor is the older grant.
+  clock.advance(60_000)
   const chat = await connect(origin, 'Keyboard Chat')
   t.not(await mcpStatus(origin, editor), 401, 'the editor\'s token works, and is cached')
 
