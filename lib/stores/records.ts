@@ -100,6 +100,7 @@ const RECORD_CHECKS = new Map<string, Check>([
   ['grant-used', shape({ at: isNumber })],
   // lib/account-sessions.ts: a person signed in to the account page.
   ['account-session', shape({ userId: isString, csrf: isString, expiresAt: isNumber })],
+  ['account-sso-state', shape({ browserHash: isString, verifier: isString, nonce: isString })],
   ['access', shape({
     grantId: isString,
     clientId: isString,

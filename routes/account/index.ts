@@ -6,43 +6,35 @@ import { AccountSessions, type AccountSession } from '../../lib/account-sessions
 import { isClientIdUrl } from '../../lib/client-metadata-document.js'
 import { randomToken, safeEqual } from '../../lib/crypto.js'
 import { PAGE_HEADERS } from '../../lib/html.js'
+import { SsoLogin } from '../../lib/login-sso.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import { waitText } from '../authorize/pages.js'
+import { SsoCallbackQuery } from '../authorize/schema.js'
 import { classifyRequestError } from '../request-errors.js'
 import { ACCOUNT_ERROR_PAGES, accountErrorPage, accountPage, accountSignInPage } from './pages.js'
-import { AccountLoginBody, AccountQuery, RevokeBody, SignOutBody } from './schema.js'
+import { AccountLoginBody, AccountQuery, AccountSsoBody, RevokeBody, SignOutBody } from './schema.js'
+import { AccountPageError, createAccountSsoLeg } from './sso-leg.js'
 
 /** How long a sign-in to the account page lasts, never extended: long enough to look and revoke. */
 export const ACCOUNT_SESSION_TTL_MS = 15 * 60_000
-
-/** A refusal the page words itself (status, title, message), thrown from anywhere below. */
-class AccountPageError extends Error {
-  readonly status: number
-  readonly title: string
-
-  constructor (status: number, title: string, message: string) {
-    super(message)
-    this.status = status
-    this.title = title
-  }
-}
 
 /**
  * The signed-in person's page (issue 19): the MCP clients they connected, each with a revoke button, and sign-out.
  *
  *   GET  /account          the sign-in form, or the person's clients once signed in
  *   POST /account/login    screen 1's password check, with screen 1's limits (lib/login-limits.ts)
+ *   POST /account/sso      screen 1's single sign-on, when configured, back at GET /account/sso/callback
  *   POST /account/revoke   ends one of the person's own grants, on every replica (GrantService.revokeGrant)
  *   POST /account/logout   ends the session
  *
- * A sign-in here is a session of its own: a random token in an HttpOnly, SameSite=Strict cookie (Secure and
- * __Host- over https), stored hashed, for ACCOUNT_SESSION_TTL_MS. Every form carries a CSRF token: the session's,
- * or, for the sign-in form, one bound to a signed cookie (double submit), compared in constant time.
- * Single sign-on is not offered here yet: its provider returns to the authorization flow's callback.
+ * A sign-in here is a session of its own: a random token in an HttpOnly, SameSite=Lax cookie (Secure and __Host-
+ * over https), stored hashed, for ACCOUNT_SESSION_TTL_MS. Lax, not Strict, because a sign-on provider sends the
+ * browser back cross-site; nothing changes on a GET, and every form carries a CSRF token: the session's, or, for the
+ * sign-in form, one bound to a signed cookie (double submit), compared in constant time.
  */
 const account: FastifyPluginAsyncTypebox = async (app) => {
   const gateway = app.getDecorator<GatewayContext>('mcpGateway')
-  const { options, urls, store, clock, grants, accounts, sso, loginLimits } = gateway
+  const { options, urls, store, clock, grants, accounts, loginLimits } = gateway
   const sessions = new AccountSessions({
     store,
     clock,
@@ -52,18 +44,40 @@ const account: FastifyPluginAsyncTypebox = async (app) => {
   const secure = urls.issuer.startsWith('https:')
   const sessionCookie = secure ? '__Host-mcp-gateway-account' : 'mcp-gateway-account'
   const loginCookie = secure ? '__Host-mcp-gateway-account-login' : 'mcp-gateway-account-login'
-  const attributes = `Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`
+  const attributes = `Path=/; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`
   // @fastify/cookie's signer only, as for the flow cookie (routes/authorize/browser-binding.ts).
   const signer = fastifyCookie.signerFactory(options.secrets)
   const accountPath = new URL(urls.account).pathname
   const paths = {
     login: `${accountPath}/login`,
     revoke: `${accountPath}/revoke`,
-    logout: `${accountPath}/logout`
+    logout: `${accountPath}/logout`,
+    sso: `${accountPath}/sso`
   }
   // Nothing here needs a token, so every route is limited per client address, as the sign-in chain's are.
   const config = { rateLimit: { max: options.rateLimitSignIn, timeWindow: 60_000 } }
+  // Screen 1's provider and allow-lists, with a callback of the account page's own.
+  const sso = options.loginOidcIssuer === undefined
+    ? undefined
+    : new SsoLogin({
+      issuer: options.loginOidcIssuer,
+      clientId: options.loginOidcClientId as string,
+      clientSecret: options.loginOidcClientSecret,
+      redirectUri: `${urls.account}/sso/callback`,
+      allowedEmails: options.loginAllowedEmails,
+      allowedDomains: options.loginAllowedDomains,
+      timeoutMs: options.upstreamTimeout
+    })
   const passwords = sso === undefined || options.usersFile !== undefined
+  const ssoLeg = sso === undefined
+    ? undefined
+    : createAccountSsoLeg({
+      sso,
+      store,
+      callbackUrl: `${urls.account}/sso/callback`,
+      ttlMs: options.flowTtl * 1000,
+      maxPending: options.maxPendingSignIns
+    })
 
   app.removeAllContentTypeParsers()
   await app.register(formbody, { bodyLimit: 16 * 1024 })
@@ -105,12 +119,7 @@ const account: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/account/login', { config, schema: { body: AccountLoginBody } }, async (req, reply) => {
     const { csrf, username, password } = req.body
-    const expected = unsigned(cookieValue(req, loginCookie))
-    if (expected === undefined || !safeEqual(csrf, expected)) {
-      req.log.warn('account sign-in: CSRF token mismatch')
-      throw new AccountPageError(403, 'Request refused',
-        'The form was not submitted from this gateway\'s sign-in page, or it expired. Sign in again.')
-    }
+    checkSignInForm(req, csrf)
     // Screen 1's limits: failures, never successes, count, per address and per existing user name.
     const refusal = await loginLimits.check(req.ip, username)
     if (refusal !== undefined) {
@@ -127,8 +136,35 @@ const account: FastifyPluginAsyncTypebox = async (app) => {
       req.log.info('account sign-in failed')
       return signInForm(reply, 401, { username, error: 'Wrong username or password.' })
     }
-    const { token } = await sessions.create(username)
-    req.log.info({ userId: username }, 'account sign-in succeeded')
+    return await startSession(req, reply, username)
+  })
+
+  if (ssoLeg !== undefined) {
+    const leg = ssoLeg
+    app.post('/account/sso', { config, schema: { body: AccountSsoBody } }, async (req, reply) => {
+      return await leg.goToProvider(reply, checkSignInForm(req, req.body.csrf))
+    })
+    app.get('/account/sso/callback', { config, schema: { querystring: SsoCallbackQuery } }, async (req, reply) => {
+      const email = await leg.returnFromProvider(req, req.query, unsigned(cookieValue(req, loginCookie)))
+      return await startSession(req, reply, email)
+    })
+  }
+
+  /** The sign-in form's CSRF token, checked against the cookie the form came with; it is the browser's id too. */
+  function checkSignInForm (req: FastifyRequest, csrf: string): string {
+    const expected = unsigned(cookieValue(req, loginCookie))
+    if (expected === undefined || !safeEqual(csrf, expected)) {
+      req.log.warn('account sign-in: CSRF token mismatch')
+      throw new AccountPageError(403, 'Request refused',
+        'The form was not submitted from this gateway\'s sign-in page, or it expired. Sign in again.')
+    }
+    return expected
+  }
+
+  /** The person passed screen 1's check: a session, its cookie, and the page. */
+  async function startSession (req: FastifyRequest, reply: FastifyReply, userId: string): Promise<FastifyReply> {
+    const { token } = await sessions.create(userId)
+    req.log.info({ userId }, 'account sign-in succeeded')
     return reply
       .header('set-cookie', [
         `${sessionCookie}=${token}; Max-Age=${ACCOUNT_SESSION_TTL_MS / 1000}; ${attributes}`,
@@ -136,7 +172,7 @@ const account: FastifyPluginAsyncTypebox = async (app) => {
       ])
       .header('cache-control', 'no-store')
       .redirect(accountPath, 303)
-  })
+  }
 
   app.post('/account/revoke', { config, schema: { body: RevokeBody } }, async (req, reply) => {
     const { session } = await formSession(req, req.body.csrf)
@@ -188,7 +224,8 @@ const account: FastifyPluginAsyncTypebox = async (app) => {
   ): FastifyReply {
     const csrf = randomToken()
     reply.header('set-cookie', `${loginCookie}=${signer.sign(csrf)}; Max-Age=${options.flowTtl}; ${attributes}`)
-    return page(reply, status, accountSignInPage({ action: paths.login, csrf, passwords, ...p }))
+    const button = sso === undefined ? {} : { sso: { action: paths.sso, provider: sso.displayName } }
+    return page(reply, status, accountSignInPage({ action: paths.login, csrf, passwords, ...button, ...p }))
   }
 
   function unsigned (raw: string | undefined): string | undefined {

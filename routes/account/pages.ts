@@ -9,8 +9,10 @@ import type { RequestErrorKind } from '../request-errors.js'
 export function accountSignInPage (p: {
   action: string
   csrf: string
-  /** False when single sign-on replaced passwords: nobody can sign in here (yet). */
+  /** False when single sign-on replaced passwords. */
   passwords: boolean
+  /** The single sign-on button: where it posts, and the provider's name. */
+  sso?: { action: string, provider: string }
   error?: string
   username?: string
   notice?: string
@@ -32,10 +34,12 @@ required${describedBy}${username !== '' && html` autofocus`}>
 ${p.notice !== undefined && html`<p class="note" role="status">${p.notice}</p>`}
 <p>Sign in to see the MCP clients you connected through this gateway, and to disconnect them.</p>
 ${hasError && html`<p class="note error" role="alert" id="login-error">${p.error}</p>`}
-${p.passwords
-    ? form
-    : html`<p class="note warn">This gateway signs people in by single sign-on only, which this page does not
-offer yet. Ask the gateway's operator to disconnect a client for you.</p>`}`
+${p.passwords && form}
+${p.sso !== undefined && html`<form method="post" action="${p.sso.action}">
+<input type="hidden" name="csrf" value="${p.csrf}">
+<div class="actions"><button type="submit"${p.passwords ? html` class="secondary"` : html` autofocus`}>Sign in with
+${p.sso.provider}</button></div>
+</form>`}`
   return renderPage({ title: 'Your account · MCP gateway', body })
 }
 

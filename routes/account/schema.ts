@@ -20,3 +20,6 @@ export const RevokeBody = Type.Object({
 }, { additionalProperties: false })
 
 export const SignOutBody = Type.Object({ csrf: Csrf }, { additionalProperties: false })
+
+/** The sign-in form's single sign-on button: its CSRF token only. */
+export const AccountSsoBody = Type.Object({ csrf: Csrf }, { additionalProperties: false })

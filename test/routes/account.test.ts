@@ -4,7 +4,9 @@ import { createPkcePair } from '../../lib/pkce.js'
 import { hashPassword } from '../../lib/passwords.js'
 import { StoreUnavailableError } from '../../lib/stores/errors.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
+import type { GatewayPluginOptions } from '../../app.js'
 import { TEST_CA, clientDocument, startDocumentServer } from '../helpers/document-server.js'
+import { startFakeOidc, type FakeOidc } from '../helpers/fake-oidc.js'
 import { delegatingStore } from '../helpers/failing-store.js'
 import {
   Browser, buildGateway, exchangeCode, hiddenField, pathOf, registerClient, startFlow, tokenRequest, visitUpstream,
@@ -86,7 +88,7 @@ t.test('account page: signed out, /account is the sign-in form, with security he
   t.equal(res.headers['cache-control'], 'no-store')
   t.equal(res.headers['x-frame-options'], 'DENY')
   t.match(res.body, '<form method="post" action="/account/login">')
-  t.match(String(res.headers['set-cookie']), /^mcp-gateway-account-login=[^;]+; Max-Age=600; Path=\/; HttpOnly; SameSite=Strict$/)
+  t.match(String(res.headers['set-cookie']), /^mcp-gateway-account-login=[^;]+; Max-Age=600; Path=\/; HttpOnly; SameSite=Lax$/)
 })
 
 t.test('account page: a wrong password is refused (401) and counted by the login limits', async (t) => {
@@ -142,7 +144,7 @@ t.test('account page: each person sees only their own clients, with name, scopes
 
   const alice = await signIn(app, 'alice', 'alice password')
   t.equal(alice.login.statusCode, 303)
-  t.match(String(alice.login.headers['set-cookie']), /mcp-gateway-account=[^;]+; Max-Age=900; Path=\/; HttpOnly; SameSite=Strict/)
+  t.match(String(alice.login.headers['set-cookie']), /mcp-gateway-account=[^;]+; Max-Age=900; Path=\/; HttpOnly; SameSite=Lax/)
   const body = alice.page.body
   t.match(body, 'Signed in as <strong>alice</strong>')
   t.match(body, 'Editor &lt;b&gt;X&lt;/b&gt;', 'the client name, escaped')
@@ -239,22 +241,122 @@ t.test('account page: over https its cookies are __Host- and Secure', async (t) 
   const { login } = await signIn(app, 'alice', 'alice password')
   t.equal(login.statusCode, 303)
   const cookies = login.headers['set-cookie'] as string[]
-  t.match(cookies[0], /^__Host-mcp-gateway-account=[^;]+; Max-Age=900; Path=\/; HttpOnly; SameSite=Strict; Secure$/)
+  t.match(cookies[0], /^__Host-mcp-gateway-account=[^;]+; Max-Age=900; Path=\/; HttpOnly; SameSite=Lax; Secure$/)
   t.match(cookies[1], /^__Host-mcp-gateway-account-login=; Max-Age=0/)
 })
 
-t.test('account page: with single sign-on only, the page says it cannot sign anyone in', async (t) => {
+/** A gateway whose screen 1 is single sign-on at a fake provider (with a users file too, if given). */
+async function ssoGateway (
+  t: Teardown,
+  overrides: Partial<GatewayPluginOptions> = {}
+): Promise<TestGateway & { oidc: FakeOidc }> {
+  const oidc = await startFakeOidc()
+  t.teardown(() => oidc.close())
+  const gateway = await buildGateway(t, {
+    loginOidcIssuer: oidc.issuer,
+    loginOidcClientId: oidc.clientId,
+    loginOidcClientSecret: oidc.clientSecret,
+    loginAllowedDomains: ['example.com'],
+    ...overrides
+  })
+  return { ...gateway, oidc }
+}
+
+/** The account page's sign-on button in `browser`: where it sends the browser (the provider). */
+async function ssoButton (app: FastifyInstance, browser: Browser): Promise<URL> {
+  const form = await browser.get(app, '/account')
+  const button = await browser.post(app, '/account/sso', { csrf: hiddenField(form.body, 'csrf') })
+  if (button.statusCode !== 303) throw new Error(`sso button: ${button.statusCode} ${button.body}`)
+  return new URL(button.headers.location as string)
+}
+
+t.test('account page, single sign-on: the provider signs the person in, back at the page\'s own callback', async (t) => {
+  const { app, oidc } = await ssoGateway(t)
+  const client = await registerClient(app, { client_name: 'Editor', redirect_uris: [REDIRECT] })
+  // A client connected by single sign-on on screen 1: its grant is alice@example.com's.
+  const flowBrowser = new Browser()
+  const { verifier, challenge } = createPkcePair()
+  const flow = await startFlow(app, flowBrowser, client, { challenge })
+  const viaFlow = await flowBrowser.post(app, '/login/sso', flow)
+  const back = await flowBrowser.get(app, pathOf(await visitUpstream(viaFlow.headers.location as string)))
+  const consent = await flowBrowser.post(app, '/consent', { ...flow, decision: 'approve' })
+  t.equal(back.statusCode, 303)
+  const callback = await flowBrowser.get(app, pathOf(await visitUpstream(consent.headers.location as string)))
+  const code = new URL(callback.headers.location as string).searchParams.get('code') as string
+  t.equal((await exchangeCode(app, client, code, verifier)).statusCode, 200)
+
+  const browser = new Browser()
+  const form = await browser.get(app, '/account')
+  t.match(form.body, `Sign in with\n${new URL(oidc.issuer).host}`)
+  t.notMatch(form.body, 'type="password"', 'single sign-on replaces the password form')
+  const to = await ssoButton(app, browser)
+  t.equal(to.origin + to.pathname, `${oidc.issuer}/authorize`)
+  t.equal(to.searchParams.get('redirect_uri'), 'http://localhost:8002/account/sso/callback', 'the page\'s own callback')
+  t.equal(to.searchParams.get('code_challenge_method'), 'S256')
+  const returned = await browser.get(app, pathOf(await visitUpstream(to.href)))
+  t.equal(returned.statusCode, 303, returned.body)
+  t.equal(returned.headers.location, '/account')
+  const page = await browser.get(app, '/account')
+  t.match(page.body, 'Signed in as <strong>alice@example.com</strong>')
+  t.match(page.body, '<h2 id="client-1">Editor</h2>', 'the client connected by single sign-on')
+})
+
+t.test('account page, single sign-on: another browser, a replay, a refusal or a stranger signs nobody in', async (t) => {
+  const { app, oidc } = await ssoGateway(t, { usersFile: tempFile(t, `alice:${ALICE}\n`) })
+  const form = await new Browser().get(app, '/account')
+  t.match(form.body, 'type="password"', 'with a users file, passwords too')
+  t.match(form.body, '<button type="submit" class="secondary">Sign in with')
+
+  const browser = new Browser()
+  const back = pathOf(await visitUpstream((await ssoButton(app, browser)).href))
+  const thief = await new Browser().get(app, back)
+  t.equal(thief.statusCode, 403, 'the callback in another browser')
+  t.match(thief.body, 'Wrong browser')
+  t.equal((await browser.get(app, back)).statusCode, 303, 'the browser that left is still let in')
+  const replay = await browser.get(app, back)
+  t.equal(replay.statusCode, 400, 'a state works once')
+  t.match(replay.body, 'This sign-in has expired')
+  t.equal((await browser.get(app, '/account/sso/callback')).statusCode, 400, 'no state')
+
+  const refused = new Browser()
+  const at = await ssoButton(app, refused)
+  const denied = await refused.get(app, `/account/sso/callback?state=${at.searchParams.get('state') as string}&error=access_denied`)
+  t.equal(denied.statusCode, 403)
+  t.match(denied.body, 'Sign-in refused')
+
+  oidc.user = { sub: 'u-mallory', email: 'mallory@elsewhere.example', emailVerified: true }
+  const stranger = new Browser()
+  const outside = await stranger.get(app, pathOf(await visitUpstream((await ssoButton(app, stranger)).href)))
+  t.equal(outside.statusCode, 403)
+  t.match(outside.body, 'mallory@elsewhere.example may not use this gateway')
+  t.notOk(outside.headers['set-cookie'], 'no session')
+
+  const forged = await new Browser().post(app, '/account/sso', { csrf: 'forged' })
+  t.equal(forged.statusCode, 403, 'the button needs the sign-in form\'s token')
+})
+
+t.test('account page, single sign-on: states at the provider are bounded like sign-ins in progress', async (t) => {
+  const { app } = await ssoGateway(t, { maxPendingSignIns: 1 })
+  await ssoButton(app, new Browser())
+  const browser = new Browser()
+  const form = await browser.get(app, '/account')
+  const full = await browser.post(app, '/account/sso', { csrf: hiddenField(form.body, 'csrf') })
+  t.equal(full.statusCode, 503)
+  t.match(full.body, 'The gateway is busy')
+})
+
+t.test('account page, single sign-on: a provider that cannot be reached is a 502 page', async (t) => {
   const { app } = await buildGateway(t, {
-    loginOidcIssuer: 'https://sso.example',
+    loginOidcIssuer: 'http://127.0.0.1:1',
     loginOidcClientId: 'gw',
-    loginAllowedDomains: ['example.com']
+    loginAllowedDomains: ['example.com'],
+    upstreamTimeout: 1000
   })
   const browser = new Browser()
   const form = await browser.get(app, '/account')
-  t.match(form.body, 'single sign-on only')
-  t.notMatch(form.body, 'type="password"')
-  const post = await browser.post(app, '/account/login', { csrf: 'x', username: 'a', password: 'b' })
-  t.equal(post.statusCode, 403, 'no form, so no token: nothing to post')
+  const res = await browser.post(app, '/account/sso', { csrf: hiddenField(form.body, 'csrf') })
+  t.equal(res.statusCode, 502)
+  t.match(res.body, 'Single sign-on unavailable')
 })
 
 t.test('account page: bad input is an escaped HTML page, never a 500', async (t) => {
