@@ -431,3 +431,25 @@ t.test('account page: a CIMD client shows the host its document came from; an un
   t.match(page.body, 'An unnamed client')
   t.match(page.body, 'upstream: none (public read-only access)')
 })
+
+t.test('account page: its routes are rate-limited per address like the sign-in chain (429 page, Retry-After)', async (t) => {
+  const { app } = await buildGateway(t, { rateLimitSignIn: 2 })
+  const get = async () => await app.inject({ method: 'GET', url: '/account', remoteAddress: '192.0.2.9' })
+  t.equal((await get()).statusCode, 200)
+  t.equal((await get()).statusCode, 200)
+  const limited = await get()
+  t.equal(limited.statusCode, 429)
+  t.match(limited.headers['content-type'], 'text/html')
+  t.match(limited.body, 'Too many attempts')
+  t.ok(Number(limited.headers['retry-after']) > 0)
+  const post = async () => await app.inject({
+    method: 'POST',
+    url: '/account/revoke',
+    remoteAddress: '192.0.2.9',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: 'csrf=a&grant=b'
+  })
+  await post()
+  await post()
+  t.equal((await post()).statusCode, 429, 'each route counts on its own')
+})
