@@ -92,7 +92,7 @@ export class AuthorizationCodes {
         accessHash: '',
         expiresAt: now + this.#o.refreshTtlMs,
         createdAt: now,
-        ...(client.metadata.client_name === undefined ? {} : { clientName: client.metadata.client_name }),
+        ...(client.metadata.client_name === undefined ? {} : { clientName: client.metadata.client_name.slice(0, 300) }),
         ...(code.upstreamExpiresAt === undefined ? {} : { upstreamExpiresAt: code.upstreamExpiresAt }),
         ...(code.upstreamRenewAt === undefined ? {} : { upstreamRenewAt: code.upstreamRenewAt })
       }

@@ -101,7 +101,7 @@ const account: FastifyPluginAsyncTypebox = async (app) => {
       ? 'Access revoked.'
       : req.query.done === 'signed-out' ? 'You are signed out.' : undefined
     const signedIn = await sessionOf(req)
-    if (signedIn === undefined) return signInForm(reply, 200, { ...(notice === undefined ? {} : { notice }) })
+    if (signedIn === undefined) return signInForm(req, reply, 200, { ...(notice === undefined ? {} : { notice }) })
     const { session } = signedIn
     const held = await grants.grantsOf(session.userId)
     return page(reply, 200, accountPage({
@@ -129,12 +129,12 @@ const account: FastifyPluginAsyncTypebox = async (app) => {
       const error = refusal.reason === 'address'
         ? `There have been too many failed sign-ins from your network. Try again in ${waitText(refusal)}.`
         : `Too many failed sign-ins for this user name. Wait ${waitText(refusal)}, then try again.`
-      return signInForm(reply, 429, { username, error })
+      return signInForm(req, reply, 429, { username, error })
     }
     if (!await accounts.verify(username, password)) {
       await loginLimits.recordFailure(req.ip, username)
       req.log.info('account sign-in failed')
-      return signInForm(reply, 401, { username, error: 'Wrong username or password.' })
+      return signInForm(req, reply, 401, { username, error: 'Wrong username or password.' })
     }
     return await startSession(req, reply, username)
   })
@@ -216,13 +216,17 @@ const account: FastifyPluginAsyncTypebox = async (app) => {
     return signedIn
   }
 
-  /** The sign-in form, with a fresh CSRF token in a signed cookie for the post to match. */
+  /**
+   * The sign-in form, with its CSRF token in a signed cookie for the post to match: the browser's own if it has
+   * one (so two tabs both work), else a fresh one.
+   */
   function signInForm (
+    req: FastifyRequest,
     reply: FastifyReply,
     status: number,
     p: { username?: string, error?: string, notice?: string }
   ): FastifyReply {
-    const csrf = randomToken()
+    const csrf = unsigned(cookieValue(req, loginCookie)) ?? randomToken()
     reply.header('set-cookie', `${loginCookie}=${signer.sign(csrf)}; Max-Age=${options.flowTtl}; ${attributes}`)
     const button = sso === undefined ? {} : { sso: { action: paths.sso, provider: sso.displayName } }
     return page(reply, status, accountSignInPage({ action: paths.login, csrf, passwords, ...button, ...p }))

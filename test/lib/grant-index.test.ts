@@ -218,3 +218,23 @@ t.test('grant service: a refresh renews the grant\'s lease in the index, and put
   clock.advance(20 * HOUR)
   t.same((await grants.grantsOf('u1')).map((g) => g.id), [id], 'indexed again, until the renewed expiry')
 })
+
+t.test('grant service: a revocation holds even when the index cannot be tidied (the id is dropped when listed)', async (t) => {
+  const clock = new ManualClock(1_000_000_000_000)
+  const memory = new MemoryStore({ clock })
+  t.teardown(async () => { await memory.close() })
+  const store = delegatingStore(memory, {
+    replace: async (key, version, value, ttl) => key.startsWith('user-grants:') ? false : await memory.replace(key, version, value, ttl),
+    delete: async (key) => {
+      if (key.startsWith('grant-used:')) throw new StoreUnavailableError(new Error('down'))
+      await memory.delete(key)
+    }
+  })
+  const grants = service(store, clock)
+  const tokens = await signInDirect(grants, UPSTREAM)
+  const id = (await grants.authenticate(tokens.access_token))?.grant.id as string
+  t.equal(await grants.revokeGrant(id, 'operator_revoked'), true)
+  t.equal(await grants.authenticate(tokens.access_token), undefined, 'revoked')
+  t.same(await new GrantIndex({ store: memory, clock, maxPerUser: 1 }).grantIds('u1'), [id], 'still indexed')
+  t.same(await grants.grantsOf('u1'), [], 'but never listed')
+})

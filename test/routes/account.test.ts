@@ -129,6 +129,14 @@ t.test('account page: the sign-in form needs its CSRF cookie; a missing or wrong
   const wrong = await browser.post(app, '/account/login', { csrf: 'forged', username: 'alice', password: 'alice password' })
   t.equal(wrong.statusCode, 403, 'a token other than the cookie\'s')
   t.notOk(wrong.headers['set-cookie'], 'no session')
+  const firstTab = await browser.get(app, '/account')
+  await browser.get(app, '/account')
+  const login = await browser.post(app, '/account/login', {
+    csrf: hiddenField(firstTab.body, 'csrf'),
+    username: 'alice',
+    password: 'alice password'
+  })
+  t.equal(login.statusCode, 303, 'a form opened in another tab before still signs in')
 })
 
 t.test('account page: each person sees only their own clients, with name, scopes, upstream login and dates', async (t) => {
