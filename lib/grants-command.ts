@@ -121,6 +121,8 @@ function service (store: Store, clock: Clock): GrantService {
   return new GrantService({
     store,
     clock,
+    // Never called: listing and revoking refresh nothing upstream.
+    /* c8 ignore next */
     upstream: { refresh: async () => { throw new Error('the grants command refreshes nothing upstream') } },
     sealKeys: [],
     codeTtlMs: 1,

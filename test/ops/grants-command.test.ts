@@ -4,15 +4,18 @@ import { PassThrough } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
+import { indexKey } from '../../lib/grant-index.js'
 import { grantsCommand } from '../../lib/grants-command.js'
 import { hashPassword } from '../../lib/passwords.js'
 import { createPkcePair } from '../../lib/pkce.js'
+import { StoreUnavailableError } from '../../lib/stores/errors.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
 import type { Store } from '../../lib/stores/types.js'
 import {
   Browser, SECRET, buildGateway, exchangeCode, pathOf, registerClient, startFlow, visitUpstream,
   type RegisteredClient
 } from '../helpers/gateway.js'
+import { delegatingStore } from '../helpers/failing-store.js'
 import { SHARED_REDIS_URL, testPrefix } from '../helpers/redis.js'
 import { tempFile } from '../helpers/temp-file.js'
 
@@ -165,6 +168,20 @@ t.test('grants command: bad usage is exit 1 with the reason and the usage on std
   const help = await run(['--help'])
   t.equal(help.code, 0)
   t.match(help.stdout, /^Usage: mcp-oauth-gateway grants list/)
+})
+
+t.test('grants command: a malformed index is read as empty, with a warning; a store that fails is exit 1', async (t) => {
+  const memory = new MemoryStore()
+  t.teardown(async () => { await memory.close() })
+  await memory.set(indexKey.users, { version: 'x', members: [] }, 60_000)
+  const malformed = await run(['list'], memory)
+  t.equal(malformed.code, 0)
+  t.equal(malformed.stdout, 'No grants.\n')
+  t.equal(malformed.stderr, 'grants: malformed store record read as missing\n')
+  const failing = delegatingStore(memory, { get: async () => { throw new StoreUnavailableError(new Error('down')) } })
+  const down = await run(['revoke', 'gwg_x'], failing)
+  t.equal(down.code, 1)
+  t.equal(down.stderr, 'grants: the store is unavailable\n')
 })
 
 t.test('grants command: it needs the gateway\'s configuration, and a store other processes can reach', async (t) => {
