@@ -1,26 +1,29 @@
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import { createPkcePair } from '../../lib/pkce.js'
+import gateway, { type GatewayPluginOptions } from '../../app.js'
+import { ManualClock } from '../../lib/clock.js'
 import { hashPassword } from '../../lib/passwords.js'
+import { createPkcePair } from '../../lib/pkce.js'
 import { StoreUnavailableError } from '../../lib/stores/errors.js'
 import { MemoryStore } from '../../lib/stores/memory.js'
-import type { GatewayPluginOptions } from '../../app.js'
 import { TEST_CA, clientDocument, startDocumentServer } from '../helpers/document-server.js'
-import { startFakeOidc, type FakeOidc } from '../helpers/fake-oidc.js'
 import { delegatingStore } from '../helpers/failing-store.js'
+import { startFakeGithub } from '../helpers/fake-github.js'
+import { startFakeOidc, type FakeOidc } from '../helpers/fake-oidc.js'
 import {
-  Browser, buildGateway, exchangeCode, hiddenField, pathOf, registerClient, startFlow, tokenRequest, visitUpstream,
-  type RegisteredClient, type TestGateway
+  Browser, buildGateway, exchangeCode, gatewayOptions, hiddenField, pathOf, registerClient, startFlow, tokenRequest,
+  visitUpstream, type RegisteredClient, type TestGateway
 } from '../helpers/gateway.js'
 import { loggedGateway } from '../helpers/logged-gateway.js'
-import { tempFile } from '../helpers/temp-file.js'
 import type { Teardown } from '../helpers/teardown.js'
+import { tempFile } from '../helpers/temp-file.js'
 
 /*
  * Issue 19, part 4, "a page for the signed-in person": /account, behind screen 1's password check, lists the
  * clients the person connected (name, host of a CIMD client, scopes, upstream login, created, last used) and
- * revokes each with a CSRF-protected form; sign-out ends the session. Spec checklist: revocation ends every token
- * of the grant (RFC 7009 §2.1's effect, here from the person's side); forms carry CSRF tokens (§ consent/CSRF).
+ * revokes each with a CSRF-protected form; sign-out ends the session. Spec checklist: §2.8 item 44 (ending a grant
+ * ends both of its tokens, here from the person's side); §1.7 item 44's rules for the consent page hold for this
+ * page too (CSRF protection, no framing, __Host-/Secure/HttpOnly/SameSite=Lax cookies, server-side state).
  */
 
 const REDIRECT = 'http://127.0.0.1:33418/callback'
@@ -460,4 +463,26 @@ t.test('account page: its routes are rate-limited per address like the sign-in c
   await post()
   await post()
   t.equal((await post()).statusCode, 429, 'each route counts on its own')
+})
+
+t.test('account page: under a prefix its forms and redirects stay under it', async (t) => {
+  const github = await startFakeGithub()
+  t.teardown(() => github.close())
+  const app = Fastify()
+  t.teardown(async () => { await app.close() })
+  await app.register(gateway, gatewayOptions(github, new ManualClock(Date.now()), { prefix: '/gw' }))
+  await app.ready()
+  const browser = new Browser()
+  const form = await browser.get(app, '/gw/account')
+  t.match(form.body, 'action="/gw/account/login"')
+  const login = await browser.post(app, '/gw/account/login', {
+    csrf: hiddenField(form.body, 'csrf'),
+    username: 'gateway_user',
+    password: 'gateway_pass'
+  })
+  t.equal(login.headers.location, '/gw/account')
+  const page = await browser.get(app, '/gw/account')
+  t.match(page.body, 'action="/gw/account/logout"')
+  const out = await browser.post(app, '/gw/account/logout', { csrf: hiddenField(page.body, 'csrf') })
+  t.equal(out.headers.location, '/gw/account?done=signed-out')
 })
