@@ -9,6 +9,7 @@ import type { Store } from './lib/stores/types.js'
 import { withoutTrailingSlashes } from './lib/url.js'
 import context, { gatewayUrls, type GatewayUrls, type WellKnownMode } from './plugins/context.js'
 import metrics, { type GatewayMetrics } from './plugins/metrics.js'
+import account from './routes/account/index.js'
 import authorize from './routes/authorize/index.js'
 import discovery, { wellKnownAtRoot } from './routes/discovery/index.js'
 import health from './routes/health/index.js'
@@ -100,6 +101,8 @@ const gatewayCore: FastifyPluginAsync<GatewayCoreOptions> = async (
   if (options.clientRegistration.includes('dcr')) await app.register(register)
   // The two-screen chain: /authorize → /login → /consent → upstream → /upstream/callback.
   await app.register(authorize)
+  // /account: the signed-in person's connected clients, each revocable, behind screen 1's password check.
+  await app.register(account)
   // /token (authorization_code, refresh_token) and /revoke.
   await app.register(token)
   // The resource server: /mcp and below, proxied upstream with the upstream's token.

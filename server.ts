@@ -7,6 +7,7 @@
 import Fastify from 'fastify'
 import { standaloneGateway } from './app.js'
 import { ConfigError, loadConfig } from './lib/config.js'
+import { grantsCommand } from './lib/grants-command.js'
 import { hashPasswordCommand } from './lib/hash-password-command.js'
 import { AccessLogController, genReqId, loggerOptions, pathOf } from './lib/log.js'
 import { originOf } from './lib/url.js'
@@ -20,9 +21,14 @@ const IDLE_SWEEP_MS = 100
 // would let a 1 s timeout run to 31 s): a quarter of the shorter timeout, at most a second.
 const MAX_TIMEOUT_CHECK_MS = 1000
 
-// The subcommands: a password hash for --users-file (lib/hash-password-command.ts), and the demo (demo.ts),
-// loaded only when asked for: it needs the MCP SDK, a development dependency.
+// The subcommands: a password hash for --users-file (lib/hash-password-command.ts), the operator's view of the
+// grants in the store (lib/grants-command.ts), and the demo (demo.ts), loaded only when asked for: it needs the MCP
+// SDK, a development dependency.
 if (process.argv[2] === 'hash-password' && process.argv.length === 3) process.exit(await hashPasswordCommand())
+if (process.argv[2] === 'grants') {
+  const io = { env: process.env, stdout: process.stdout, stderr: process.stderr }
+  process.exit(await grantsCommand(process.argv.slice(3), io))
+}
 if (process.argv[2] === 'demo') {
   const { demoCommand } = await import('./demo.js')
   process.exit(await demoCommand(process.argv.slice(3), process.env))

@@ -26,9 +26,14 @@ export type GrantRevocationReason =
   | 'upstream_expired'
   /** The upstream MCP server refused the grant's token and it could not be refreshed. */
   | 'upstream_rejected'
+  /** The person revoked it on their account page (/account). */
+  | 'user_revoked'
+  /** An operator revoked it (`mcp-oauth-gateway grants revoke`). */
+  | 'operator_revoked'
 
 export const GRANT_REVOCATION_REASONS: readonly GrantRevocationReason[] = [
-  'client_revoked', 'refresh_reuse', 'code_replay', 'upstream_refused', 'upstream_expired', 'upstream_rejected'
+  'client_revoked', 'refresh_reuse', 'code_replay', 'upstream_refused', 'upstream_expired', 'upstream_rejected',
+  'user_revoked', 'operator_revoked'
 ]
 
 export type IssuingGrantType = 'authorization_code' | 'refresh_token'

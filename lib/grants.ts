@@ -1,6 +1,7 @@
 import type { ClientRecord } from './clients.js'
 import { hashSecret } from './crypto.js'
 import type { EventLogger, GrantRevocationReason } from './events.js'
+import { GrantIndex } from './grant-index.js'
 import { AccessTokens } from './grants/access.js'
 import { AuthorizationCodes, type CodeExchange } from './grants/codes.js'
 import { TokenIssuer } from './grants/issuance.js'
@@ -16,6 +17,33 @@ import { UpstreamRefreshes } from './upstream-refresh.js'
 
 // What the routes and the upstream refresher read of a grant, from the one door they use.
 export type { AuthenticatedRequest, GrantRecord, TokenResponse, UnlockedGrant } from './grants/records.js'
+
+/** Grants a person may hold at once unless configured (--max-grants-per-user). */
+export const DEFAULT_MAX_GRANTS_PER_USER = 100
+
+/**
+ * A grant as the account page and the operator see it: who, which client, what access, when. Nothing secret,
+ * and nothing sealed.
+ */
+export interface GrantSummary {
+  id: string
+  userId: string
+  clientId: string
+  /** The client's name when it was granted; absent when it gave none (or on grants older than this field). */
+  clientName?: string
+  /** The gateway's scope on the grant's tokens. */
+  scope: string
+  /** What the upstream granted (GitHub's scopes). */
+  upstreamScopes: string[]
+  /** Who signed in upstream, when the upstream said. */
+  upstreamLogin?: string
+  /** Epoch ms; absent on grants older than the field. */
+  createdAt?: number
+  /** Epoch ms, to a few minutes (lib/grant-index.ts); absent when never used since it was recorded. */
+  lastUsedAt?: number
+  /** When the grant lapses unless refreshed, epoch ms. */
+  expiresAt: number
+}
 
 /**
  * Codes, grants, access and refresh tokens. Pure OAuth logic over the store, with no HTTP in it:
@@ -36,6 +64,7 @@ export class GrantService {
   readonly #codes: AuthorizationCodes
   readonly #rotation: RefreshRotation
   readonly #shares: UpstreamTokenShares
+  readonly #index: GrantIndex
 
   constructor (options: GrantServiceOptions) {
     this.#o = options
@@ -48,7 +77,9 @@ export class GrantService {
       renewAt: (expiresAt) => this.#upstream.renewAt(expiresAt)
     })
     this.#shares = shares
-    this.#access = new AccessTokens({ ...options, shares })
+    const maxPerUser = options.maxGrantsPerUser ?? DEFAULT_MAX_GRANTS_PER_USER
+    this.#index = new GrantIndex({ store: options.store, clock: options.clock, maxPerUser })
+    this.#access = new AccessTokens({ ...options, shares, grantIndex: this.#index })
     const revokeGrant: GrantTypeParts['revokeGrant'] = async (grantId, reason, log) => {
       await this.revokeGrant(grantId, reason, log)
     }
@@ -64,7 +95,8 @@ export class GrantService {
       forget: (grantId) => { this.#access.forget(grantId) }
     })
     const issuer = new TokenIssuer(options)
-    const pieces = { ...options, issuer, shares, upstreamRefreshes: this.#upstream, revokeGrant }
+    const grantIndex = this.#index
+    const pieces = { ...options, issuer, shares, upstreamRefreshes: this.#upstream, grantIndex, revokeGrant }
     this.#codes = new AuthorizationCodes(pieces)
     this.#rotation = new RefreshRotation(pieces)
   }
@@ -109,21 +141,32 @@ export class GrantService {
   }
 
   /**
-   * Ends a grant and every token of it; reported (grant_revoked) only when there was one to end. When it was
-   * the last grant to hold its upstream tokens and its key is at hand (a client revoking its own token), the
-   * tokens are revoked upstream too, where the upstream offers that; without the key they cannot be opened.
+   * Ends a grant and every token of it; reported (grant_revoked) only when there was one to end, and then true.
+   * Every replica forgets it at once (followRevocations), and its holder's index drops it. When it was the last
+   * grant to hold its upstream tokens and its key is at hand (a client revoking its own token), the tokens are
+   * revoked upstream too, where the upstream offers that; without the key they cannot be opened.
    */
-  async revokeGrant (grantId: string, reason: GrantRevocationReason, log?: EventLogger, key?: Buffer): Promise<void> {
+  async revokeGrant (
+    grantId: string,
+    reason: GrantRevocationReason,
+    log?: EventLogger,
+    key?: Buffer
+  ): Promise<boolean> {
     this.#access.forget(grantId)
     const grant = await this.#o.store.take<GrantRecord>(storeKey.grant(grantId))
-    if (grant === undefined) return
+    if (grant === undefined) return false
     await this.#o.store.delete(storeKey.access(grant.accessHash))
     if (grant.refreshHash !== undefined) await this.#o.store.delete(storeKey.refresh(grant.refreshHash))
     this.#o.events?.emit('grant_revoked', { clientId: grant.clientId, grantId, reason }, log)
     await this.#access.announceRevoked(grantId)
-    if (grant.upstreamTokens === undefined) return
-    const last = await this.#shares.release(grant.upstreamTokens, grantId)
-    if (last !== undefined && key !== undefined) await this.#revokeUpstream(last, grantId, key, log)
+    // Housekeeping: the grant is over either way, and an id left in the index is dropped when next listed.
+    await this.#index.remove(grant.userId, [grantId]).catch(() => {})
+    await this.#index.forgetUse(grantId).catch(() => {})
+    if (grant.upstreamTokens !== undefined) {
+      const last = await this.#shares.release(grant.upstreamTokens, grantId)
+      if (last !== undefined && key !== undefined) await this.#revokeUpstream(last, grantId, key, log)
+    }
+    return true
   }
 
   /** Best effort: the grant is over either way, and a failure here is only logged. */
@@ -140,6 +183,49 @@ export class GrantService {
       log?.info({ grantId, upstreamTokenRevoked: revoked }, 'last grant of its upstream tokens revoked')
     } catch (err) {
       log?.warn({ grantId, err: err instanceof Error ? err.message : String(err) }, 'upstream token revocation failed')
+    }
+  }
+
+  /** The live grants of a person, oldest first; ids the index holds whose grant is gone are dropped from it. */
+  async grantsOf (userId: string): Promise<GrantSummary[]> {
+    const ids = await this.#index.grantIds(userId)
+    const records = await Promise.all(ids.map(async (id) => await this.#o.store.get<GrantRecord>(storeKey.grant(id))))
+    const gone = ids.filter((_id, i) => records[i]?.userId !== userId)
+    // Best effort: the list is right either way, and the next listing tries again.
+    if (gone.length > 0) await this.#index.remove(userId, gone).catch(() => {})
+    const held = records.filter((grant): grant is GrantRecord => grant?.userId === userId)
+    const summaries = await Promise.all(held.map(async (grant) => await this.#summary(grant)))
+    return summaries.sort((a, b) => (a.createdAt ?? 0) - (b.createdAt ?? 0) || a.id.localeCompare(b.id))
+  }
+
+  /** Everyone who holds (or lately held) a grant, sorted: the operator's `grants list` without --user. */
+  async grantHolders (): Promise<string[]> {
+    return await this.#index.users()
+  }
+
+  /** One live grant, as the account page and the operator see it. */
+  async findGrant (grantId: string): Promise<GrantSummary | undefined> {
+    const grant = await this.#o.store.get<GrantRecord>(storeKey.grant(grantId))
+    return grant === undefined ? undefined : await this.#summary(grant)
+  }
+
+  async #summary (grant: GrantRecord): Promise<GrantSummary> {
+    const lastUsedAt = await this.#index.lastUsed(grant.id)
+    // What the upstream granted is on the shared upstream tokens (not secret), or on a grant from before them.
+    const shared = grant.upstreamTokens === undefined
+      ? undefined
+      : await this.#o.store.get<UpstreamTokenRecord>(storeKey.upstreamTokens(grant.upstreamTokens))
+    return {
+      id: grant.id,
+      userId: grant.userId,
+      clientId: grant.clientId,
+      ...(grant.clientName === undefined ? {} : { clientName: grant.clientName }),
+      scope: grant.scope,
+      upstreamScopes: shared?.upstreamScopes ?? grant.upstreamScopes ?? [],
+      ...(grant.upstreamUser === undefined ? {} : { upstreamLogin: grant.upstreamUser.login }),
+      ...(grant.createdAt === undefined ? {} : { createdAt: grant.createdAt }),
+      ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
+      expiresAt: grant.expiresAt
     }
   }
 

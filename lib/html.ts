@@ -97,6 +97,8 @@ border:1px solid var(--muted);border-radius:8px}
 .check label{margin:0;font-weight:400}
 .actions{display:flex;flex-wrap:wrap;gap:.75rem;margin-top:1.25rem}
 form+p{margin-top:1rem}
+.client{margin:0 0 1.25rem;padding:1rem 0 0;border-top:1px solid var(--line)}
+.client h2{margin-top:0}
 button{flex:1 1 8rem;padding:.625rem 1rem;font:inherit;font-weight:600;color:var(--on-accent);background:var(--accent);
 border:1px solid var(--accent);border-radius:8px;cursor:pointer}
 button.secondary{color:var(--fg);background:transparent;border-color:var(--muted)}

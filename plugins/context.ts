@@ -53,6 +53,8 @@ export interface GatewayUrls {
   loginSsoCallback: string
   consent: string
   upstreamCallback: string
+  /** The signed-in person's page: the clients they connected, each with a revoke button (routes/account). */
+  account: string
   /**
    * The Fastify prefix of the gateway's routes in this process, without a trailing slash: `''` standalone,
    * `'/gw'` after `register(gateway, { prefix: '/gw' })`. A path in publicUrl is not part of it: that one
@@ -132,6 +134,7 @@ export function gatewayUrls (publicUrl: string, mountPath = '', wellKnown: WellK
     loginSsoCallback: `${base}/login/sso/callback`,
     consent: `${base}/consent`,
     upstreamCallback: `${base}/upstream/callback`,
+    account: `${base}/account`,
     mountPath,
     issuerPath
   }
@@ -175,7 +178,8 @@ const context: FastifyPluginAsync<ContextOptions> = async (
     upstreamTimeoutMs: options.upstreamTimeout,
     events,
     // A person's upstream tokens are revoked at GitHub when the last client holding them revokes its token.
-    revokeUpstream: githubTokenRevoker(options.upstreamUserEndpoint, upstream, options.upstreamTimeout)
+    revokeUpstream: githubTokenRevoker(options.upstreamUserEndpoint, upstream, options.upstreamTimeout),
+    maxGrantsPerUser: options.maxGrantsPerUser
   })
   // Revocations on other replicas empty this one's token cache at once (Redis pub/sub), not after tokenCacheTtl.
   const stopFollowing = await grants.followRevocations()

@@ -24,6 +24,7 @@ export function helpText (): string {
   return [
     'Usage: mcp-oauth-gateway --upstream-rs <url> [options]',
     '       mcp-oauth-gateway hash-password   (reads a password from stdin, prints its hash for --users-file)',
+    '       mcp-oauth-gateway grants list [--user <name>] [--json] | revoke <grant-id> | revoke --user <name>',
     '',
     'An OAuth 2.1 gateway in front of a remote MCP server that has its own OAuth (GitHub first).',
     'Flags win over environment variables, which win over defaults. An empty variable counts as unset.',

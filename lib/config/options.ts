@@ -93,7 +93,9 @@ export interface ResolvedGatewayOptions {
   maxUnusedClients: number
   /** Sign-ins in progress at once, across replicas; more are refused (503), none evicted. */
   maxPendingSignIns: number
-  /** Requests a minute per address to each sign-in route (/authorize, /login, /consent, /upstream/callback). */
+  /** Live grants one person may hold at once (the account page's list); more are refused, none evicted. */
+  maxGrantsPerUser: number
+  /** Requests a minute per address to each sign-in route (/authorize … /upstream/callback) and /account page. */
   rateLimitSignIn: number
   rateLimitRegister: number
   /** Requests a minute per address to each of /token and /revoke. */

@@ -1,12 +1,16 @@
 import { hashSecret } from '../crypto.js'
+import type { GrantIndex } from '../grant-index.js'
 import { BoundedTtlCache } from '../ttl-cache.js'
 import type { GrantServiceOptions } from './options.js'
 import { sealLabel, storeKey, type AccessRecord, type AuthenticatedRequest, type GrantRecord } from './records.js'
 import { openWithToken } from './token-keys.js'
 import type { UpstreamTokenShares } from './upstream-tokens.js'
 
-type AccessOptions = Pick<GrantServiceOptions, 'store' | 'clock' | 'sealKeys' | 'tokenCacheTtlMs'> &
-  { shares: UpstreamTokenShares }
+type AccessOptions = Pick<GrantServiceOptions, 'store' | 'clock' | 'sealKeys' | 'tokenCacheTtlMs'> & {
+  shares: UpstreamTokenShares
+  /** Told of each use, which it records at most every few minutes per grant (the account page's "last used"). */
+  grantIndex?: GrantIndex
+}
 
 /** The store channel (under its prefix) on which revoked grant ids go to every replica. */
 const REVOCATIONS_CHANNEL = 'revocations'
@@ -35,7 +39,10 @@ export class AccessTokens {
   async authenticate (accessToken: string): Promise<AuthenticatedRequest | undefined> {
     const hash = hashSecret(accessToken)
     const cached = this.#tokenCache.get(hash)
-    if (cached !== undefined) return cached
+    if (cached !== undefined) {
+      await this.#o.grantIndex?.markUsed(cached.grant.id, cached.grant.expiresAt)
+      return cached
+    }
     const now = this.#o.clock.now()
     const access = await this.#o.store.get<AccessRecord>(storeKey.access(hash))
     if (access === undefined || access.expiresAt <= now) return undefined
@@ -49,6 +56,7 @@ export class AccessTokens {
     if (this.#o.tokenCacheTtlMs > 0) {
       this.#tokenCache.set(hash, found, Math.min(now + this.#o.tokenCacheTtlMs, access.expiresAt))
     }
+    await this.#o.grantIndex?.markUsed(grant.id, grant.expiresAt)
     return found
   }
 

@@ -85,6 +85,7 @@ export class AuthorizationCodes {
       tokenType: 'bearer'
     }, p.log)
     const id = randomToken('gwg_')
+    const now = clock.now()
     const grant: GrantRecord & { upstreamTokens: string } = {
       id,
       clientId: code.clientId,
@@ -94,8 +95,13 @@ export class AuthorizationCodes {
       resource: code.resource,
       upstreamTokens: shareIdFor(code.userId, code.upstreamUser?.id, upstream.scopes),
       accessHash: '',
-      expiresAt: clock.now() + this.#o.refreshTtlMs
+      expiresAt: now + this.#o.refreshTtlMs,
+      createdAt: now,
+      ...(client.metadata.client_name === undefined ? {} : { clientName: client.metadata.client_name.slice(0, 300) })
     }
+    // Indexed before it exists, so no live grant is missing from its holder's account page (lib/grant-index.ts).
+    const indexed = await this.#o.grantIndex.put(code.userId, id, grant.expiresAt)
+    if (!indexed) throw invalidGrant('the person holds --max-grants-per-user grants: revoke some at /account', 'warn')
     // The person's other grants move to these tokens too (lib/grants/upstream-tokens.ts).
     const unlocked = await this.#o.shares.hold(grant, randomBytes(32), upstream)
     const tokens = this.#o.issuer.newTokens(unlocked, client)

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js'
 import type { EventLogger, GatewayEvents, GrantRevocationReason } from '../events.js'
+import type { GrantIndex } from '../grant-index.js'
 import type { Store } from '../stores/types.js'
 import type { UpstreamRefresher, UpstreamRefreshes } from '../upstream-refresh.js'
 import type { TokenIssuer } from './issuance.js'
@@ -29,12 +30,16 @@ export interface GrantServiceOptions {
    * when it did. Absent when the upstream offers no way to.
    */
   revokeUpstream?: (accessToken: string) => Promise<boolean>
+  /** Live grants one person may hold at once (lib/grant-index.ts); DEFAULT_MAX_GRANTS_PER_USER when absent. */
+  maxGrantsPerUser?: number
 }
 
 /** What both grant types (lib/grants/codes.ts, refresh.ts) are handed by GrantService, which owns them. */
 export interface GrantTypeParts {
   issuer: TokenIssuer
   upstreamRefreshes: UpstreamRefreshes
+  /** Who holds which grants (lib/grant-index.ts): indexed before it is written, renewed as it is refreshed. */
+  grantIndex: GrantIndex
   /** Ends a grant and every token of it: GrantService.revokeGrant, the one way a grant ends. */
   revokeGrant: (grantId: string, reason: GrantRevocationReason, log?: EventLogger) => Promise<void>
 }

@@ -57,6 +57,10 @@ export interface GrantRecord {
   refreshHash?: string
   /** When the current refresh token (and so the grant) lapses, epoch ms. */
   expiresAt: number
+  /** When the code was exchanged for it, epoch ms; absent on grants written before it was recorded. */
+  createdAt?: number
+  /** The client's name when it was granted (what the person approved), for the account page and the operator. */
+  clientName?: string
   /**
    * Counts the grant's writes (absent, read as 0, on grants written before it existed). Every write
    * after the first replaces only the version it read, so nothing in flight writes back a revoked grant.

@@ -84,6 +84,8 @@ export class RefreshRotation {
       const renewed = { ...unlocked, grant: { ...unlocked.grant, expiresAt } }
       const issued = await this.#o.issuer.issue(renewed, 'replace', tokens)
       if (issued !== undefined) {
+        // The index lease follows the grant's (older grants join it here); the tokens are issued either way.
+        await this.#o.grantIndex.put(grant.userId, grant.id, renewed.grant.expiresAt).catch(() => false)
         const issuedTo = { clientId: client.clientId, grantId: grant.id, grantType: 'refresh_token' } as const
         this.#o.events?.emit('tokens_issued', issuedTo, p.log)
         return issued

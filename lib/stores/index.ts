@@ -16,7 +16,13 @@ export async function openStore (spec: string, options: { keyPrefix: string, clo
   // that every full collection would mark (bench/HISTORY.md).
   const { RedisStore } = await import('./redis.js')
   const store = new RedisStore({ url: spec, keyPrefix: options.keyPrefix })
-  await store.connect()
+  try {
+    await store.connect()
+  } catch (err) {
+    // Or its client would go on reconnecting, and keep a process that carries on without it (a CLI) alive.
+    await store.close()
+    throw err
+  }
   redisClients.set(store, store.client)
   return store
 }

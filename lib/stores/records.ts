@@ -13,6 +13,8 @@ const isString: Check = (value) => typeof value === 'string'
 const isNumber: Check = (value) => typeof value === 'number'
 const isBoolean: Check = (value) => typeof value === 'boolean'
 const isStringList: Check = (value) => Array.isArray(value) && value.every(isString)
+const isNumberMap: Check = (value) => typeof value === 'object' && value !== null && !Array.isArray(value) &&
+  Object.values(value).every(isNumber)
 const optional = (check: Check): Check => (value) => value === undefined || check(value)
 
 /** An object whose named fields pass their checks; fields not named are not looked at. */
@@ -26,8 +28,8 @@ const UPSTREAM_USER = shape({ login: isString, id: isString })
 
 /**
  * What the gateway relies on in each kind of record it stores (lib/clients.ts, flows.ts, grants.ts,
- * consents.ts, sessions.ts, scope-needs.ts, client-documents.ts, upstream-as/registration.ts): the fields it
- * reads, with their types.
+ * grant-index.ts, account-sessions.ts, consents.ts, sessions.ts, scope-needs.ts, client-documents.ts,
+ * upstream-as/registration.ts): the fields it reads, with their types.
  */
 const RECORD_CHECKS = new Map<string, Check>([
   ['client', shape({
@@ -89,6 +91,8 @@ const RECORD_CHECKS = new Map<string, Check>([
     accessHash: isString,
     refreshHash: optional(isString),
     expiresAt: isNumber,
+    createdAt: optional(isNumber),
+    clientName: optional(isString),
     version: optional(isNumber)
   })],
   ['upstream-tokens', shape({
@@ -102,6 +106,13 @@ const RECORD_CHECKS = new Map<string, Check>([
     expiresAt: isNumber,
     version: isNumber
   })],
+  // lib/grant-index.ts: who holds which grants, and when each was last used.
+  ['user-grants', shape({ version: isNumber, members: isNumberMap })],
+  ['grant-users', shape({ version: isNumber, members: isNumberMap })],
+  ['grant-used', shape({ at: isNumber })],
+  // lib/account-sessions.ts: a person signed in to the account page.
+  ['account-session', shape({ userId: isString, csrf: isString, expiresAt: isNumber })],
+  ['account-sso-state', shape({ browserHash: isString, verifier: isString, nonce: isString })],
   ['access', shape({
     grantId: isString,
     clientId: isString,

@@ -93,6 +93,7 @@ export const EVERY_SETTING: Array<[string, string, string]> = [
   ['--max-client-documents', 'MCP_GATEWAY_MAX_CLIENT_DOCUMENTS', '300'],
   ['--max-client-document-fetches', 'MCP_GATEWAY_MAX_CLIENT_DOCUMENT_FETCHES', '4'],
   ['--max-pending-sign-ins', 'MCP_GATEWAY_MAX_PENDING_SIGN_INS', '700'],
+  ['--max-grants-per-user', 'MCP_GATEWAY_MAX_GRANTS_PER_USER', '7'],
   ['--rate-limit-sign-in', 'MCP_GATEWAY_RATE_LIMIT_SIGN_IN', '20'],
   ['--rate-limit-register', 'MCP_GATEWAY_RATE_LIMIT_REGISTER', '5'],
   ['--rate-limit-token', 'MCP_GATEWAY_RATE_LIMIT_TOKEN', '60'],

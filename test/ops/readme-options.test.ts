@@ -16,7 +16,7 @@ t.test('the README options table is the one the settings table gives', async (t)
 
 t.test('every setting has one row, flags before environment-only settings', async (t) => {
   const rows = readmeOptionsTable().split('\n').slice(2)
-  t.equal(rows.length, 65)
+  t.equal(rows.length, 66)
   t.match(rows[0], /^\| `--port` \| `MCP_GATEWAY_PORT` \| `8002` \|/)
   t.match(rows.at(-1), /^\| \| `MCP_GATEWAY_MCP_SCOPE` \| `mcp` \|/)
 })
