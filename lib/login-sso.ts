@@ -22,6 +22,31 @@ export interface SsoSettings {
   timeoutMs: number
 }
 
+/** The operator's single sign-on (--login-oidc-*), returning to `redirectUri`; undefined when none is configured. */
+export function configuredSso (
+  options: {
+    loginOidcIssuer?: string | undefined
+    loginOidcClientId?: string | undefined
+    loginOidcClientSecret?: string | undefined
+    loginAllowedEmails: readonly string[]
+    loginAllowedDomains: readonly string[]
+    upstreamTimeout: number
+  },
+  redirectUri: string
+): SsoLogin | undefined {
+  if (options.loginOidcIssuer === undefined) return undefined
+  return new SsoLogin({
+    issuer: options.loginOidcIssuer,
+    // The configuration requires the client id with an issuer.
+    clientId: options.loginOidcClientId as string,
+    clientSecret: options.loginOidcClientSecret,
+    redirectUri,
+    allowedEmails: options.loginAllowedEmails,
+    allowedDomains: options.loginAllowedDomains,
+    timeoutMs: options.upstreamTimeout
+  })
+}
+
 /** Why single sign-on gave nobody: `status` is the page's (403 refused, 502 provider failure). */
 export class SsoError extends Error {
   readonly status: 403 | 502

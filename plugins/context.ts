@@ -20,7 +20,7 @@ import { FlowStore } from '../lib/flows.js'
 import { GrantService } from '../lib/grants.js'
 import { githubTokenRevoker } from '../lib/upstream-identity.js'
 import { LoginLimits } from '../lib/login-limits.js'
-import { SsoLogin } from '../lib/login-sso.js'
+import { configuredSso, type SsoLogin } from '../lib/login-sso.js'
 import { ScopeNeedStore } from '../lib/scope-needs.js'
 import { SessionStore } from '../lib/sessions.js'
 import { checkedStore } from '../lib/stores/records.js'
@@ -55,6 +55,8 @@ export interface GatewayUrls {
   upstreamCallback: string
   /** The signed-in person's page: the clients they connected, each with a revoke button (routes/account). */
   account: string
+  /** Where the sign-on provider returns to the account page (a second redirect URI to register there). */
+  accountSsoCallback: string
   /**
    * The Fastify prefix of the gateway's routes in this process, without a trailing slash: `''` standalone,
    * `'/gw'` after `register(gateway, { prefix: '/gw' })`. A path in publicUrl is not part of it: that one
@@ -135,6 +137,7 @@ export function gatewayUrls (publicUrl: string, mountPath = '', wellKnown: WellK
     consent: `${base}/consent`,
     upstreamCallback: `${base}/upstream/callback`,
     account: `${base}/account`,
+    accountSsoCallback: `${base}/account/sso/callback`,
     mountPath,
     issuerPath
   }
@@ -207,17 +210,7 @@ const context: FastifyPluginAsync<ContextOptions> = async (
   const flows = new FlowStore({ store, clock, ttlMs: options.flowTtl * 1000, maxPending: options.maxPendingSignIns })
   const consents = new ConsentStore({ store, ttlMs: options.clientTtl * 1000 })
   const accounts = openAccounts(options, app.log)
-  const sso = options.loginOidcIssuer === undefined
-    ? undefined
-    : new SsoLogin({
-      issuer: options.loginOidcIssuer,
-      clientId: options.loginOidcClientId as string,
-      clientSecret: options.loginOidcClientSecret,
-      redirectUri: urls.loginSsoCallback,
-      allowedEmails: options.loginAllowedEmails,
-      allowedDomains: options.loginAllowedDomains,
-      timeoutMs: options.upstreamTimeout
-    })
+  const sso = configuredSso(options, urls.loginSsoCallback)
   app.addHook('onClose', async () => { accounts.close() })
   const loginLimits = new LoginLimits({
     store,

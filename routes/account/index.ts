@@ -6,7 +6,7 @@ import { AccountSessions, type AccountSession } from '../../lib/account-sessions
 import { isClientIdUrl } from '../../lib/client-metadata-document.js'
 import { randomToken, safeEqual } from '../../lib/crypto.js'
 import { PAGE_HEADERS } from '../../lib/html.js'
-import { SsoLogin } from '../../lib/login-sso.js'
+import { configuredSso } from '../../lib/login-sso.js'
 import type { GatewayContext } from '../../plugins/context.js'
 import { waitText } from '../authorize/pages.js'
 import { SsoCallbackQuery } from '../authorize/schema.js'
@@ -57,24 +57,14 @@ const account: FastifyPluginAsyncTypebox = async (app) => {
   // Nothing here needs a token, so every route is limited per client address, as the sign-in chain's are.
   const config = { rateLimit: { max: options.rateLimitSignIn, timeWindow: 60_000 } }
   // Screen 1's provider and allow-lists, with a callback of the account page's own.
-  const sso = options.loginOidcIssuer === undefined
-    ? undefined
-    : new SsoLogin({
-      issuer: options.loginOidcIssuer,
-      clientId: options.loginOidcClientId as string,
-      clientSecret: options.loginOidcClientSecret,
-      redirectUri: `${urls.account}/sso/callback`,
-      allowedEmails: options.loginAllowedEmails,
-      allowedDomains: options.loginAllowedDomains,
-      timeoutMs: options.upstreamTimeout
-    })
+  const sso = configuredSso(options, urls.accountSsoCallback)
   const passwords = sso === undefined || options.usersFile !== undefined
   const ssoLeg = sso === undefined
     ? undefined
     : createAccountSsoLeg({
       sso,
       store,
-      callbackUrl: `${urls.account}/sso/callback`,
+      callbackUrl: urls.accountSsoCallback,
       ttlMs: options.flowTtl * 1000,
       maxPending: options.maxPendingSignIns
     })

@@ -4,6 +4,7 @@
  */
 import type { GrantSummary } from '../../lib/grants.js'
 import { html, renderPage, type SafeHtml } from '../../lib/html.js'
+import { signInForms } from '../authorize/pages.js'
 import type { RequestErrorKind } from '../request-errors.js'
 
 export function accountSignInPage (p: {
@@ -17,29 +18,10 @@ export function accountSignInPage (p: {
   username?: string
   notice?: string
 }): string {
-  const username = p.username ?? ''
-  const hasError = p.error !== undefined
-  const describedBy = hasError && html` aria-describedby="login-error" aria-invalid="true"`
-  const form = html`<form method="post" action="${p.action}">
-<input type="hidden" name="csrf" value="${p.csrf}">
-<label for="username">Username</label>
-<input type="text" id="username" name="username" value="${username}" autocomplete="username"
-autocapitalize="none" spellcheck="false" required${describedBy}${username === '' && html` autofocus`}>
-<label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password"
-required${describedBy}${username !== '' && html` autofocus`}>
-<div class="actions"><button type="submit">Sign in</button></div>
-</form>`
   const body = html`<h1>Your MCP gateway account</h1>
 ${p.notice !== undefined && html`<p class="note" role="status">${p.notice}</p>`}
 <p>Sign in to see the MCP clients you connected through this gateway, and to disconnect them.</p>
-${hasError && html`<p class="note error" role="alert" id="login-error">${p.error}</p>`}
-${p.passwords && form}
-${p.sso !== undefined && html`<form method="post" action="${p.sso.action}">
-<input type="hidden" name="csrf" value="${p.csrf}">
-<div class="actions"><button type="submit"${p.passwords ? html` class="secondary"` : html` autofocus`}>Sign in with
-${p.sso.provider}</button></div>
-</form>`}`
+${signInForms({ ...p, hidden: html`<input type="hidden" name="csrf" value="${p.csrf}">` })}`
   return renderPage({ title: 'Your account · MCP gateway', body })
 }
 

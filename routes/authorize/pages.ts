@@ -54,6 +54,41 @@ function hiddenFields (flowId: string, csrf: string): SafeHtml {
 <input type="hidden" name="csrf" value="${csrf}">`
 }
 
+/**
+ * Screen 1's forms, for a flow and for the account page alike: the error, if any, the password form (unless single
+ * sign-on replaced passwords) and the single sign-on button, each form carrying `hidden`.
+ */
+export function signInForms (p: {
+  action: string
+  hidden: SafeHtml
+  passwords: boolean
+  sso?: { action: string, provider: string } | undefined
+  error?: string | undefined
+  username?: string | undefined
+}): SafeHtml {
+  // Only ever what the user typed on the previous attempt: never a configured value, never a password.
+  const username = p.username ?? ''
+  const hasError = p.error !== undefined && p.error !== ''
+  const describedBy = hasError && html` aria-describedby="login-error" aria-invalid="true"`
+  const passwordForm = html`<form method="post" action="${p.action}">
+${p.hidden}
+<label for="username">Username</label>
+<input type="text" id="username" name="username" value="${username}" autocomplete="username"
+autocapitalize="none" spellcheck="false" required${describedBy}${username === '' && html` autofocus`}>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password"
+required${describedBy}${username !== '' && html` autofocus`}>
+<div class="actions"><button type="submit">Sign in</button></div>
+</form>`
+  return html`${hasError && html`<p class="note error" role="alert" id="login-error">${p.error}</p>`}
+${p.passwords && passwordForm}
+${p.sso !== undefined && html`<form method="post" action="${p.sso.action}">
+${p.hidden}
+<div class="actions"><button type="submit"${p.passwords ? html` class="secondary"` : html` autofocus`}>Sign in with
+${p.sso.provider}</button></div>
+</form>`}`
+}
+
 export function loginPage (p: {
   action: string,
   flowId: string,
@@ -66,30 +101,10 @@ export function loginPage (p: {
   error?: string,
   username?: string
 }): string {
-  // Only ever what the user typed on the previous attempt: never a configured value, never a password.
-  const username = p.username ?? ''
-  const hasError = p.error !== undefined && p.error !== ''
-  const describedBy = hasError && html` aria-describedby="login-error" aria-invalid="true"`
-  const passwordForm = html`<form method="post" action="${p.action}">
-${hiddenFields(p.flowId, p.csrf)}
-<label for="username">Username</label>
-<input type="text" id="username" name="username" value="${username}" autocomplete="username"
-autocapitalize="none" spellcheck="false" required${describedBy}${username === '' && html` autofocus`}>
-<label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password"
-required${describedBy}${username !== '' && html` autofocus`}>
-<div class="actions"><button type="submit">Sign in</button></div>
-</form>`
   const body = html`<h1>Sign in to the MCP gateway</h1>
 <p><strong>${displayName(p.flow)}</strong>${fromHost(p.flow)} wants to connect through this gateway.
 It will receive the result at <span class="host">${p.flow.redirectHost}</span>.</p>
-${hasError && html`<p class="note error" role="alert" id="login-error">${p.error}</p>`}
-${p.passwords && passwordForm}
-${p.sso !== undefined && html`<form method="post" action="${p.sso.action}">
-${hiddenFields(p.flowId, p.csrf)}
-<div class="actions"><button type="submit"${p.passwords ? html` class="secondary"` : html` autofocus`}>Sign in with
-${p.sso.provider}</button></div>
-</form>`}
+${signInForms({ ...p, hidden: hiddenFields(p.flowId, p.csrf) })}
 <p class="muted">Next you will be asked whether to allow this client.</p>`
   return renderPage({ title: 'Sign in · MCP gateway', body })
 }
