@@ -329,8 +329,14 @@ t.test('dump(): a short body is read to its end and the connection reused; a lon
     // With a wait, the body arrives before dump() (held, then paused); without, mostly after it.
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
     exchange.dump()
-    // The pool hands its connection out again once undici has seen it drain.
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    // The pool hands its connection out again once undici has seen it drain (or cut it): wait for that, not for a
+    // fixed time, which a loaded machine outlasts (a new connection then, and a wrong count).
+    const pool = up.pool.acquire()
+    up.pool.release(pool)
+    for (let i = 0; i < 400 && (pool.stats.running > 0 || pool.stats.pending > 0); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    await new Promise((resolve) => setImmediate(resolve))
   }
   await send('/short')
   await send('/short')
