@@ -8,7 +8,7 @@ import { randomToken, safeEqual } from '../../lib/crypto.js'
 import { PAGE_HEADERS } from '../../lib/html.js'
 import { configuredSso } from '../../lib/login-sso.js'
 import type { GatewayContext } from '../../plugins/context.js'
-import { waitText } from '../authorize/pages.js'
+import { refusalText } from '../authorize/pages.js'
 import { SsoCallbackQuery } from '../authorize/schema.js'
 import { classifyRequestError } from '../request-errors.js'
 import { ACCOUNT_ERROR_PAGES, accountErrorPage, accountPage, accountSignInPage } from './pages.js'
@@ -116,10 +116,7 @@ const account: FastifyPluginAsyncTypebox = async (app) => {
       const retryAfterSeconds = Math.ceil(refusal.retryAfterMs / 1000)
       req.log.warn({ reason: refusal.reason, retryAfterSeconds }, 'account sign-in refused')
       reply.header('retry-after', String(retryAfterSeconds))
-      const error = refusal.reason === 'address'
-        ? `There have been too many failed sign-ins from your network. Try again in ${waitText(refusal)}.`
-        : `Too many failed sign-ins for this user name. Wait ${waitText(refusal)}, then try again.`
-      return signInForm(req, reply, 429, { username, error })
+      return signInForm(req, reply, 429, { username, error: refusalText(refusal) })
     }
     if (!await accounts.verify(username, password)) {
       await loginLimits.recordFailure(req.ip, username)

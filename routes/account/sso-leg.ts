@@ -5,6 +5,7 @@ import { SsoError, type SsoLogin } from '../../lib/login-sso.js'
 import { StoreFullError } from '../../lib/stores/errors.js'
 import type { Store } from '../../lib/stores/types.js'
 import type { SsoCallbackQuery } from '../authorize/schema.js'
+import { redirectToProvider } from '../authorize/sso-leg.js'
 
 /** What the account page keeps while the browser is at the provider: whose browser, and the sign-in's secrets. */
 interface AccountSsoState {
@@ -50,13 +51,7 @@ export function createAccountSsoLeg (deps: {
     const state = randomToken()
     const record: AccountSsoState = { browserHash: hashSecret(browser), ...secrets }
     if (!await store.add(stateKey(state), record, ttlMs, maxPending)) throw new StoreFullError('account-sso-state')
-    let target: string
-    try {
-      target = await sso.authorizationUrl(state, secrets)
-    } catch (err) {
-      throw pageFor(err)
-    }
-    return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(target, 303)
+    return await redirectToProvider(reply, sso, state, secrets, pageFor)
   }
 
   /** The verified address a callback signs in, from the browser that left; an AccountPageError otherwise. */

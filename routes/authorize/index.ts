@@ -15,7 +15,7 @@ import type { GatewayContext } from '../../plugins/context.js'
 import { classifyRequestError, warnOncePerMinute } from '../request-errors.js'
 import { createBrowserBinding } from './browser-binding.js'
 import { ClientRedirectError, PageError, type ClientReturn } from './errors.js'
-import { consentPage, ERROR_PAGES, errorPage, loginPage, waitText, type FlowView } from './pages.js'
+import { consentPage, ERROR_PAGES, errorPage, loginPage, refusalText, type FlowView } from './pages.js'
 import {
   AuthorizeQuery,
   CallbackQuery,
@@ -184,16 +184,11 @@ const authorize: FastifyPluginAsyncTypebox = async (app) => {
       events.emit('login_refused', { clientId: client.clientId, reason: refusal.reason, retryAfterSeconds }, req.log)
       reply.header('retry-after', String(retryAfterSeconds))
       if (refusal.reason === 'address') {
-        return page(
-          reply,
-          429,
-          'Too many failed sign-ins',
-          `There have been too many failed sign-ins from your network. Try again in ${waitText(refusal)}.`
-        )
+        return page(reply, 429, 'Too many failed sign-ins', refusalText(refusal))
       }
       return page(reply, 429, await loginScreen(flow, client, {
         username: body.username,
-        error: `Too many failed sign-ins for this user name. Wait ${waitText(refusal)}, then try again.`
+        error: refusalText(refusal)
       }))
     }
     if (!await accounts.verify(body.username, body.password)) {

@@ -192,7 +192,14 @@ export const ERROR_PAGES: Readonly<Record<RequestErrorKind, { title: string, mes
 }
 
 /** A wait as a person reads it: seconds below a minute, whole minutes (rounded up) above. */
-export function waitText (refusal: LoginRefusal): string {
+/** What screen 1 says, on the flow's login page and the account page alike, when the login limits refuse a try. */
+export function refusalText (refusal: LoginRefusal): string {
+  return refusal.reason === 'address'
+    ? `There have been too many failed sign-ins from your network. Try again in ${waitText(refusal)}.`
+    : `Too many failed sign-ins for this user name. Wait ${waitText(refusal)}, then try again.`
+}
+
+function waitText (refusal: LoginRefusal): string {
   const seconds = Math.ceil(refusal.retryAfterMs / 1000)
   if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`
   const minutes = Math.ceil(seconds / 60)

@@ -22,6 +22,26 @@ export interface SsoLeg {
   ) => Promise<{ flow: FlowRecord, client: ClientRecord, email: string }>
 }
 
+/**
+ * The browser's way to the provider, for screen 1 and the account page alike; a provider that cannot be reached
+ * (discovery) becomes the caller's error page through `toPage`.
+ */
+export async function redirectToProvider (
+  reply: FastifyReply,
+  sso: SsoLogin,
+  state: string,
+  secrets: ReturnType<SsoLogin['secrets']>,
+  toPage: (err: unknown) => Error
+): Promise<FastifyReply> {
+  let target: string
+  try {
+    target = await sso.authorizationUrl(state, secrets)
+  } catch (err) {
+    throw toPage(err)
+  }
+  return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(target, 303)
+}
+
 export function createSsoLeg (deps: {
   sso: SsoLogin
   flows: GatewayContext['flows']
@@ -33,14 +53,7 @@ export function createSsoLeg (deps: {
 
   async function goToProvider (reply: FastifyReply, flow: FlowRecord): Promise<FastifyReply> {
     const secrets = sso.secrets()
-    const state = await flows.beginLeg('sso', flow, secrets)
-    let target: string
-    try {
-      target = await sso.authorizationUrl(state, secrets)
-    } catch (err) {
-      throw pageFor(err)
-    }
-    return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(target, 303)
+    return await redirectToProvider(reply, sso, await flows.beginLeg('sso', flow, secrets), secrets, pageFor)
   }
 
   async function returnFromProvider (
