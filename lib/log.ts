@@ -34,6 +34,9 @@ export const REDACT_PATHS: readonly string[] = [
   '*.access_token',
   '*.accessToken',
   '*.upstreamToken',
+  // An unlocked grant ({ grant, key, upstream: { record, tokens } }): its key, and the upstream tokens it opened.
+  '*.key',
+  '*.tokens',
   '*.token',
   '*.secret',
   '*.secrets'

@@ -29,6 +29,8 @@ t.test('JSON lines: redacted secrets, err.code kept, the path without its query,
       body: { code: 'body-code', password: 'p4ss', client_secret: 'cs', code_verifier: 'cv', refresh_token: 'rt', access_token: 'at', token: 'tk' },
       query: { code: 'query-code' },
       grant: { upstreamToken: 'ut', refreshToken: 'rt2', accessToken: 'at2', secret: 's' },
+      upstream: { tokens: { a: 'held-access', r: 'held-refresh' } },
+      unlocked: { key: 'grant-key' },
       err: { code: 'UND_ERR_SOCKET', message: 'other side closed' },
       headers: { authorization: 'Bearer h', cookie: 'c=1' }
     }, 'probe')
@@ -42,7 +44,7 @@ t.test('JSON lines: redacted secrets, err.code kept, the path without its query,
   t.equal(res.statusCode, 200)
 
   const text = lines().map((l) => JSON.stringify(l)).join('\n')
-  for (const secret of ['body-code', 'query-code', 'p4ss', '"cs"', '"cv"', '"rt"', '"at"', '"tk"', '"ut"', 'rt2', 'at2', '"s"', 'Bearer', 'cookie-value', 'from-github', 's1']) {
+  for (const secret of ['body-code', 'query-code', 'p4ss', '"cs"', '"cv"', '"rt"', '"at"', '"tk"', '"ut"', 'rt2', 'at2', '"s"', 'Bearer', 'cookie-value', 'from-github', 's1', 'held-access', 'held-refresh', 'grant-key']) {
     t.notMatch(text, secret, `${secret} is not logged`)
   }
   const probe = lines().find((l) => l.msg === 'probe')
