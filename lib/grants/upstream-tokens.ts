@@ -262,9 +262,17 @@ export function shareLockKey (shareId: string): string {
   return `lock:upstream-tokens:${shareId}`
 }
 
-/** The grant's copy of the share's tokens, opened; undefined when the share does not hold the grant. */
+/**
+ * The grant's copy of the share's tokens, opened; undefined when the share does not hold the grant, or holds a copy
+ * its key does not open (written by anyone but a gateway): as good as revoked, a 401 and not a 500.
+ */
 function open (record: UpstreamTokenRecord, grantId: string, key: Buffer): HeldUpstream | undefined {
-  return record.holders[grantId] === undefined ? undefined : { record, tokens: openHolder(record, grantId, key) }
+  if (record.holders[grantId] === undefined) return undefined
+  try {
+    return { record, tokens: openHolder(record, grantId, key) }
+  } catch {
+    return undefined
+  }
 }
 
 /** A holder's copy of the tokens, opened with its grant's key (which throws for any other key). */
